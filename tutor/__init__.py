@@ -1,0 +1,1 @@
+"""Entry points (CLI, settings) that wire the domain packages together."""

@@ -1,0 +1,72 @@
+"""The `tutor` command: a thin, lazily-loaded shell over the domain packages.
+
+Subcommands live next to the code they drive (``knowledge.cli``, ``index.cli``, ``engine.cli``,
+``bot.cli``) and are imported only when invoked, so ``tutor ask`` never pays for torch, matplotlib or
+discord at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import click
+
+# HF libraries must see these before they are imported anywhere.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are ``"module:attribute"`` strings resolved on first use."""
+
+    def __init__(self, *args, lazy_subcommands: dict[str, tuple[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # name -> (import path, short help shown in --help without importing the module)
+        self.lazy_subcommands = lazy_subcommands or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            module_name, attr = self.lazy_subcommands[cmd_name][0].split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module_name}:{attr} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in sorted(self.lazy_subcommands.items())]
+        rows += [
+            (name, (cmd.get_short_help_str(60)))
+            for name in super().list_commands(ctx)
+            if (cmd := super().get_command(ctx, name)) is not None and name not in self.lazy_subcommands
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+# Registered here (and only here) so each feature package owns its own command module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "kb": ("knowledge.cli:kb", "Ingest, list and inspect the knowledge base."),
+    "ask": ("index.cli:ask", "Answer a question from the knowledge base."),
+    "chat": ("index.cli:chat", "Interactive terminal chat with the tutor."),
+    "eval": ("index.cli:eval_cmd", "Retrieval quality on a query set (Hit@k, MRR, abstention)."),
+    "demo": ("engine.cli:demo", "Run a deep-learning demonstration (numbers + PNG plots)."),
+    "bench": ("tutor.bench:bench", "Benchmarks (ask, demo)."),
+    "bot": ("bot.cli:bot", "Run the Discord bot."),
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dl-tutor")
+def main() -> None:
+    """A deep-learning tutor: answers, quizzes and live demos, in Discord or the terminal."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
