@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     discord_api_url: str = DISCORD_API_URL
     discord_gateway_url: str = DISCORD_GATEWAY_URL
     dev_guild_id: int | None = Field(default=None, description="Sync slash commands to this guild only.")
-    answer_channel_ids: list[int] = Field(default_factory=list, description="Channels where every message is a question.")
+    answer_channel_ids: list[int] = Field(
+        default_factory=list, description="Channels where every message is a question."
+    )
     demo_timeout_s: float = 20.0
     log_level: str = "INFO"
 

@@ -1,0 +1,28 @@
+# Two entry points for newcomers (see README): `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TUTOR := $(VENV)/bin/tutor
+
+.PHONY: setup run test lint bench clean
+
+setup: $(VENV)/.installed
+
+# torch is installed first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: setup
+	$(TUTOR) kb ingest -q
+	$(TUTOR) kb stats
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

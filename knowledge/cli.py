@@ -1,0 +1,139 @@
+"""`tutor kb ...`: ingest, list, show and count knowledge-base items."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from knowledge.errors import KnowledgeError
+from knowledge.loader import ALL_FORMATS, SOURCES_DIR, collect_paths, load_document
+
+
+def _store(ctx: click.Context):
+    from tutor.services import open_store
+    from tutor.settings import load_settings
+
+    settings = load_settings()
+    return open_store(settings.data_dir)
+
+
+@click.group()
+def kb() -> None:
+    """Knowledge base: the questionnaire items the tutor answers and quizzes from."""
+
+
+@kb.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(ALL_FORMATS), help="Parse every file with this format.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool) -> None:
+    """Parse documents (default: the bundled sources) into the store, all or nothing."""
+    from tutor.services import embed
+
+    try:
+        files = collect_paths(paths or (SOURCES_DIR,))
+        documents = []
+        for path in files:
+            documents.append(load_document(path, fmt))
+            if not quiet:
+                click.echo(f"parsed {path.name}: {len(documents[-1].entries)} entries", err=True)
+        store = _store(ctx)
+        report = store.ingest(documents, embed, progress=None if quiet else lambda m: click.echo(m, err=True))
+    except KnowledgeError as exc:
+        raise click.ClickException(f"{exc} (nothing was changed)") from None
+    click.echo(
+        f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.retired} retired"
+    )
+
+
+@kb.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--source", help="Only this document.")
+@click.option("--all", "include_retired", is_flag=True, help="Include retired items.")
+@click.pass_context
+def list_items(ctx: click.Context, as_json: bool, source: str | None, include_retired: bool) -> None:
+    """List items (id, source, n, question, answer, flags, group)."""
+    try:
+        items = _store(ctx).items(include_retired=include_retired, source=source)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = sys.stdout
+    for item in items:
+        if as_json:
+            record = {
+                "id": item.id, "source": item.source, "n": item.n, "question": item.question,
+                "answer": item.answer, "flags": sorted(item.flags), "group": item.group,
+            }  # fmt: skip
+            if include_retired:
+                record["retired"] = item.retired
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            flags = f" [{', '.join(sorted(item.flags))}]" if item.flags else ""
+            out.write(f"{item.id:>5}  {item.source}#{item.n:<4} {item.question[:90]}{flags}\n")
+
+
+@kb.command()
+@click.argument("item_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, item_id: int, as_json: bool) -> None:
+    """Show one item with its duplicate group."""
+    try:
+        store = _store(ctx)
+        item = store.item(item_id)
+        members = store.group_members(item.group) if item.group is not None else [item]
+        best = store.best_answers().get(item.group)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({
+            "id": item.id, "source": item.source, "n": item.n, "question": item.question, "answer": item.answer,
+            "flags": sorted(item.flags), "relevance": item.relevance, "group": item.group, "best_in_group": best,
+            "group_members": [{"id": m.id, "source": m.source, "n": m.n} for m in members],
+            "retired": item.retired,
+        }, ensure_ascii=False))  # fmt: skip
+        return
+    click.echo(f"#{item.id}  {item.source} entry {item.n}" + ("  (retired)" if item.retired else ""))
+    click.echo(f"Q: {item.question}")
+    click.echo(f"A: {item.answer or '(no answer in the source)'}")
+    relevance = "-" if item.relevance is None else f"{item.relevance:.3f}"
+    click.echo(f"flags: {', '.join(sorted(item.flags)) or '-'}   relevance: {relevance}")
+    if len(members) > 1:
+        click.echo(f"group {item.group} (best answer: #{best}):")
+        for m in members:
+            click.echo(
+                f"  #{m.id} {m.source} entry {m.n}" + (f" [{', '.join(sorted(m.flags))}]" if m.flags else "")
+            )
+
+
+@kb.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Counts per source and per flag."""
+    try:
+        store = _store(ctx)
+        numbers = store.stats()
+        titles = {d.source: d.title for d in store.documents()}
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(numbers))
+        return
+    if not numbers["items"]:
+        click.echo("The knowledge base is empty: run `tutor kb ingest` first.")
+        return
+    click.echo(
+        f"{numbers['items']} items, {numbers['duplicate_groups']} duplicate groups, {numbers['retired']} retired"
+    )
+    click.echo("per source:")
+    for source, count in numbers["per_source"].items():
+        click.echo(f"  {source}  {count:>4}  {titles.get(source, '')}")
+    click.echo("per flag:")
+    for flag, count in numbers["per_flag"].items():
+        click.echo(f"  {flag:<12} {count:>4}")

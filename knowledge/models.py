@@ -1,0 +1,68 @@
+"""Plain values passed between the parsers, the store and the layers above."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Flags an item can carry. Unanswered/placeholder/off-topic items are kept but never served or quizzed.
+UNANSWERED = "unanswered"
+PLACEHOLDER = "placeholder"
+CLOZE = "cloze"
+OFF_TOPIC = "off_topic"
+DISABLED = "disabled"
+ALL_FLAGS = (UNANSWERED, PLACEHOLDER, CLOZE, OFF_TOPIC, DISABLED)
+NOT_SERVABLE = frozenset({UNANSWERED, PLACEHOLDER, OFF_TOPIC, DISABLED})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One questionnaire entry as parsed from a document, before it gets an id."""
+
+    question: str
+    answer: str
+    line: int  # 1-based line of the question in the source file
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What the manifest (or a deck's front matter) says about a document."""
+
+    source: str  # file name: the citation id
+    title: str
+    course: str = ""
+    chapter: str = ""
+    topics: tuple[str, ...] = ()
+    layout: str = ""  # parser name
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    meta: DocumentMeta
+    entries: tuple[Entry, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """A stored questionnaire item."""
+
+    id: int
+    source: str
+    n: int
+    question: str
+    answer: str
+    flags: frozenset[str] = field(default_factory=frozenset)
+    relevance: float | None = None  # cosine(question, answer): the off-topic rule's score
+    group: int | None = None
+    retired: bool = False
+
+    @property
+    def servable(self) -> bool:
+        """Whether the answer may be shown as an answer or quizzed."""
+        return not (self.flags & NOT_SERVABLE) and not self.retired
+
+
+def normalize_question(text: str) -> str:
+    """Compare key for questions: lowercase letters and digits only."""
+    return re.sub(r"[^0-9a-z]+", "", text.lower())

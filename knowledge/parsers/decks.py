@@ -1,0 +1,224 @@
+"""Users' own decks: Markdown with YAML front matter, Anki/Quizlet TSV exports, JSON and JSONL.
+
+Every parser either returns all entries of a file or raises :class:`ParseError` naming the file and
+line; the store only writes once every file of an ingest has parsed.
+
+Formats:
+
+- ``markdown``: optional ``---`` YAML front matter (title, course, chapter, topics), then one
+  ``## question`` heading per entry with the answer as the text below it.
+- ``tsv``: ``front<TAB>back`` per line; Anki's ``#key:value`` header lines are skipped and fields may be
+  double-quoted (CSV rules) to carry tabs or newlines; extra columns (tags) are ignored.
+- ``json``: a list of ``{"question", "answer"}`` objects, or ``{"title": ..., "items": [...]}``;
+  ``front``/``back`` and ``q``/``a`` are accepted as key names.
+- ``jsonl``: one such object per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.errors import ParseError
+from knowledge.models import DocumentMeta, Entry
+
+FORMATS = ("markdown", "tsv", "json", "jsonl")
+_EXTENSIONS = {
+    ".md": "markdown", ".markdown": "markdown", ".tsv": "tsv", ".tab": "tsv",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+}  # fmt: skip
+_ANKI_HEADER = re.compile(r"^#[a-z][a-z ]*:[^\t]*$")
+_KEY_PAIRS = (("question", "answer"), ("front", "back"), ("q", "a"), ("prompt", "response"))
+
+
+def detect_format(path: Path, text: str) -> str:
+    """Pick a deck format from the extension, else from the content."""
+    by_ext = _EXTENSIONS.get(path.suffix.lower())
+    if by_ext:
+        return by_ext
+    head = text.lstrip()
+    if head.startswith("---") or head.startswith("## "):
+        return "markdown"
+    if head.startswith("["):
+        return "json"
+    if head.startswith("{"):
+        first_line = head.splitlines()[0].strip()
+        try:
+            json.loads(first_line)
+            return "jsonl"
+        except json.JSONDecodeError:
+            return "json"
+    if "\t" in text:
+        return "tsv"
+    raise ParseError(str(path), None, f"cannot tell the deck format; pass --format ({', '.join(FORMATS)})")
+
+
+def _meta_from(mapping: dict[str, Any], path: Path, layout: str) -> DocumentMeta:
+    topics = mapping.get("topics") or ()
+    if isinstance(topics, str):
+        topics = [t.strip() for t in topics.split(",") if t.strip()]
+    return DocumentMeta(
+        source=path.name,
+        title=str(mapping.get("title") or path.stem),
+        course=str(mapping.get("course") or ""),
+        chapter=str(mapping.get("chapter") or ""),
+        topics=tuple(str(t) for t in topics),
+        layout=layout,
+    )
+
+
+def _require_question(path: Path, line: int, question: str) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise ParseError(str(path), line, "entry has an empty question")
+    return question
+
+
+def parse_markdown(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
+    lines = [line.rstrip("\r") for line in text.split("\n")]  # not splitlines(): keep U+2028 etc. in text
+    front: dict[str, Any] = {}
+    start = 0
+    if lines and lines[0].strip() == "---":
+        try:
+            end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        except StopIteration:
+            raise ParseError(str(path), 1, "front matter opened with '---' is never closed") from None
+        try:
+            loaded = yaml.safe_load("\n".join(lines[1:end])) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 2 if mark is not None else 1
+            raise ParseError(str(path), line, f"invalid YAML front matter: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ParseError(str(path), 2, "front matter must be a mapping (title: ..., topics: [...])")
+        front, start = loaded, end + 1
+
+    entries: list[Entry] = []
+    question: str | None = None
+    q_line = 0
+    body: list[str] = []
+    for lineno, line in enumerate(lines[start:], start=start + 1):
+        if line.startswith("## "):
+            if question is not None:
+                entries.append(Entry(question, "\n".join(body).strip(), q_line))
+            question, q_line, body = _require_question(path, lineno, line[3:]), lineno, []
+        elif question is None:
+            if line.strip() and not line.startswith("# "):
+                raise ParseError(str(path), lineno, "text before the first '## question' heading")
+        else:
+            body.append(line)
+    if question is not None:
+        entries.append(Entry(question, "\n".join(body).strip(), q_line))
+    if not entries:
+        raise ParseError(str(path), None, "no '## question' headings found")
+    return _meta_from(front, path, "markdown"), entries
+
+
+def parse_tsv(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
+    lines = text.splitlines(keepends=True)
+    skip = 0
+    while skip < len(lines) and _ANKI_HEADER.match(lines[skip]):
+        skip += 1  # Anki export headers: #separator:tab, #html:false, #tags column:3
+    reader = csv.reader(io.StringIO("".join(lines[skip:])), delimiter="\t", quotechar='"', strict=True)
+    entries: list[Entry] = []
+    try:
+        for row in reader:
+            lineno = skip + reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) < 2:
+                raise ParseError(str(path), lineno, "expected 'front<TAB>back' but found no tab")
+            entries.append(Entry(_require_question(path, lineno, row[0]), row[1].strip(), lineno))
+    except csv.Error as exc:
+        raise ParseError(str(path), skip + reader.line_num, f"malformed quoting: {exc}") from None
+    if not entries:
+        raise ParseError(str(path), None, "no 'front<TAB>back' lines found")
+    return _meta_from({}, path, "tsv"), entries
+
+
+def _entry_from_object(path: Path, line: int, obj: Any) -> Entry:
+    if not isinstance(obj, dict):
+        raise ParseError(
+            str(path), line, f"expected an object with question/answer, got {type(obj).__name__}"
+        )
+    for q_key, a_key in _KEY_PAIRS:
+        if q_key in obj:
+            question, answer = obj[q_key], obj.get(a_key, "")
+            break
+    else:
+        raise ParseError(str(path), line, "object has no 'question' (or 'front'/'q') key")
+    if not isinstance(question, str) or not isinstance(answer, str | type(None)):
+        raise ParseError(str(path), line, "question and answer must be strings")
+    return Entry(_require_question(path, line, question), (answer or "").strip(), line)
+
+
+def parse_json(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from None
+    meta: dict[str, Any] = {}
+    if isinstance(data, dict):
+        meta, data = data, data.get("items")
+    if not isinstance(data, list) or not data:
+        raise ParseError(str(path), 1, "expected a non-empty list of items (or an object with 'items')")
+    # JSON has no per-element line numbers after loading; report the element's position instead.
+    entries = []
+    for index, obj in enumerate(data, start=1):
+        try:
+            entries.append(_entry_from_object(path, index, obj))
+        except ParseError as exc:
+            raise ParseError(str(path), None, f"item {index}: {exc.message}") from None
+    return _meta_from(meta, path, "json"), entries
+
+
+def parse_jsonl(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
+    entries = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ParseError(str(path), lineno, f"invalid JSON: {exc.msg}") from None
+        entries.append(_entry_from_object(path, lineno, obj))
+    if not entries:
+        raise ParseError(str(path), None, "no JSON lines found")
+    return _meta_from({}, path, "jsonl"), entries
+
+
+DECK_PARSERS = {"markdown": parse_markdown, "tsv": parse_tsv, "json": parse_json, "jsonl": parse_jsonl}
+
+
+# Writers: the inverse of the parsers, used to export decks and by the round-trip property tests.
+def to_markdown(meta: DocumentMeta, entries: list[Entry]) -> str:
+    front = {"title": meta.title, "course": meta.course, "chapter": meta.chapter, "topics": list(meta.topics)}
+    parts = ["---", yaml.safe_dump(front, allow_unicode=True, sort_keys=False).strip(), "---", ""]
+    for entry in entries:
+        parts += [f"## {entry.question}", "", entry.answer, ""]
+    return "\n".join(parts)
+
+
+def to_tsv(entries: list[Entry]) -> str:
+    out = io.StringIO()
+    # Quote every field so a question starting with "#" is never mistaken for an Anki header line.
+    writer = csv.writer(out, delimiter="\t", quotechar='"', lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerows([e.question, e.answer] for e in entries)
+    return "#separator:tab\n#html:false\n" + out.getvalue()
+
+
+def to_json(meta: DocumentMeta, entries: list[Entry]) -> str:
+    items = [{"question": e.question, "answer": e.answer} for e in entries]
+    return json.dumps({"title": meta.title, "topics": list(meta.topics), "items": items}, ensure_ascii=False)
+
+
+def to_jsonl(entries: list[Entry]) -> str:
+    return "".join(
+        json.dumps({"question": e.question, "answer": e.answer}, ensure_ascii=False) + "\n" for e in entries
+    )

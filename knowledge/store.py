@@ -1,0 +1,387 @@
+"""The SQLite store (sqlite-utils): documents, items and duplicate groups, with migrations.
+
+Ingest is one transaction: every file is parsed first, then all writes and the whole-base analysis
+(duplicate groups, off-topic answers, best answers) happen inside a single ``BEGIN ... COMMIT``. A failure
+anywhere leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from knowledge.analysis import Candidate, Embed, analyse
+from knowledge.errors import NotFound, StoreError
+from knowledge.flags import static_flags
+from knowledge.models import DISABLED, OFF_TOPIC, DocumentMeta, Item, ParsedDocument, normalize_question
+
+DB_NAME = "tutor.db"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- migrations -------------------------------------------------------------------------------------------
+def _m001_documents_items_groups(db: sqlite_utils.Database) -> None:
+    db["documents"].create(
+        {
+            "source": str, "title": str, "course": str, "chapter": str, "topics": str, "layout": str,
+            "content_hash": str, "path": str, "ingested_at": str,
+        },
+        pk="source",
+    )  # fmt: skip
+    db["items"].create(
+        {
+            "id": int, "source": str, "n": int, "line": int, "question": str, "answer": str,
+            "question_key": str, "flags": str, "relevance": float, "agreement": float, "group_id": int,
+            "disabled": int, "retired_at": str, "created_at": str, "updated_at": str,
+        },
+        pk="id",
+        foreign_keys=[("source", "documents", "source")],
+        defaults={"disabled": 0, "flags": "[]"},
+        not_null={"source", "n", "question", "answer"},
+    )  # fmt: skip
+    db["items"].create_index(["source", "n"])
+    db["items"].create_index(["question_key"])
+    db["groups"].create({"id": int, "best_item_id": int, "size": int}, pk="id")
+
+
+# Later issues append here (users, reviews, feedback); never edit an applied migration.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_documents_items_groups", _m001_documents_items_groups),
+]
+
+
+def register_migration(name: str, fn: Callable[[sqlite_utils.Database], None]) -> None:
+    """Let another package (quiz, feedback) add its tables; applied on the next open."""
+    if name not in {n for n, _ in MIGRATIONS}:
+        MIGRATIONS.append((name, fn))
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    documents: int
+    added: int
+    updated: int
+    unchanged: int
+    retired: int
+    skipped_documents: int  # unchanged files that needed no work
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.retired)
+
+
+class Store:
+    """A knowledge store in one SQLite file (WAL mode)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: not a usable tutor database ({exc}); move it aside and re-ingest"
+            ) from exc
+
+    @classmethod
+    def open(cls, data_dir: str | Path) -> Store:
+        return cls(Path(data_dir) / DB_NAME)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # --- schema ---
+    def migrate(self) -> list[str]:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {row["name"] for row in self.db.query("SELECT name FROM _migrations")}
+        applied = []
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():
+                fn(self.db)
+                self.db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, _now()])
+            applied.append(name)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection is in autocommit mode)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- ingest ---
+    def ingest(
+        self,
+        documents: Sequence[ParsedDocument],
+        embed: Embed,
+        progress: Callable[[str], None] | None = None,
+    ) -> IngestReport:
+        """Add or update documents atomically; entries gone from a document are retired, never deleted."""
+        say = progress or (lambda _msg: None)
+        counts = Counter()
+        skipped = 0
+        with self.transaction():
+            for doc in documents:
+                row = self._document_row(doc.meta.source)
+                active = self._items_of(doc.meta.source, include_retired=False)
+                if row and row["content_hash"] == doc.content_hash and len(active) == len(doc.entries):
+                    skipped += 1
+                    counts["unchanged"] += len(doc.entries)
+                    say(f"{doc.meta.source}: unchanged ({len(doc.entries)} items)")
+                    continue
+                self._upsert_document(doc)
+                doc_counts = self._sync_items(doc)
+                counts.update(doc_counts)
+                say(
+                    f"{doc.meta.source}: {len(doc.entries)} items "
+                    f"(+{doc_counts['added']} ~{doc_counts['updated']} -{doc_counts['retired']})"
+                )
+            if counts["added"] or counts["updated"] or counts["retired"]:
+                say("analysing duplicates and answers ...")
+                self._reanalyse(embed)
+        return IngestReport(
+            documents=len(documents),
+            added=counts["added"],
+            updated=counts["updated"],
+            unchanged=counts["unchanged"],
+            retired=counts["retired"],
+            skipped_documents=skipped,
+        )
+
+    def _document_row(self, source: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM documents WHERE source = ?", [source]))
+        return rows[0] if rows else None
+
+    def _upsert_document(self, doc: ParsedDocument) -> None:
+        meta = doc.meta
+        self.db.execute(
+            "INSERT INTO documents (source, title, course, chapter, topics, layout, content_hash, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET title=excluded.title,"
+            " course=excluded.course, chapter=excluded.chapter, topics=excluded.topics, layout=excluded.layout,"
+            " content_hash=excluded.content_hash, ingested_at=excluded.ingested_at",
+            [meta.source, meta.title, meta.course, meta.chapter, json.dumps(list(meta.topics)), meta.layout,
+             doc.content_hash, _now()],
+        )  # fmt: skip
+
+    def _items_of(self, source: str, include_retired: bool = True) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM items WHERE source = ?" + ("" if include_retired else " AND retired_at IS NULL")
+        return list(self.db.query(sql + " ORDER BY id", [source]))
+
+    def _sync_items(self, doc: ParsedDocument) -> Counter:
+        """Match entries to existing rows (same question first, then same position) so ids stay stable."""
+        counts: Counter = Counter()
+        existing = self._items_of(doc.meta.source)
+        by_key: dict[str, list[dict]] = {}
+        for row in existing:
+            by_key.setdefault(row["question_key"], []).append(row)
+        claimed: set[int] = set()
+        assignment: list[dict | None] = []
+        for entry in doc.entries:
+            candidates = [
+                r for r in by_key.get(normalize_question(entry.question), []) if r["id"] not in claimed
+            ]
+            match = (
+                min(candidates, key=lambda r: (r["retired_at"] is not None, r["id"])) if candidates else None
+            )
+            if match:
+                claimed.add(match["id"])
+            assignment.append(match)
+        by_n = {r["n"]: r for r in existing if r["retired_at"] is None}
+        for index, _entry in enumerate(doc.entries):
+            if assignment[index] is None:
+                row = by_n.get(index + 1)
+                if row is not None and row["id"] not in claimed:
+                    claimed.add(row["id"])
+                    assignment[index] = row
+
+        now = _now()
+        for index, (entry, row) in enumerate(zip(doc.entries, assignment, strict=True)):
+            n = index + 1
+            values = [n, entry.line, entry.question, entry.answer, normalize_question(entry.question)]
+            if row is None:
+                self.db.execute(
+                    "INSERT INTO items (source, n, line, question, answer, question_key, flags, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?)",
+                    [doc.meta.source, *values, now, now],
+                )
+                counts["added"] += 1
+            elif (row["n"], row["line"], row["question"], row["answer"], row["retired_at"]) == (
+                n, entry.line, entry.question, entry.answer, None
+            ):  # fmt: skip
+                counts["unchanged"] += 1
+            else:
+                self.db.execute(
+                    "UPDATE items SET n=?, line=?, question=?, answer=?, question_key=?, retired_at=NULL,"
+                    " updated_at=? WHERE id=?",
+                    [*values, now, row["id"]],
+                )
+                counts["updated"] += 1
+        for row in existing:
+            if row["id"] not in claimed and row["retired_at"] is None:
+                self.db.execute(
+                    "UPDATE items SET retired_at=?, updated_at=? WHERE id=?", [now, now, row["id"]]
+                )
+                counts["retired"] += 1
+        return counts
+
+    def _reanalyse(self, embed: Embed) -> None:
+        rows = list(
+            self.db.query(
+                "SELECT i.id, i.source, i.n, i.question, i.answer, i.disabled, d.course, d.chapter FROM items i"
+                " JOIN documents d ON d.source = i.source WHERE i.retired_at IS NULL ORDER BY i.id"
+            )
+        )
+        candidates = []
+        for row in rows:
+            flags = static_flags(row["question"], row["answer"]) | ({DISABLED} if row["disabled"] else set())
+            chapter = f"{row['course']}/{row['chapter']}" if row["chapter"] else ""
+            candidates.append(
+                Candidate(
+                    row["id"],
+                    row["source"],
+                    row["n"],
+                    chapter,
+                    row["question"],
+                    row["answer"],
+                    frozenset(flags),
+                )
+            )
+        result = analyse(candidates, embed)
+        sizes = Counter(result.groups.values())
+        for cand in candidates:
+            flags = set(cand.flags) | ({OFF_TOPIC} if cand.key in result.off_topic else set())
+            self.db.execute(
+                "UPDATE items SET flags=?, relevance=?, agreement=?, group_id=? WHERE id=?",
+                [json.dumps(sorted(flags)), result.relevance[cand.key], result.agreement[cand.key],
+                 result.groups[cand.key], cand.key],
+            )  # fmt: skip
+        self.db.execute("DELETE FROM groups")
+        for group_id, best in result.best.items():
+            self.db.execute(
+                "INSERT INTO groups (id, best_item_id, size) VALUES (?, ?, ?)",
+                [group_id, best, sizes[group_id]],
+            )
+
+    # --- admin ---
+    def set_disabled(self, item_id: int, disabled: bool = True) -> Item:
+        """Hide an item from answers and quizzes (or bring it back) without touching its source."""
+        item = self.item(item_id)
+        with self.transaction():
+            flags = set(item.flags) - {DISABLED} | ({DISABLED} if disabled else set())
+            self.db.execute(
+                "UPDATE items SET disabled=?, flags=?, updated_at=? WHERE id=?",
+                [int(disabled), json.dumps(sorted(flags)), _now(), item_id],
+            )
+        return self.item(item_id)
+
+    # --- queries ---
+    @staticmethod
+    def _to_item(row: dict[str, Any]) -> Item:
+        return Item(
+            id=row["id"],
+            source=row["source"],
+            n=row["n"],
+            question=row["question"],
+            answer=row["answer"],
+            flags=frozenset(json.loads(row["flags"] or "[]")),
+            relevance=row["relevance"],
+            group=row["group_id"],
+            retired=row["retired_at"] is not None,
+        )
+
+    def items(self, include_retired: bool = False, source: str | None = None) -> list[Item]:
+        where, params = [], []
+        if not include_retired:
+            where.append("retired_at IS NULL")
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        sql = (
+            "SELECT * FROM items"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY source, n, id"
+        )
+        return [self._to_item(row) for row in self.db.query(sql, params)]
+
+    def item(self, item_id: int) -> Item:
+        rows = list(self.db.query("SELECT * FROM items WHERE id = ?", [item_id]))
+        if not rows:
+            raise NotFound(f"no item with id {item_id}")
+        return self._to_item(rows[0])
+
+    def group_members(self, group_id: int) -> list[Item]:
+        rows = self.db.query(
+            "SELECT * FROM items WHERE group_id = ? AND retired_at IS NULL ORDER BY source, n", [group_id]
+        )
+        return [self._to_item(row) for row in rows]
+
+    def best_answers(self) -> dict[int, int]:
+        """group id -> the item whose answer the group serves."""
+        return {
+            row["id"]: row["best_item_id"] for row in self.db.query("SELECT id, best_item_id FROM groups")
+        }
+
+    def documents(self) -> list[DocumentMeta]:
+        return [
+            DocumentMeta(
+                source=row["source"],
+                title=row["title"],
+                course=row["course"] or "",
+                chapter=row["chapter"] or "",
+                topics=tuple(json.loads(row["topics"] or "[]")),
+                layout=row["layout"] or "",
+            )
+            for row in self.db.query("SELECT * FROM documents ORDER BY source")
+        ]
+
+    def content_hash(self) -> str:
+        """A digest of everything retrieval depends on; the index manifest compares against it."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for row in self.db.query(
+            "SELECT id, source, n, question, answer, flags, group_id FROM items WHERE retired_at IS NULL ORDER BY id"
+        ):
+            digest.update(json.dumps(row, sort_keys=True).encode())
+        for row in self.db.query("SELECT id, best_item_id FROM groups ORDER BY id"):
+            digest.update(json.dumps(row, sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def stats(self) -> dict[str, Any]:
+        per_source: dict[str, int] = {}
+        per_flag: Counter = Counter()
+        for item in self.items():
+            per_source[item.source] = per_source.get(item.source, 0) + 1
+            per_flag.update(item.flags)
+        retired = self.db.execute("SELECT COUNT(*) FROM items WHERE retired_at IS NOT NULL").fetchone()[0]
+        multi = self.db.execute("SELECT COUNT(*) FROM groups WHERE size > 1").fetchone()[0]
+        return {
+            "items": sum(per_source.values()),
+            "per_source": per_source,
+            "per_flag": dict(sorted(per_flag.items())),
+            "duplicate_groups": multi,
+            "retired": retired,
+        }

@@ -1,0 +1,52 @@
+"""Shared fixtures. The real embedding model is loaded at most once per test session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The project's real MiniLM encoder (shared by every test that needs embeddings)."""
+    from tutor.services import encoder as make_encoder
+
+    return make_encoder()
+
+
+@pytest.fixture(scope="session")
+def embed(encoder):
+    return lambda texts: encoder.encode(list(texts))
+
+
+@pytest.fixture(scope="session")
+def seeded_store_path(tmp_path_factory, embed):
+    """A store with the five source documents ingested once; tests copy it rather than re-ingest."""
+    from knowledge.loader import SOURCES_DIR, collect_paths, load_document
+    from knowledge.store import Store
+
+    path = tmp_path_factory.mktemp("seeded") / "tutor.db"
+    store = Store(path)
+    store.ingest([load_document(p) for p in collect_paths([SOURCES_DIR])], embed)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
+
+
+@pytest.fixture
+def seeded_store(seeded_store_path, tmp_path):
+    """A private copy of the seeded store."""
+    import shutil
+
+    from knowledge.store import Store
+
+    target = tmp_path / "tutor.db"
+    shutil.copy(seeded_store_path, target)
+    store = Store(target)
+    yield store
+    store.close()
