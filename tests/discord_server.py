@@ -1100,14 +1100,16 @@ class DiscordServer:
 
     @contextlib.asynccontextmanager
     async def running(
-        self, client: discord.Client, *, timeout: float = 10.0
+        self, client: discord.Client, *, token: str | None = None, timeout: float = 10.0
     ) -> AsyncIterator[discord.Client]:
-        """Start ``client`` against this server, wait until it is ready, and close it on exit.
+        """Start ``client`` (with ``token``, default the server's) against this server, wait until it is
+        ready, and close it on exit.
 
         The client must already point here (its settings, or ``patch_client_urls``). If it stops
-        before it is ready, its exception is raised here instead of a bare timeout.
+        before it is ready (wrong token, wrong URL, a crash in ``setup_hook``), its exception is raised
+        here instead of a bare timeout.
         """
-        task = asyncio.create_task(client.start(self.token), name="fake-discord-client")
+        task = asyncio.create_task(client.start(token or self.token), name="fake-discord-client")
         try:
 
             def ready() -> bool:

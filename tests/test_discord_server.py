@@ -87,7 +87,7 @@ class MiniBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         guild = discord.Object(self.guild_id)
-        for command in (ask, plot, vote, feedback, slow, twice, echo, too_long, topic):
+        for command in (ask, plot, vote, feedback, slow, twice, echo, too_long, topic, admin):
             self.tree.add_command(command, guild=guild)
         await self.tree.sync(guild=guild)
 
@@ -168,6 +168,20 @@ async def topic_autocomplete(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=t, value=t) for t in TOPICS if current.lower() in t]
+
+
+admin = app_commands.Group(name="admin", description="Admin tools")
+tools = app_commands.Group(name="tools", description="More tools", parent=admin)
+
+
+@tools.command(description="Inspect a member")
+async def whois(interaction: discord.Interaction, member: discord.Member, note: str | None = None) -> None:
+    roles = sorted(r.name for r in member.roles)
+    await interaction.response.send_message(
+        f"{member.name} roles={roles} note={note} can_manage={interaction.permissions.manage_messages} "
+        f"bot_embeds={interaction.app_permissions.embed_links}",
+        ephemeral=True,
+    )
 
 
 @pytest.fixture
@@ -371,6 +385,42 @@ async def test_wait_timeout_explains_what_was_seen(
     with pytest.raises(TimeoutError, match="recent REST calls"):
         await server.wait_for_message(guild.channel("random"), timeout=0.1)
     assert time.monotonic() - started < 1
+
+
+async def test_subcommand_with_member_option_and_permissions(
+    server: DiscordServer, guild: FakeGuild, alice: FakeUser, bot: MiniBot
+) -> None:
+    mod = server.create_role(guild, "Mod", permissions=discord.Permissions(manage_messages=True))
+    server.add_member(guild, alice, roles=[mod])
+    bob = server.create_user("bob")
+    server.add_member(guild, bob)  # a non-member resolves as a bare User, and the Member transform fails
+    general = guild.channel("general")
+    ix = await server.invoke_slash(bob, general, "admin tools whois", {"member": alice})
+    msg = await ix.wait_message()
+    assert msg.ephemeral
+    assert msg.content == "alice roles=['@everyone', 'Mod'] note=None can_manage=False bot_embeds=True"
+    ix = await server.invoke_slash(alice, general, "admin tools whois", {"member": bob, "note": "hi"})
+    assert (
+        await ix.wait_message()
+    ).content == "bob roles=['@everyone'] note=hi can_manage=True bot_embeds=True"
+
+
+async def test_fifty_users_at_once(server: DiscordServer, guild: FakeGuild, bot: MiniBot) -> None:
+    general = guild.channel("general")
+    users = [server.create_user(f"user{i}") for i in range(50)]
+    ixs = await asyncio.gather(
+        *(server.invoke_slash(u, general, "ask", {"question": f"question {i}"}) for i, u in enumerate(users))
+    )
+    msgs = await asyncio.gather(*(ix.wait_message() for ix in ixs))
+    assert all(f"question {i}" in m.text for i, m in enumerate(msgs))
+    assert max(ix.latency or 99 for ix in ixs) < 3
+    assert not any(ix.rejected for ix in ixs)
+
+
+async def test_wrong_token_fails_fast(server: DiscordServer, guild: FakeGuild) -> None:
+    with pytest.raises(RuntimeError, match="LoginFailure"):
+        async with server.running(MiniBot(guild.id), token="not-the-token", timeout=5):
+            pass
 
 
 async def test_clean_close(server: DiscordServer, guild: FakeGuild) -> None:
