@@ -57,6 +57,10 @@ class VoteView(discord.ui.View):
         button.disabled = True
         await interaction.response.edit_message(content=f"{interaction.user.name} voted yes", view=self)
 
+    @discord.ui.button(label="Why?", style=discord.ButtonStyle.secondary, custom_id="vote:why")
+    async def why(self, interaction: discord.Interaction, button: discord.ui.Button[VoteView]) -> None:
+        await interaction.response.send_modal(FeedbackModal())
+
 
 class FeedbackModal(discord.ui.Modal, title="What was wrong?"):
     what = discord.ui.TextInput(label="Details", custom_id="feedback:what", style=discord.TextStyle.paragraph)
@@ -99,9 +103,12 @@ class MiniBot(commands.Bot):
         if message.author.bot:
             return
         if isinstance(message.channel, discord.DMChannel):
-            await message.channel.send(f"dm: {message.content}")
+            sizes = [len(await a.read()) for a in message.attachments]
+            reply = await message.channel.send(f"dm: {message.content}")
+            await reply.edit(content=f"{reply.content} files={sizes}")
         elif self.user in message.mentions:
-            await message.channel.send(f"hello {message.author.name}, you said {message.content!r}")
+            async with message.channel.typing():
+                await message.channel.send(f"hello {message.author.name}, you said {message.content!r}")
 
 
 @app_commands.command(description="Ask a question")
@@ -119,7 +126,11 @@ async def plot(interaction: discord.Interaction) -> None:
         embed=discord.Embed(title="Plot", description="loss went down"),
         file=discord.File(io.BytesIO(PNG), filename="plot.png"),
     )
-    await interaction.followup.send("second follow-up", ephemeral=True)
+    extra = await interaction.followup.send("second follow-up", ephemeral=True, wait=True)
+    await extra.edit(content="second follow-up, edited")
+    third = await interaction.followup.send("third follow-up", wait=True)
+    await third.delete()
+    await interaction.edit_original_response(content="done")
 
 
 @app_commands.command(description="Vote")
@@ -251,7 +262,10 @@ async def test_deferred_followup_carries_png(
 
     image = Image.open(io.BytesIO(attachment.data))
     assert image.size == (3, 2) and image.getpixel((2, 1)) == (160, 120, 200)
-    assert second.ephemeral and second.content == "second follow-up"
+    third = await ix.wait_followup(2)
+    await server.wait_for(lambda: third.deleted and first.content == "done", what="the edits and the delete")
+    assert second.ephemeral and second.content == "second follow-up, edited"
+    assert first.attachments == [attachment], "editing content keeps the attachment"
     [upload] = [c for c in server.calls("POST", "/webhooks/{}/{}") if c.files]
     assert upload.files == (("plot.png", PNG),)
 
@@ -261,13 +275,17 @@ async def test_button_click_edits_message(
 ) -> None:
     ix = await server.invoke_slash(alice, guild.channel("general"), "vote")
     msg = await ix.wait_message()
-    assert [b["label"] for b in msg.buttons] == ["Yes"]
+    assert [b["label"] for b in msg.buttons] == ["Yes", "Why?"]
     click = await server.click(msg, label="Yes")
     await click.wait_response()
     assert click.response_type == CB_UPDATE
     assert msg.content == "alice voted yes" and msg.button("Yes")["disabled"] is True
     with pytest.raises(ValueError, match="disabled"):
         await server.click(msg, "vote:yes")
+    why = await server.click(msg, "vote:why", user=alice)
+    submit = await server.submit_modal(why, {"feedback:what": "too short", "feedback:score": "1"})
+    assert (await submit.wait_message()).content == "thanks: too short (1)"
+    assert submit.payload["message"]["id"] == str(msg.id), "a modal opened from a button carries its message"
 
 
 async def test_modal_submit_mirrors_layout(
@@ -302,6 +320,7 @@ async def test_mention_answered_in_channel(
     assert reply.content.startswith("hello alice, you said") and reply.source == "channel"
     assert not reply.pings_anyone, "AllowedMentions.none() must stop @everyone in the echoed text"
     assert reply.allowed_mentions == {"parse": []}
+    assert server.calls("POST", "/channels/{}/typing")
     assert len(server.messages_in(general, author=server.bot_user)) == 1
     assert asked.mentioned_user_ids == [server.bot_user.id] and not asked.mention_everyone
     await server.wait_for(
@@ -311,9 +330,10 @@ async def test_mention_answered_in_channel(
 
 async def test_direct_message_answered(server: DiscordServer, alice: FakeUser, bot: MiniBot) -> None:
     dm = server.dm_channel(alice)
-    await server.post_message(alice, dm, "hi bot")
+    await server.post_message(alice, dm, "hi bot", files=[("notes.txt", b"12345")])
     reply = await server.wait_for_message(dm)
-    assert reply.content == "dm: hi bot"
+    await server.wait_for(lambda: reply.edits, what="the bot to edit its reply")
+    assert reply.content == "dm: hi bot files=[5]" and reply.edited_at is not None
 
 
 async def test_late_response_is_unknown_interaction(
