@@ -1,0 +1,338 @@
+"""Plain data crossing the engine's boundaries: parameter specs, requests and results.
+
+Everything here is frozen and serialisable (JSON for requests, JSON or pickle for results) so a job can move
+from an in-process call to a worker process, and later to a remote worker pool, without changing shape.
+Nothing here imports torch or matplotlib.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import BadParameter
+
+NUM_RE = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
+
+LAYER_FIELDS = ("kernel", "stride", "padding", "dilation")
+LAYER_BOUNDS = {"kernel": (1, 15), "stride": (1, 8), "padding": (0, 16), "dilation": (1, 16)}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One typed, bounded parameter. `kind` is one of: int, float, bool, choice, choices, ints, floats,
+    layers, matrix. `words` are the plain-language names the parser looks for ("10 classes", "lr 0.1")."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()  # (spoken form, choice)
+    min_len: int = 1
+    max_len: int = 1
+    words: tuple[str, ...] = ()
+    number_before: bool = False  # "10 classes": the number may precede the word
+    optional: bool = False  # None is allowed (meaning "demo picks")
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "kind": self.kind, "default": self.default, "help": self.help}
+        if self.lo is not None:
+            out["min"] = self.lo
+        if self.hi is not None:
+            out["max"] = self.hi
+        if self.choices:
+            out["choices"] = list(self.choices)
+        if self.kind in ("choices", "ints", "floats", "layers", "matrix"):
+            out["min_len"], out["max_len"] = self.min_len, self.max_len
+        return out
+
+    # -- coercion -------------------------------------------------------------------------------------
+    def coerce(self, value: Any, demo: str = "") -> Any:
+        """Turn a JSON value or a CLI string into this parameter's type, enforcing the bounds."""
+        where = f"{demo}: {self.name}" if demo else self.name
+        if value is None:
+            if self.optional:
+                return None
+            raise BadParameter(f"{where} is required ({self.help})")
+        if isinstance(value, str) and value.strip().lower() in ("none", "auto", "default") and self.optional:
+            return None
+        kind = self.kind
+        if kind == "int":
+            return self._bound(_to_int(value, where), where)
+        if kind == "float":
+            return self._bound(_to_float(value, where), where)
+        if kind == "bool":
+            return _to_bool(value, where)
+        if kind == "choice":
+            return self._choice(value, where)
+        if kind == "choices":
+            items = _split(value) if isinstance(value, str) else list(_as_list(value, where))
+            if len(items) == 1 and str(items[0]).strip().lower() == "all":
+                return list(self.choices)
+            out = []
+            for item in items:
+                c = self._choice(item, where)
+                if c not in out:
+                    out.append(c)
+            return self._length(out, where)
+        if kind in ("ints", "floats"):
+            items = _split(value) if isinstance(value, str) else list(_as_list(value, where))
+            conv = _to_int if kind == "ints" else _to_float
+            return self._length([self._bound(conv(v, where), where) for v in items], where)
+        if kind == "layers":
+            return self._length(_to_layers(value, where), where)
+        if kind == "matrix":
+            return _to_matrix(value, where, self.max_len, self.lo, self.hi)
+        raise BadParameter(f"{where}: unknown parameter kind {kind!r}")  # pragma: no cover
+
+    def _bound(self, v: float, where: str):
+        if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+            raise BadParameter(f"{where} must be between {_fmt(self.lo)} and {_fmt(self.hi)} (got {_fmt(v)})")
+        return v
+
+    def _length(self, items: list, where: str) -> list:
+        if not self.min_len <= len(items) <= self.max_len:
+            raise BadParameter(
+                f"{where} takes {self.min_len} to {self.max_len} values (got {len(items)})"
+                if self.min_len != self.max_len
+                else f"{where} takes exactly {self.min_len} values (got {len(items)})"
+            )
+        return items
+
+    def _choice(self, value: Any, where: str) -> str:
+        key = re.sub(r"[\s\-]+", "_", str(value).strip().lower())
+        if key in self.choices:
+            return key
+        for spoken, choice in self.aliases:
+            if key == re.sub(r"[\s\-]+", "_", spoken):
+                return choice
+        raise BadParameter(f"{where} must be one of {', '.join(self.choices)} (got {value!r})")
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, float) and (abs(v) >= 1e5 or (v != 0 and abs(v) < 1e-3)):
+        return f"{v:g}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _as_list(value: Any, where: str) -> list:
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def _split(text: str) -> list[str]:
+    parts = re.split(r"\s*(?:,|;|\band\b|&|\s)\s*", text.strip().strip("[]()"))
+    return [p for p in parts if p]
+
+
+def _to_int(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise BadParameter(f"{where} must be an integer (got {value!r})")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I):
+        f = float(value)
+        if f.is_integer() and abs(f) < 1e12:
+            return int(f)
+    raise BadParameter(f"{where} must be an integer (got {value!r})")
+
+
+def _to_float(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise BadParameter(f"{where} must be a number (got {value!r})")
+    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I)):
+        f = float(value)
+    else:
+        raise BadParameter(f"{where} must be a number (got {value!r})")
+    if not math.isfinite(f):
+        raise BadParameter(f"{where} must be finite (got {value!r})")
+    return f
+
+
+def _to_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    s = str(value).strip().lower()
+    if s in ("1", "true", "yes", "on", "y"):
+        return True
+    if s in ("0", "false", "no", "off", "n"):
+        return False
+    raise BadParameter(f"{where} must be true or false (got {value!r})")
+
+
+def _to_layers(value: Any, where: str) -> list[dict]:
+    """Layers as "3:2,3:2" (kernel:stride[:padding[:dilation]]), lists of such lists, or dicts."""
+    if isinstance(value, str):
+        items: list = [s for s in re.split(r"[,\s]+", value.strip()) if s]
+        items = [s.split(":") for s in items]
+    else:
+        items = list(_as_list(value, where))
+    layers = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            unknown = set(item) - set(LAYER_FIELDS)
+            if unknown:
+                raise BadParameter(f"{where}: layer {i + 1} has unknown fields {sorted(unknown)}")
+            raw = {k: item.get(k) for k in LAYER_FIELDS if item.get(k) is not None}
+        else:
+            vals = list(item) if isinstance(item, list | tuple) else [item]
+            if not 1 <= len(vals) <= 4:
+                raise BadParameter(f"{where}: layer {i + 1} must be kernel[:stride[:padding[:dilation]]]")
+            raw = dict(zip(LAYER_FIELDS, vals, strict=False))
+        layer = {"kernel": 3, "stride": 1, "padding": 0, "dilation": 1}
+        for k, v in raw.items():
+            n = _to_int(v, f"{where}[{i + 1}].{k}")
+            lo, hi = LAYER_BOUNDS[k]
+            if not lo <= n <= hi:
+                raise BadParameter(f"{where}: layer {i + 1} {k} must be between {lo} and {hi} (got {n})")
+            layer[k] = n
+        layers.append(layer)
+    return layers
+
+
+def _to_matrix(
+    value: Any, where: str, max_side: int, lo: float | None, hi: float | None
+) -> list[list[float]]:
+    """A small matrix as nested lists or text like "[[0,-1,0],[-1,5,-1],[0,-1,0]]" or "0 -1 0; -1 5 -1; ..."."""
+    if isinstance(value, str):
+        text = value.strip()
+        rows_text = re.findall(r"\[([^\[\]]*)\]", text) if "[" in text else re.split(r"[;/|]", text)
+        rows = [[float(x) for x in re.findall(NUM_RE, r, re.I)] for r in rows_text if r.strip()]
+    else:
+        rows = [[_to_float(x, where) for x in _as_list(r, where)] for r in _as_list(value, where)]
+    if not rows or any(len(r) != len(rows[0]) for r in rows):
+        raise BadParameter(f"{where} must be a rectangular matrix, e.g. [[0,-1,0],[-1,5,-1],[0,-1,0]]")
+    if len(rows) > max_side or len(rows[0]) > max_side:
+        raise BadParameter(f"{where} may be at most {max_side}x{max_side} (got {len(rows)}x{len(rows[0])})")
+    for r in rows:
+        for x in r:
+            if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
+                raise BadParameter(f"{where} entries must be between {_fmt(lo)} and {_fmt(hi)} (got {x:g})")
+    return rows
+
+
+@dataclass(frozen=True)
+class KBRef:
+    """A knowledge-base entry a demo illustrates: the source file and the entry's question."""
+
+    source: str
+    question: str
+
+    def cite(self) -> str:
+        from engine.catalogue import SOURCES
+
+        return f"{SOURCES.get(self.source, self.source)} [{self.source}]: “{self.question}”"
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """A catalogue entry: everything the bot needs for autocomplete and slash options, without importing
+    the demo's code (`func` is a "module:function" string resolved only when the demo runs)."""
+
+    name: str
+    summary: str
+    func: str
+    params: tuple[ParamSpec, ...]
+    examples: tuple[str, ...]
+    keywords: tuple[tuple[str, int], ...]
+    kb: tuple[KBRef, ...] = ()
+    budget_s: float = 20.0
+    arithmetic: bool = False
+
+    def param(self, name: str) -> ParamSpec:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "examples": list(self.examples),
+            "params": [p.to_dict() for p in self.params],
+            "kb": [{"source": r.source, "question": r.question} for r in self.kb],
+            "budget_s": self.budget_s,
+        }
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    """The job: a demo name and its (already validated) parameters. Plain data; `text` is the original
+    phrasing when there was one, kept for echoing."""
+
+    demo: str
+    params: dict = field(default_factory=dict)
+    text: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"demo": self.demo, "params": dict(self.params), "text": self.text}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DemoRequest:
+        if not isinstance(d, dict) or "demo" not in d:
+            raise BadParameter('a structured request needs {"demo": name, "params": {...}}')
+        params = d.get("params") or {}
+        if not isinstance(params, dict):
+            raise BadParameter("params must be an object of name: value")
+        return cls(demo=str(d["demo"]), params=dict(params), text=d.get("text"))
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What a demo produced. `numbers` are the key numbers (JSON-safe), `images` PNG bytes."""
+
+    demo: str
+    params: dict
+    numbers: dict
+    text: str
+    images: tuple[bytes, ...]
+    device: str
+    elapsed_ms: float
+
+    def to_dict(self, images: str = "bytes") -> dict:
+        """`images="base64"` gives a JSON-safe dict; "bytes" keeps raw PNG bytes (pickle/msgpack)."""
+        imgs = (
+            [base64.b64encode(b).decode("ascii") for b in self.images]
+            if images == "base64"
+            else list(self.images)
+        )
+        return {
+            "demo": self.demo,
+            "params": self.params,
+            "numbers": self.numbers,
+            "text": self.text,
+            "images": imgs,
+            "device": self.device,
+            "elapsed_ms": self.elapsed_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DemoResult:
+        imgs = tuple(b if isinstance(b, bytes) else base64.b64decode(b) for b in d["images"])
+        return cls(d["demo"], d["params"], d["numbers"], d["text"], imgs, d["device"], d["elapsed_ms"])
+
+
+@dataclass(frozen=True)
+class DemoOutput:
+    """What a demo function returns; the runner adds timing, device, the echoed params and citations."""
+
+    numbers: dict
+    text: str
+    images: tuple[bytes, ...]
