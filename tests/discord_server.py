@@ -999,7 +999,9 @@ class DiscordServer:
         shard_count: int = 1,
         bot_permissions: int | discord.Permissions = DEFAULT_BOT_PERMISSIONS,
         everyone_permissions: int | discord.Permissions = DEFAULT_EVERYONE_PERMISSIONS,
+        strict: bool = True,
     ) -> None:
+        self.strict = strict
         self.token = token or f"test.{secrets.token_urlsafe(24)}"
         self.ack_deadline = ack_deadline
         self.heartbeat_interval = heartbeat_interval
@@ -1042,9 +1044,16 @@ class DiscordServer:
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         await self.close()
-        if exc_type is None and self.internal_errors:
+        if exc_type is not None:
+            return
+        if self.internal_errors:
             raise AssertionError(
                 "the fake Discord server failed while serving:\n" + "\n".join(self.internal_errors)
+            )
+        if self.strict and self.unknown_routes:
+            raise AssertionError(
+                f"the bot called routes the fake Discord server does not serve: {self.unknown_routes} "
+                "(add them to tests/discord_server.py, or pass strict=False)"
             )
 
     async def start(self) -> None:
@@ -1508,6 +1517,24 @@ class DiscordServer:
             raise RuntimeError("no ready gateway session to deliver the interaction to")
         return ix
 
+    def _check_may_use(self, cmd: dict[str, Any], user: FakeUser, channel: FakeChannel) -> None:
+        """Discord never delivers a command the user cannot see; fail the test the same way."""
+        guild = self.guild_of(channel)
+        if guild is None:
+            contexts = cmd.get("contexts")
+            if cmd.get("dm_permission") is False or (contexts is not None and 1 not in contexts):
+                raise PermissionError(f"/{cmd['name']} is not available in DMs")
+            return
+        self._ensure_member(channel, user)
+        perms = guild.permissions_for(user)
+        required = cmd.get("default_member_permissions")
+        if required is not None and int(required) & perms != int(required) and not perms & ADMINISTRATOR:
+            raise PermissionError(
+                f"{user.name} lacks default_member_permissions={required} for /{cmd['name']}"
+            )
+        if not perms & discord.Permissions(use_application_commands=True).value:
+            raise PermissionError(f"{user.name} may not use application commands in #{channel.name}")
+
     def _command_options(
         self, command: dict[str, Any], path: list[str], options: Mapping[str, Any], focused: str | None
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -1642,6 +1669,7 @@ class DiscordServer:
     ) -> FakeInteraction:
         name, *path = command.strip().lstrip("/").split()
         cmd = await self._synced_command(channel, name, sync_timeout)
+        self._check_may_use(cmd, user, channel)
         built, resolved = self._command_options(cmd, path, options, focused)
         data: dict[str, Any] = {"id": cmd["id"], "name": name, "type": cmd.get("type", 1), "options": built}
         if resolved:

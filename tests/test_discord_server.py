@@ -181,7 +181,12 @@ async def topic_autocomplete(
     return [app_commands.Choice(name=t, value=t) for t in TOPICS if current.lower() in t]
 
 
-admin = app_commands.Group(name="admin", description="Admin tools")
+admin = app_commands.Group(
+    name="admin",
+    description="Admin tools",
+    default_permissions=discord.Permissions(manage_messages=True),
+    guild_only=True,
+)
 tools = app_commands.Group(name="tools", description="More tools", parent=admin)
 
 
@@ -415,14 +420,15 @@ async def test_subcommand_with_member_option_and_permissions(
     bob = server.create_user("bob")
     server.add_member(guild, bob)  # a non-member resolves as a bare User, and the Member transform fails
     general = guild.channel("general")
-    ix = await server.invoke_slash(bob, general, "admin tools whois", {"member": alice})
+    ix = await server.invoke_slash(alice, general, "admin tools whois", {"member": bob, "note": "hi"})
     msg = await ix.wait_message()
     assert msg.ephemeral
-    assert msg.content == "alice roles=['@everyone', 'Mod'] note=None can_manage=False bot_embeds=True"
-    ix = await server.invoke_slash(alice, general, "admin tools whois", {"member": bob, "note": "hi"})
-    assert (
-        await ix.wait_message()
-    ).content == "bob roles=['@everyone'] note=hi can_manage=True bot_embeds=True"
+    assert msg.content == "bob roles=['@everyone'] note=hi can_manage=True bot_embeds=True"
+    with pytest.raises(PermissionError, match="default_member_permissions"):
+        await server.invoke_slash(bob, general, "admin tools whois", {"member": alice})
+    server.add_member(guild, bob, roles=[mod])
+    ix = await server.invoke_slash(bob, general, "admin tools whois", {"member": alice})
+    assert (await ix.wait_message()).content.startswith("alice roles=['@everyone', 'Mod'] note=None")
 
 
 async def test_fifty_users_at_once(server: DiscordServer, guild: FakeGuild, bot: MiniBot) -> None:
@@ -450,3 +456,17 @@ async def test_clean_close(server: DiscordServer, guild: FakeGuild) -> None:
     assert bot.is_closed()
     await server.wait_for(lambda: not server._connections, timeout=2, what="the gateway connection to close")
     assert not server.unknown_routes and not server.internal_errors
+
+
+async def test_unknown_route_answers_404_and_fails_the_test() -> None:
+    server = DiscordServer()
+    with pytest.raises(AssertionError, match="does not serve"):
+        async with server:
+            guild = server.create_guild()
+            with server.patch_client_urls():
+                async with server.running(MiniBot(guild.id)) as client:
+                    dguild = client.get_guild(guild.id)
+                    assert dguild is not None
+                    with pytest.raises(discord.NotFound):
+                        await dguild.fetch_roles()
+    assert server.unknown_routes == [f"GET /guilds/{guild.id}/roles"]
