@@ -1,22 +1,39 @@
 """A small Discord-compatible server (REST + gateway) for end-to-end tests of discord.py bots.
 
 The real, unpatched discord.py client runs against it: point ``discord.http.Route.BASE`` at
-``server.api_url`` and ``DiscordWebSocket.DEFAULT_GATEWAY`` at ``server.gateway_url`` (the bot's settings
-do that; ``server.patch_client_urls()`` does it for a bare client). Everything lives on 127.0.0.1, every
-wait is bounded, and the server behaves like Discord where bots usually get it wrong: the 3-second
+``server.api_url`` and ``DiscordWebSocket.DEFAULT_GATEWAY`` at ``yarl.URL(server.gateway_url)`` (the bot's
+settings do that; ``server.patch_client_urls()`` does it for a bare client). Everything lives on 127.0.0.1,
+every wait is bounded, and the server behaves like Discord where bots usually get it wrong: the 3-second
 acknowledgement deadline (10062), a second response (40060), message and embed limits (50035), empty
 messages (50006), intents (no MESSAGE_CREATE without GUILD_MESSAGES, empty content without
-MESSAGE_CONTENT), and ``allowed_mentions`` (who would actually be pinged).
+MESSAGE_CONTENT unless the bot is mentioned or in DMs), ``allowed_mentions`` (who would actually be
+pinged), ``default_member_permissions`` (who may run a command).
 
-Typical use::
+Typical use (pytest-asyncio, ``asyncio_mode=auto``)::
 
-    async with DiscordServer() as server:
-        guild = server.create_guild("Test")
-        alice = server.create_user("alice")
-        with server.patch_client_urls():
-            async with server.running(bot):
-                ix = await server.invoke_slash(alice, guild.channel("general"), "ask", {"question": "hi"})
-                msg = await ix.wait_message()
+    @pytest.fixture
+    async def server():
+        async with DiscordServer() as srv:       # on exit: fails the test on unknown routes / server errors
+            with srv.patch_client_urls():       # or give the bot srv.api_url / srv.gateway_url
+                yield srv
+
+    async def test_ask(server):
+        guild = server.create_guild("Test", channels=("general",))   # the bot is a member of every guild
+        alice = server.create_user("alice")                           # joins a guild on first use
+        async with server.running(make_bot(guild_ready_timeout=0.05)):  # start, wait ready, close on exit
+            general = guild.channel("general")
+            ix = await server.invoke_slash(alice, general, "ask", {"question": "what is dropout?"})
+            msg = await ix.wait_message()               # original response (once filled) or a follow-up
+            assert "dropout" in msg.text and not msg.pings_anyone
+            click = await server.click(msg, label="Helpful")  # a button on the bot's message
+            posted = await server.post_message(alice, general, f"{server.bot_user.mention} hi")
+            reply = await server.wait_for_message(general, after=posted)
+            latency = reply.created_at - posted.created_at   # monotonic seconds; ix.latency for interactions
+
+Outcomes: ``FakeInteraction`` (``response_type``, ``original``, ``followups``, ``modal``, ``choices``,
+``rejected``, ``latency``, ``wait_*``), ``FakeMessage`` (``content``, ``embeds``, ``components``,
+``attachments[i].data`` as bytes, ``flags``/``ephemeral``, ``edits``, ``pings_anyone``), ``server.rest_log``
+and ``server.calls(method, route)`` (every REST call with its JSON payload), ``server.gateway_log``.
 """
 
 from __future__ import annotations
@@ -2523,7 +2540,7 @@ class DiscordServer:
                 if ctype == CB_UPDATE:
                     _validate_message(data, len(uploads), creating=False)
                     self._edit_bot_message(ix.message, data, uploads)
-                message = ix.message
+                message = ix.original = ix.message  # @original is now the message the component is on
             elif ctype == CB_AUTOCOMPLETE:
                 if ix.type != IX_AUTOCOMPLETE:
                     raise DiscordAPIError(
@@ -2589,7 +2606,9 @@ class DiscordServer:
         original = ix.original
         if original is not None and original.loading and ix.response_type == CB_DEFERRED_MESSAGE:
             # Discord fills the deferred "thinking" message with the first follow-up (its ephemerality stays).
-            payload = {k: v for k, v in (payload or {}).items() if k != "flags"}
+            payload = dict(payload or {})
+            if payload.get("flags") is not None:
+                payload["flags"] = int(payload["flags"]) & ~FLAG_EPHEMERAL
             _validate_message(payload, len(uploads), creating=True)
             msg = self._edit_bot_message(original, payload, uploads)
         else:

@@ -470,3 +470,11 @@ async def test_unknown_route_answers_404_and_fails_the_test() -> None:
                     with pytest.raises(discord.NotFound):
                         await dguild.fetch_roles()
     assert server.unknown_routes == [f"GET /guilds/{guild.id}/roles"]
+
+
+async def test_privileged_intent_not_enabled_is_refused() -> None:
+    async with DiscordServer(privileged_intents=0) as server:
+        guild = server.create_guild()
+        with server.patch_client_urls(), pytest.raises(RuntimeError, match="PrivilegedIntentsRequired"):
+            async with server.running(MiniBot(guild.id, message_content=True), timeout=5):
+                pass
