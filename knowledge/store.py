@@ -56,9 +56,22 @@ def _m001_documents_items_groups(db: sqlite_utils.Database) -> None:
     db["groups"].create({"id": int, "best_item_id": int, "size": int}, pk="id")
 
 
+def _m002_feedback(db: sqlite_utils.Database) -> None:
+    db["feedback"].create(
+        {
+            "id": int, "created_at": str, "user_id": str, "guild_id": str, "channel_id": str, "query": str,
+            "status": str, "item_id": int, "answer": str, "helpful": int, "comment": str,
+        },
+        pk="id",
+        not_null={"created_at", "user_id", "query", "helpful"},
+    )  # fmt: skip
+    db["feedback"].create_index(["item_id"])
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
+    ("002_feedback", _m002_feedback),
 ]
 
 
@@ -296,6 +309,37 @@ class Store:
                 [int(disabled), json.dumps(sorted(flags)), _now(), item_id],
             )
         return self.item(item_id)
+
+    # --- feedback ---
+    def add_feedback(
+        self,
+        *,
+        user_id: str,
+        query: str,
+        helpful: bool,
+        status: str = "",
+        item_id: int | None = None,
+        answer: str | None = None,
+        comment: str | None = None,
+        guild_id: str | None = None,
+        channel_id: str | None = None,
+    ) -> int:
+        """Record a user's verdict on an answer; returns the feedback id."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO feedback (created_at, user_id, guild_id, channel_id, query, status, item_id, answer,"
+                " helpful, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_now(), str(user_id), guild_id, channel_id, query[:4000], status, item_id,
+                 (answer or "")[:4000], int(helpful), (comment or None) and comment[:4000]],
+            )  # fmt: skip
+        return int(cursor.lastrowid)
+
+    def add_feedback_comment(self, feedback_id: int, comment: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE feedback SET comment=? WHERE id=?", [comment[:4000], feedback_id])
+
+    def feedback(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM feedback ORDER BY id"))
 
     # --- queries ---
     @staticmethod

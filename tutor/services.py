@@ -30,3 +30,11 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 
 def open_store(data_dir: Path) -> Store:
     return Store.open(data_dir)
+
+
+def open_retriever(data_dir: Path):
+    """The retriever over the store in ``data_dir``; builds the index on first use or when stale."""
+    from index.retriever import Retriever
+
+    store = open_store(data_dir)
+    return Retriever(store, encoder(), Path(data_dir) / "index")

@@ -1,0 +1,147 @@
+"""The lexical signal: BM25 over item text with SQLite FTS5, plus the knowledge base's vocabulary.
+
+Dense embeddings blur jargon and identifiers (``NCHW``, ``1cycle``, ``color_dim``, ``to_fp16``); FTS5 with
+the porter stemmer and ``_`` kept inside tokens matches them exactly. The vocabulary table serves typo
+correction and tells which words of a query the knowledge base has never used (a strong "not in my
+notes" signal).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.errors import IndexCorrupt
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9_]*(?:[.'-][a-z0-9_]+)*")
+STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each even ever every few for from further get gets
+    getting give given go going got had has have having he her here hers him his how i if in into is it its
+    itself just know let like me mean means meant more most much must my need no nor not now of off on once
+    one only or other our out over own please really same say she should show so some such tell than thanks
+    that the their them then there these they thing things this those through to too under until up us use
+    used using very want was way we well were what whats when where which while who whom why will with would
+    yes yet you your yours quick question hey hi hello bot explained explain work works does vs versus""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens, keeping identifiers like ``color_dim`` and ``l-bfgs`` whole."""
+    return _WORD.findall(text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS and not w.isdigit()]
+
+
+def _edits1(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return {
+        *(a + b[1:] for a, b in splits if b),
+        *(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1),
+        *(a + c + b[1:] for a, b in splits if b for c in letters),
+        *(a + c + b for a, b in splits for c in letters),
+    }
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    key: int
+    score: float  # BM25, higher is better
+
+
+class LexicalIndex:
+    """An FTS5 table of (key, question, answer) rows and a word -> document-frequency table."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise IndexCorrupt(f"{self.path}: lexical index missing")
+        self._local = threading.local()
+        try:
+            conn = self._conn()
+            self.size = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+            self.vocabulary: dict[str, int] = dict(conn.execute("SELECT word, df FROM vocab"))
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"{self.path}: unreadable lexical index ({exc})") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        """One read-only connection per thread (sqlite3 connections are not shared across threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    @classmethod
+    def build(cls, path: str | Path, rows: Iterable[tuple[int, str, str]]) -> LexicalIndex:
+        """Write a fresh index next to the old one and swap it in atomically."""
+        path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp)
+        conn.execute(
+            "CREATE VIRTUAL TABLE docs USING fts5(question, answer, tokenize=\"porter unicode61 tokenchars '_'\")"
+        )
+        conn.execute("CREATE TABLE vocab (word TEXT PRIMARY KEY, df INTEGER) WITHOUT ROWID")
+        df: Counter[str] = Counter()
+        with conn:
+            for key, question, answer in rows:
+                conn.execute("INSERT INTO docs (rowid, question, answer) VALUES (?, ?, ?)", (key, question, answer))
+                df.update(set(words(f"{question} {answer}")))
+            conn.executemany("INSERT INTO vocab VALUES (?, ?)", df.items())
+        conn.execute("INSERT INTO docs(docs) VALUES ('optimize')")
+        conn.commit()
+        conn.close()
+        os.replace(tmp, path)
+        return cls(path)
+
+    def search(self, terms: Sequence[str], limit: int = 50) -> list[LexicalHit]:
+        """BM25 (question column weighted double) over any of ``terms``."""
+        terms = [t for t in dict.fromkeys(terms) if t]
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        try:
+            rows = self._conn().execute(
+                "SELECT rowid, -bm25(docs, 2.0, 1.0) FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 2.0, 1.0)"
+                " LIMIT ?",
+                (match, limit),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []  # a query FTS5 cannot parse has no lexical evidence
+        return [LexicalHit(int(key), float(score)) for key, score in rows]
+
+    def known(self, word: str) -> bool:
+        """Whether the knowledge base uses this word (exactly, or via the stemmer)."""
+        if word in self.vocabulary:
+            return True
+        try:
+            row = self._conn().execute("SELECT 1 FROM docs WHERE docs MATCH ? LIMIT 1", ('"' + word + '"',)).fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return row is not None
+
+    def correct(self, word: str) -> str:
+        """The knowledge-base word a typo most likely meant, or the word itself.
+
+        Conservative on purpose: only words of 5+ letters, one edit away (two for 9+ letters), same first
+        letter, and the most frequent candidate wins; anything else is left alone.
+        """
+        if len(word) < 5 or not word.isalpha() or word in self.vocabulary or self.known(word):
+            return word
+        candidates = {w for w in _edits1(word) if w in self.vocabulary}
+        if not candidates and len(word) >= 9:
+            candidates = {w2 for w1 in _edits1(word) for w2 in _edits1(w1) if w2 in self.vocabulary}
+        candidates = {c for c in candidates if c[0] == word[0]}
+        if not candidates:
+            return word
+        return max(candidates, key=lambda c: (self.vocabulary[c], c))

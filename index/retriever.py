@@ -1,0 +1,306 @@
+"""Answers from the knowledge base: dense + lexical retrieval, duplicate groups, calibrated abstention.
+
+Scoring, per candidate item (every number below was chosen on ``shared/eval/dev_queries.jsonl`` and checked
+on our own ``index/data/calibration_queries.jsonl``; ``tutor eval`` reproduces both):
+
+* ``dense`` = mean of cosine(query, question) and cosine(query, question + answer). Mean of the two views
+  beat either alone (dev Hit@1: question 0.80, question+answer 0.88, mean 0.88 raw / 0.94 with query
+  cleaning).
+* ``lexical`` = FTS5 BM25 over the cleaned, typo-corrected content words, divided by the best BM25 of the
+  query, so it lies in [0, 1]. Ranking uses ``dense + LEXICAL_WEIGHT * lexical``: weights 0.05-0.15 all give
+  the best dev MRR (0.963), 0.3 starts to hurt; 0.1 sits in the middle of the plateau. BM25 is what finds
+  identifiers (``to_fp16``, ``color_dim``, ``NCHW``) that the embedding model splits into noise.
+* ``confidence`` = dense score of the top group minus ``UNKNOWN_WORD_PENALTY`` per content word of the query
+  the knowledge base has never used (after typo correction). Off-topic questions ("what is the KL
+  divergence", "what is attention in transformers") contain words the notes never use; in-base questions
+  almost never do. Thresholds on ``confidence``: >= ``ANSWER_MIN`` answered, >= ``UNSURE_MIN`` unsure,
+  else no_match.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index import store_index
+from index.answer import ANSWERED, NO_MATCH, UNSURE, Alternative, Answer, Citation
+from index.errors import BadQuery
+from index.lexical import content_words
+from index.text import normalize_query
+from knowledge.models import DISABLED, OFF_TOPIC, PLACEHOLDER, UNANSWERED, Item, normalize_question
+from knowledge.store import Store
+
+log = logging.getLogger(__name__)
+
+LEXICAL_WEIGHT = 0.10
+UNKNOWN_WORD_PENALTY = 0.10
+ANSWER_MIN = 0.42
+UNSURE_MIN = 0.36
+DENSE_CANDIDATES = 40
+LEXICAL_CANDIDATES = 40
+MAX_ALTERNATIVES = 3
+
+
+@dataclass(frozen=True)
+class _Scored:
+    item_id: int
+    dense: float
+    fused: float
+
+
+class Retriever:
+    """Answers questions from one knowledge store. Thread-safe; concurrent ``ask`` calls are micro-batched."""
+
+    def __init__(self, store: Store, encoder, index_dir: str | Path):
+        self.store = store
+        self.encoder = encoder
+        self.index_dir = Path(index_dir)
+        self.rebuilt_because: str | None = None
+        self._batch_lock = threading.Condition()
+        self._pending: list[_Request] = []
+        self._leader = False
+        self.reload()
+
+    # --- loading ---
+    def reload(self) -> None:
+        """(Re)load the store's items and the index, rebuilding the index if it is missing or stale."""
+        index, reason = store_index.load_or_build(self.store, self.encoder, self.index_dir)
+        items = {it.id: it for it in self.store.items()}
+        titles = {doc.source: doc.title for doc in self.store.documents()}
+        best = self.store.best_answers()
+        members: dict[int, list[Item]] = {}
+        for item in items.values():
+            members.setdefault(item.group if item.group is not None else -item.id, []).append(item)
+        self.index = index
+        self.items = items
+        self.titles = titles
+        self.best = best
+        self.members = members
+        self.row_of = index.row_of
+        self.rebuilt_because = reason
+
+    # --- public API ---
+    def ask(self, text: str) -> Answer:
+        """Answer one message. Safe to call from many threads at once: their embeddings share a batch."""
+        query = self._clean(text)
+        if not query:
+            return Answer(
+                status=NO_MATCH, query=text if isinstance(text, str) else "", suggestions=self._topics(None)
+            )
+        started = time.perf_counter()
+        vector = self._embed_batched(query)
+        return self._answer(text, query, vector, started)
+
+    def ask_many(self, texts: Sequence[str]) -> list[Answer]:
+        """Answer a batch: one encoder call for all of them."""
+        queries = [self._clean(t) for t in texts]
+        started = time.perf_counter()
+        todo = [q for q in queries if q]
+        vectors = iter(self.encoder.encode(todo) if todo else [])
+        answers = []
+        for text, query in zip(texts, queries, strict=True):
+            if not query:
+                answers.append(Answer(status=NO_MATCH, query=text, suggestions=self._topics(None)))
+            else:
+                answers.append(self._answer(text, query, next(vectors), started))
+        return answers
+
+    def explain(self, text: str) -> dict:
+        """Scores behind an answer (for `tutor ask --explain` and threshold calibration)."""
+        query = self._clean(text)
+        vector = self.encoder.encode([query])[0]
+        ranked, unknown = self._rank(query, vector)
+        return {
+            "query": query,
+            "unknown_words": unknown,
+            "ranked": [(s.item_id, round(s.dense, 4), round(s.fused, 4)) for s in ranked[:5]],
+        }
+
+    # --- internals ---
+    @staticmethod
+    def _clean(text: str) -> str:
+        if not isinstance(text, str):
+            raise BadQuery(f"a question must be text, not {type(text).__name__}")
+        return normalize_query(text)
+
+    def _embed_batched(self, query: str) -> np.ndarray:
+        """Leader/follower micro-batching: whoever finds no batch running encodes everything queued."""
+        request = _Request(query)
+        with self._batch_lock:
+            self._pending.append(request)
+            while not request.done and self._leader:
+                self._batch_lock.wait()
+            if request.done:
+                return request.vector
+            self._leader = True
+        try:
+            while True:
+                with self._batch_lock:
+                    batch, self._pending = self._pending[:64], self._pending[64:]
+                    if not batch:
+                        break
+                try:
+                    if len(batch) == 1 and hasattr(self.encoder, "encode_one"):
+                        vectors = [self.encoder.encode_one(batch[0].text)]
+                    else:
+                        vectors = self.encoder.encode([r.text for r in batch])
+                    errors = None
+                except Exception as exc:  # delivered to every waiting caller, not swallowed
+                    vectors, errors = [None] * len(batch), exc
+                with self._batch_lock:
+                    for req, vec in zip(batch, vectors, strict=True):
+                        req.vector, req.error, req.done = vec, errors, True
+                    self._batch_lock.notify_all()
+        finally:
+            with self._batch_lock:
+                self._leader = False
+                self._batch_lock.notify_all()
+        if request.error is not None:
+            raise request.error
+        return request.vector
+
+    def _unknown_words(self, query: str) -> tuple[list[str], list[str]]:
+        """(content words after typo correction, those the knowledge base never uses)."""
+        lexical = self.index.lexical
+        corrected, unknown = [], []
+        for word in content_words(query):
+            fixed = lexical.correct(word)
+            corrected.append(fixed)
+            if any(ch.isdigit() for ch in fixed) or "'" in fixed:
+                continue  # numbers, shapes (2x2, conv2d), contractions carry no topic
+            parts = [p for p in fixed.replace("_", "-").split("-") if p]
+            if not all(
+                lexical.known(p) or (p.startswith(("un", "non")) and lexical.known(p[2:])) for p in parts
+            ):
+                unknown.append(word)
+        return corrected, unknown
+
+    def _rank(self, query: str, vector: np.ndarray) -> tuple[list[_Scored], list[str]]:
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        hits = self.index.vectors.search(vector[None, :], DENSE_CANDIDATES * store_index.N_VIEWS)
+        candidates = {int(i) // store_index.N_VIEWS for i in hits.ids[0] if i >= 0}
+        words, unknown = self._unknown_words(query)
+        lexical_hits = self.index.lexical.search(words, LEXICAL_CANDIDATES)
+        top_bm25 = max((h.score for h in lexical_hits), default=0.0)
+        lexical = {h.key: h.score / top_bm25 for h in lexical_hits if top_bm25 > 0}
+        candidates |= lexical.keys()
+        rows = [self.row_of[c] for c in candidates if c in self.row_of and c in self.items]
+        if not rows:
+            return [], unknown
+        dense = (self.index.views[rows] @ vector).mean(axis=1)
+        ranked = [
+            _Scored(
+                int(self.index.item_ids[row]),
+                float(d),
+                float(d) + LEXICAL_WEIGHT * lexical.get(int(self.index.item_ids[row]), 0.0),
+            )
+            for row, d in zip(rows, dense, strict=True)
+        ]
+        ranked.sort(key=lambda s: (-s.fused, s.item_id))
+        return ranked, unknown
+
+    def _group_of(self, item: Item) -> int:
+        return item.group if item.group is not None else -item.id
+
+    def _collapse(self, ranked: list[_Scored]) -> list[tuple[_Scored, Item]]:
+        """One entry per duplicate group, represented by its best-scored member."""
+        groups: list[tuple[_Scored, Item]] = []
+        seen: set[int] = set()
+        for scored in ranked:
+            item = self.items[scored.item_id]
+            if DISABLED in item.flags:
+                continue
+            group = self._group_of(item)
+            if group not in seen:
+                seen.add(group)
+                groups.append((scored, item))
+        return groups
+
+    def ranked_groups(self, text: str) -> list[set[tuple[str, str]]]:
+        """The ranked groups for a message, each as its members' (source, normalized question): for eval."""
+        query = self._clean(text)
+        if not query:
+            return []
+        ranked, _ = self._rank(query, self.encoder.encode([query])[0])
+        return [
+            {(m.source, normalize_question(m.question)) for m in self.members[self._group_of(item)]}
+            for _, item in self._collapse(ranked)
+        ]
+
+    def _answer(self, text: str, query: str, vector: np.ndarray, started: float) -> Answer:
+        ranked, unknown = self._rank(query, vector)
+        groups = self._collapse(ranked)
+        if not groups:
+            return Answer(status=NO_MATCH, query=text, suggestions=self._topics(vector))
+        top, matched = groups[0]
+        confidence = top.dense - UNKNOWN_WORD_PENALTY * len(unknown)
+        if confidence >= ANSWER_MIN:
+            status = ANSWERED
+        elif confidence >= UNSURE_MIN:
+            status = UNSURE
+        else:
+            return Answer(
+                status=NO_MATCH,
+                query=text,
+                score=confidence,
+                suggestions=self._topics(vector),
+                alternatives=self._alternatives(groups[:MAX_ALTERNATIVES]),
+                timings_ms={"total": (time.perf_counter() - started) * 1000},
+            )
+        group_members = self.members[self._group_of(matched)]
+        served = (
+            self.items.get(self.best.get(matched.group, matched.id), matched) if matched.group else matched
+        )
+        reason = _no_answer_reason(served)
+        return Answer(
+            status=status,
+            query=text,
+            answer=None if reason else served.answer,
+            question=matched.question,
+            item_id=matched.id,
+            source=matched.source,
+            n=matched.n,
+            score=confidence,
+            citations=tuple(
+                Citation(m.source, m.n, self.titles.get(m.source, m.source), m.id)
+                for m in sorted(group_members, key=lambda m: (m.id != served.id, m.source, m.n))
+            ),
+            alternatives=self._alternatives(groups[1 : 1 + MAX_ALTERNATIVES]),
+            no_answer_reason=reason,
+            timings_ms={"total": (time.perf_counter() - started) * 1000},
+        )
+
+    def _alternatives(self, groups: list[tuple[_Scored, Item]]) -> tuple[Alternative, ...]:
+        return tuple(Alternative(it.id, it.question, it.source, it.n, round(s.dense, 4)) for s, it in groups)
+
+    def _topics(self, vector: np.ndarray | None, k: int = 3) -> tuple[str, ...]:
+        topics = self.index.topics
+        if not topics:
+            return ()
+        if vector is None:
+            return tuple(topics[:k])
+        scores = self.index.topic_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        return tuple(topics[i] for i in np.argsort(-scores)[:k])
+
+
+def _no_answer_reason(item: Item) -> str | None:
+    for flag in (UNANSWERED, PLACEHOLDER, OFF_TOPIC, DISABLED):
+        if flag in item.flags:
+            return flag
+    return None
+
+
+class _Request:
+    __slots__ = ("done", "error", "text", "vector")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.done = False

@@ -1,0 +1,165 @@
+"""The persisted retrieval index for a knowledge store, with its manifest.
+
+Layout of ``<data_dir>/index/``::
+
+    manifest.json   model id, dimension, content hash of the store, index kind, file checksums
+    vectors.faiss   FAISS index over item views (id = item_id * N_VIEWS + view)
+    views.npy       (n_items, N_VIEWS, dim) float32 per-item vectors for exact re-scoring
+    item_ids.npy    item id of each row of views.npy
+    topics.npy      vectors of the documents' topics (for "nearest topics" on no_match)
+    lexical.sqlite  FTS5 BM25 index and vocabulary
+
+On load every file is checked against the manifest; a missing, stale (store changed) or corrupt index is
+rebuilt from the store with one log line, never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import EmptyKnowledgeBase, IndexCorrupt
+from index.lexical import LexicalIndex
+from index.vector import VectorIndex
+from knowledge.models import DISABLED
+from knowledge.store import Store
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+VIEWS = ("question", "question+answer")
+N_VIEWS = len(VIEWS)
+FILES = ("vectors.faiss", "views.npy", "item_ids.npy", "topics.npy", "lexical.sqlite")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def view_texts(question: str, answer: str, flags: frozenset[str]) -> tuple[str, str]:
+    """The texts embedded per item. Measured on the dev set: question + (question and answer) beats
+    question alone (Hit@1 0.80 -> 0.88 before query cleaning) and answer-only views hurt."""
+    return question, f"{question} {answer}".strip()
+
+
+@dataclass
+class LoadedIndex:
+    manifest: dict[str, Any]
+    vectors: VectorIndex
+    views: np.ndarray  # (n_items, N_VIEWS, dim)
+    item_ids: np.ndarray  # (n_items,)
+    topics: list[str]
+    topic_vectors: np.ndarray
+    lexical: LexicalIndex
+
+    @property
+    def row_of(self) -> dict[int, int]:
+        return {int(item_id): row for row, item_id in enumerate(self.item_ids)}
+
+
+def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedIndex:
+    """Embed every searchable item of the store and write the index files and manifest."""
+    items = [it for it in store.items() if DISABLED not in it.flags]
+    if not items:
+        raise EmptyKnowledgeBase("the knowledge base is empty: run `tutor kb ingest` first")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "manifest.json").unlink(missing_ok=True)  # an interrupted build is never mistaken for valid
+    started = time.perf_counter()
+    texts = [t for it in items for t in view_texts(it.question, it.answer, it.flags)]
+    flat = encoder.encode(texts)
+    views = np.ascontiguousarray(flat.reshape(len(items), N_VIEWS, -1))
+    item_ids = np.array([it.id for it in items], dtype=np.int64)
+    ids = (item_ids[:, None] * N_VIEWS + np.arange(N_VIEWS)[None, :]).reshape(-1)
+    vectors = VectorIndex.build(flat, ids, kind=kind)
+    vectors.save(directory / "vectors.faiss")
+    _save_npy(directory / "views.npy", views)
+    _save_npy(directory / "item_ids.npy", item_ids)
+    topics = sorted({t for doc in store.documents() for t in doc.topics})
+    topic_vectors = encoder.encode(topics) if topics else np.zeros((0, views.shape[-1]), dtype=np.float32)
+    _save_npy(directory / "topics.npy", topic_vectors)
+    lexical = LexicalIndex.build(
+        directory / "lexical.sqlite", ((it.id, it.question, it.answer) for it in items)
+    )
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_id": encoder.model_id,
+        "dim": int(views.shape[-1]),
+        "content_hash": store.content_hash(),
+        "kind": vectors.kind,
+        "nprobe": vectors.nprobe,
+        "n_items": len(items),
+        "views": list(VIEWS),
+        "topics": topics,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "files": {name: _sha256(directory / name) for name in FILES},
+    }
+    tmp = directory / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, directory / "manifest.json")
+    return LoadedIndex(manifest, vectors, views, item_ids, topics, topic_vectors, lexical)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
+def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> LoadedIndex:
+    """Load and verify; raise IndexCorrupt (with the reason) if anything is missing, stale or damaged."""
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        raise IndexCorrupt("no index yet" if not directory.exists() else "manifest missing")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"manifest unreadable ({exc})") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(f"index format {manifest.get('format_version')} != {FORMAT_VERSION}")
+    if manifest.get("model_id") != model_id or manifest.get("dim") != dim:
+        raise IndexCorrupt(
+            f"built with {manifest.get('model_id')}/{manifest.get('dim')}, not {model_id}/{dim}"
+        )
+    if manifest.get("content_hash") != expected_hash:
+        raise IndexCorrupt("stale: the knowledge base changed since the index was built")
+    for name in FILES:
+        path = directory / name
+        if not path.exists():
+            raise IndexCorrupt(f"{name} missing")
+        if _sha256(path) != manifest["files"].get(name):
+            raise IndexCorrupt(f"{name} does not match its checksum")
+    try:
+        views = np.load(directory / "views.npy")
+        item_ids = np.load(directory / "item_ids.npy")
+        topic_vectors = np.load(directory / "topics.npy")
+    except (ValueError, OSError) as exc:
+        raise IndexCorrupt(f"unreadable array ({exc})") from exc
+    vectors = VectorIndex.load(directory / "vectors.faiss", manifest["kind"], manifest.get("nprobe"))
+    if len(vectors) != len(item_ids) * N_VIEWS or views.shape != (len(item_ids), N_VIEWS, dim):
+        raise IndexCorrupt("index files disagree on the number of items")
+    lexical = LexicalIndex(directory / "lexical.sqlite")
+    return LoadedIndex(manifest, vectors, views, item_ids, list(manifest["topics"]), topic_vectors, lexical)
+
+
+def load_or_build(store: Store, encoder, directory: Path) -> tuple[LoadedIndex, str | None]:
+    """The index for ``store``; rebuilt (returning the reason) when missing, stale or corrupt."""
+    try:
+        return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
+    except IndexCorrupt as exc:
+        reason = str(exc)
+    log.warning("retrieval index at %s: %s; rebuilding from the knowledge base", directory, reason)
+    return build(store, encoder, directory), reason
