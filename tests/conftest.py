@@ -50,3 +50,28 @@ def seeded_store(seeded_store_path, tmp_path):
     store = Store(target)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_index_dir(tmp_path_factory, seeded_store_path, encoder):
+    """The retrieval index of the seeded store, built once per session; tests copy it."""
+    from index import store_index
+    from knowledge.store import Store
+
+    directory = tmp_path_factory.mktemp("seeded-index") / "index"
+    store = Store(seeded_store_path)
+    store_index.build(store, encoder, directory)
+    store.close()
+    return directory
+
+
+@pytest.fixture
+def retriever(seeded_store, seeded_index_dir, encoder, tmp_path):
+    """A Retriever over a private copy of the seeded store and its index."""
+    import shutil
+
+    from index.retriever import Retriever
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(seeded_index_dir, index_dir)
+    return Retriever(seeded_store, encoder, index_dir)
