@@ -754,7 +754,7 @@ DEMOS: tuple[DemoSpec, ...] = (
             (r"activation stat", 7),
             (r"color.?dim", 7),
             (r"batch.?norm", 4),
-            (r"near zero", 5),
+            (r"near (zero|0)", 5),
             (r"histogram", 2),
             (r"layer stat", 5),
         ),
@@ -825,7 +825,8 @@ DEMOS: tuple[DemoSpec, ...] = (
             (r"\binit\b", 2),
             (r"xavier|glorot", 5),
             (r"kaiming|\bhe\b", 4),
-            (r"deep (tanh|relu)", 2),
+            (r"deep (tanh|relu)", 2), (r"\binit\b.*\b(tanh|relu)|\b(tanh|relu)\b.*\binit", 4),
+         (r"\d+[\s-]layers? (of )?(tanh|relu)", 3),
             (r"saturated", 1),
         ),
         (

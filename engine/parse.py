@@ -73,7 +73,7 @@ def scores(norm: str) -> list[tuple[int, str]]:
     out = []
     for spec in DEMOS:
         s = sum(w for pat, w in spec.keywords if re.search(pat, norm))
-        if re.search(rf"\b{spec.name}\b|\b{spec.name.replace('_', ' ')}\b", norm):
+        if "_" in spec.name and re.search(rf"\b{spec.name}\b|\b{spec.name.replace('_', ' ')}\b", norm):
             s += 10
         out.append((s, spec.name))
     return sorted(out, key=lambda x: -x[0])
@@ -423,7 +423,7 @@ _SKIP_GENERIC = {
 }
 
 
-_PAIR = r"(?:--)?\b([a-z_]+)\s*=\s*(\[\[.*?\]\]|\[[^\]]*\]|\S+)"
+_PAIR = r"(?:--([a-z_]+)\s*[=\s]\s*|\b([a-z_]+)\s*=\s*)(\[\[.*?\]\]|\[[^\]]*\]|[^\s-]\S*|-\d\S*)"
 
 
 def explicit_pairs(text: str, demo: str) -> tuple[dict, str]:
@@ -433,8 +433,9 @@ def explicit_pairs(text: str, demo: str) -> tuple[dict, str]:
     out = {}
     rest = text
     for m in re.finditer(_PAIR, text):
-        if m.group(1) in names:
-            out[m.group(1)] = m.group(2).strip().rstrip(",")
+        key = m.group(1) or m.group(2)
+        if key in names:
+            out[key] = m.group(3).strip().rstrip(",")
             rest = rest.replace(m.group(0), " ", 1)
     return out, rest
 

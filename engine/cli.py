@@ -1,0 +1,148 @@
+"""`tutor demo`: run a demonstration from plain language or the structured form, print numbers, save PNGs.
+
+    tutor demo "show receptive field after two stride-2 convs"
+    tutor demo receptive_field --layers 3:2,3:2
+    tutor demo "W=227 F=11 S=4 P=0" --json --out plots/
+    tutor demo --list
+    echo "softmax of 1, 2, 3" | tutor demo --json -
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from engine.catalogue import BY_NAME, DEMOS
+from engine.errors import EngineError
+
+
+def _structured(tokens: list[str], params: tuple[str, ...]) -> dict | str:
+    """`NAME --key value --key=value` (+ `--param key=value`) -> structured request; anything else is text."""
+    extra = [t for t in tokens[1:] if t.startswith("--")]
+    if not tokens or tokens[0] not in BY_NAME or (not extra and not params):
+        return " ".join(tokens)
+    out: dict = {}
+    i = 1
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise click.UsageError(f"unexpected {tok!r}: use --name value for {tokens[0]}'s parameters")
+        key, eq, val = tok[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(tokens):
+                raise click.UsageError(f"--{key} needs a value")
+            val = tokens[i + 1]
+            i += 1
+        out[key.replace("-", "_")] = val
+        i += 1
+    for kv in params:
+        key, eq, val = kv.partition("=")
+        if not eq:
+            raise click.UsageError(f"--param takes key=value (got {kv!r})")
+        out[key.strip()] = val.strip()
+    return {"demo": tokens[0], "params": out}
+
+
+def _save(result, out_dir: Path) -> list[str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha1(json.dumps(result.params, sort_keys=True).encode()).hexdigest()[:8]
+    paths = []
+    for i, data in enumerate(result.images):
+        path = out_dir / f"{result.demo}_{tag}_{i + 1}.png"
+        path.write_bytes(data)
+        paths.append(str(path))
+    return paths
+
+
+def _payload(result, paths: list[str]) -> dict:
+    return {"demo": result.demo, "params": result.params, "result": result.numbers, "text": result.text,
+            "images": paths, "device": result.device, "elapsed_ms": result.elapsed_ms}
+
+
+def _error(exc: EngineError, request=None) -> dict:
+    d = exc.to_dict()
+    if request is not None:
+        d["request"] = request
+    return d
+
+
+def _one(request, out_dir: Path):
+    from engine.core import run
+
+    result = run(request)
+    return result, _save(result, out_dir)
+
+
+def _human(result, paths: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list) and len(v) > 8:
+            return "[" + ", ".join(fmt(x) for x in v[:8]) + ", …]"
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return str(v)
+
+    lines = [click.style(f"{result.demo}", bold=True) + f"  ({result.device}, {result.elapsed_ms:.0f} ms)",
+             "parameters: " + ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items()), ""]
+    lines += [f"  {k}: {fmt(v)}" for k, v in result.numbers.items()]
+    lines += ["", result.text, ""]
+    lines += [f"image: {p}" for p in paths]
+    return "\n".join(lines)
+
+
+@click.command("demo", context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
+@click.argument("request", nargs=-1, type=click.UNPROCESSED)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {demo, params, result, text, images, device, elapsed_ms}.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the PNGs (default: a new temporary folder).")
+@click.option("--list", "list_", is_flag=True, help="List the demos with an example request each.")
+@click.option("--param", "-p", "params", multiple=True, help="key=value for the structured form (repeatable).")
+def demo(request: tuple[str, ...], as_json: bool, out_dir: Path | None, list_: bool, params: tuple[str, ...]) -> None:
+    """Run a deep-learning demonstration: REQUEST in plain language, or NAME --param value.
+
+    Use "-" as REQUEST to read one request per line from stdin (with --json: one JSON line out per request).
+    """
+    if list_:
+        if as_json:
+            click.echo(json.dumps([d.to_dict() for d in DEMOS], indent=2))
+        else:
+            for d in DEMOS:
+                click.echo(click.style(d.name, bold=True) + f": {d.summary}\n    e.g. tutor demo \"{d.examples[0]}\"")
+                click.echo("    params: " + ", ".join(f"{p.name}={p.default}" for p in d.params))
+        return
+    tokens = list(request)
+    if not tokens:
+        raise click.UsageError('give a request, e.g. tutor demo "receptive field after two stride-2 convs", or --list')
+    out = out_dir or Path(tempfile.mkdtemp(prefix="tutor-demo-"))
+    if tokens == ["-"]:
+        failures = 0
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                result, paths = _one(line, out)
+                payload = _payload(result, paths)
+                click.echo(json.dumps(payload) if as_json else _human(result, paths) + "\n")
+            except EngineError as exc:
+                failures += 1
+                click.echo(json.dumps(_error(exc, line)) if as_json else f"error: {exc}\n")
+        sys.exit(1 if failures else 0)
+    req = _structured(tokens, params)
+    try:
+        result, paths = _one(req, out)
+    except EngineError as exc:
+        if as_json:
+            click.echo(json.dumps(_error(exc, req)))
+        else:
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(_payload(result, paths), indent=2) if as_json else _human(result, paths))
