@@ -41,6 +41,29 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and not w.isdigit()]
 
 
+def light_stem(word: str) -> str:
+    """Inflection only (plurals, -ing, -ed): "relus" ~ "relu", but "transformers" !~ "transformation".
+
+    Porter stemming is right for ranking but too generous to decide whether the notes ever talk about a
+    word: it maps "transformers" onto "transformation".
+    """
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
 def _edits1(word: str) -> set[str]:
     letters = "abcdefghijklmnopqrstuvwxyz"
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
@@ -70,6 +93,7 @@ class LexicalIndex:
             conn = self._conn()
             self.size = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
             self.vocabulary: dict[str, int] = dict(conn.execute("SELECT word, df FROM vocab"))
+            self._stems = {light_stem(w) for w in self.vocabulary}
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{self.path}: unreadable lexical index ({exc})") from exc
 
@@ -95,7 +119,9 @@ class LexicalIndex:
         df: Counter[str] = Counter()
         with conn:
             for key, question, answer in rows:
-                conn.execute("INSERT INTO docs (rowid, question, answer) VALUES (?, ?, ?)", (key, question, answer))
+                conn.execute(
+                    "INSERT INTO docs (rowid, question, answer) VALUES (?, ?, ?)", (key, question, answer)
+                )
                 df.update(set(words(f"{question} {answer}")))
             conn.executemany("INSERT INTO vocab VALUES (?, ?)", df.items())
         conn.execute("INSERT INTO docs(docs) VALUES ('optimize')")
@@ -111,36 +137,33 @@ class LexicalIndex:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         try:
-            rows = self._conn().execute(
-                "SELECT rowid, -bm25(docs, 2.0, 1.0) FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 2.0, 1.0)"
-                " LIMIT ?",
-                (match, limit),
-            ).fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT rowid, -bm25(docs, 2.0, 1.0) FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 2.0, 1.0)"
+                    " LIMIT ?",
+                    (match, limit),
+                )
+                .fetchall()
+            )
         except sqlite3.OperationalError:
             return []  # a query FTS5 cannot parse has no lexical evidence
         return [LexicalHit(int(key), float(score)) for key, score in rows]
 
     def known(self, word: str) -> bool:
-        """Whether the knowledge base uses this word (exactly, or via the stemmer)."""
-        if word in self.vocabulary:
-            return True
-        try:
-            row = self._conn().execute("SELECT 1 FROM docs WHERE docs MATCH ? LIMIT 1", ('"' + word + '"',)).fetchone()
-        except sqlite3.OperationalError:
-            return False
-        return row is not None
+        """Whether the knowledge base uses this word, up to inflection."""
+        return word in self.vocabulary or light_stem(word) in self._stems
 
     def correct(self, word: str) -> str:
         """The knowledge-base word a typo most likely meant, or the word itself.
 
-        Conservative on purpose: only words of 5+ letters, one edit away (two for 9+ letters), same first
-        letter, and the most frequent candidate wins; anything else is left alone.
+        Conservative on purpose: only words of 5+ letters, one edit away, same first letter, and the most
+        frequent candidate wins; anything else is left alone. (Two edits turned "transformers" into the
+        notes' "transformed", hiding that the notes never cover transformers.)
         """
         if len(word) < 5 or not word.isalpha() or word in self.vocabulary or self.known(word):
             return word
         candidates = {w for w in _edits1(word) if w in self.vocabulary}
-        if not candidates and len(word) >= 9:
-            candidates = {w2 for w1 in _edits1(word) for w2 in _edits1(w1) if w2 in self.vocabulary}
         candidates = {c for c in candidates if c[0] == word[0]}
         if not candidates:
             return word

@@ -137,7 +137,8 @@ def expand_abbreviations(text: str) -> str:
         word = match.group(0)
         return GLOSSARY.get(word.lower(), word)
 
-    return re.sub(r"(?<![\w/-])[A-Za-z][\w'/-]*", replace, text)
+    # Whole words only, and never inside dotted code such as nn.ReLU or F.relu.
+    return re.sub(r"(?<![\w/.-])[A-Za-z][\w'/-]*(?!\.\w)", replace, text)
 
 
 def normalize_query(text: str) -> str:
