@@ -825,8 +825,9 @@ DEMOS: tuple[DemoSpec, ...] = (
             (r"\binit\b", 2),
             (r"xavier|glorot", 5),
             (r"kaiming|\bhe\b", 4),
-            (r"deep (tanh|relu)", 2), (r"\binit\b.*\b(tanh|relu)|\b(tanh|relu)\b.*\binit", 4),
-         (r"\d+[\s-]layers? (of )?(tanh|relu)", 3),
+            (r"deep (tanh|relu)", 2),
+            (r"\binit\b.*\b(tanh|relu)|\b(tanh|relu)\b.*\binit", 4),
+            (r"\d+[\s-]layers? (of )?(tanh|relu)", 3),
             (r"saturated", 1),
         ),
         (

@@ -1,10 +1,10 @@
 """`tutor demo`: run a demonstration from plain language or the structured form, print numbers, save PNGs.
 
-    tutor demo "show receptive field after two stride-2 convs"
-    tutor demo receptive_field --layers 3:2,3:2
-    tutor demo "W=227 F=11 S=4 P=0" --json --out plots/
-    tutor demo --list
-    echo "softmax of 1, 2, 3" | tutor demo --json -
+tutor demo "show receptive field after two stride-2 convs"
+tutor demo receptive_field --layers 3:2,3:2
+tutor demo "W=227 F=11 S=4 P=0" --json --out plots/
+tutor demo --list
+echo "softmax of 1, 2, 3" | tutor demo --json -
 """
 
 from __future__ import annotations
@@ -60,8 +60,15 @@ def _save(result, out_dir: Path) -> list[str]:
 
 
 def _payload(result, paths: list[str]) -> dict:
-    return {"demo": result.demo, "params": result.params, "result": result.numbers, "text": result.text,
-            "images": paths, "device": result.device, "elapsed_ms": result.elapsed_ms}
+    return {
+        "demo": result.demo,
+        "params": result.params,
+        "result": result.numbers,
+        "text": result.text,
+        "images": paths,
+        "device": result.device,
+        "elapsed_ms": result.elapsed_ms,
+    }
 
 
 def _error(exc: EngineError, request=None) -> dict:
@@ -90,8 +97,11 @@ def _human(result, paths: list[str]) -> str:
             return "[" + ", ".join(fmt(x) for x in v) + "]"
         return str(v)
 
-    lines = [click.style(f"{result.demo}", bold=True) + f"  ({result.device}, {result.elapsed_ms:.0f} ms)",
-             "parameters: " + ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items()), ""]
+    lines = [
+        click.style(f"{result.demo}", bold=True) + f"  ({result.device}, {result.elapsed_ms:.0f} ms)",
+        "parameters: " + ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items()),
+        "",
+    ]
     lines += [f"  {k}: {fmt(v)}" for k, v in result.numbers.items()]
     lines += ["", result.text, ""]
     lines += [f"image: {p}" for p in paths]
@@ -100,12 +110,26 @@ def _human(result, paths: list[str]) -> str:
 
 @click.command("demo", context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
 @click.argument("request", nargs=-1, type=click.UNPROCESSED)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {demo, params, result, text, images, device, elapsed_ms}.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the PNGs (default: a new temporary folder).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: {demo, params, result, text, images, device, elapsed_ms}.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the PNGs (default: a new temporary folder).",
+)
 @click.option("--list", "list_", is_flag=True, help="List the demos with an example request each.")
-@click.option("--param", "-p", "params", multiple=True, help="key=value for the structured form (repeatable).")
-def demo(request: tuple[str, ...], as_json: bool, out_dir: Path | None, list_: bool, params: tuple[str, ...]) -> None:
+@click.option(
+    "--param", "-p", "params", multiple=True, help="key=value for the structured form (repeatable)."
+)
+def demo(
+    request: tuple[str, ...], as_json: bool, out_dir: Path | None, list_: bool, params: tuple[str, ...]
+) -> None:
     """Run a deep-learning demonstration: REQUEST in plain language, or NAME --param value.
 
     Use "-" as REQUEST to read one request per line from stdin (with --json: one JSON line out per request).
@@ -115,12 +139,16 @@ def demo(request: tuple[str, ...], as_json: bool, out_dir: Path | None, list_: b
             click.echo(json.dumps([d.to_dict() for d in DEMOS], indent=2))
         else:
             for d in DEMOS:
-                click.echo(click.style(d.name, bold=True) + f": {d.summary}\n    e.g. tutor demo \"{d.examples[0]}\"")
+                click.echo(
+                    click.style(d.name, bold=True) + f': {d.summary}\n    e.g. tutor demo "{d.examples[0]}"'
+                )
                 click.echo("    params: " + ", ".join(f"{p.name}={p.default}" for p in d.params))
         return
     tokens = list(request)
     if not tokens:
-        raise click.UsageError('give a request, e.g. tutor demo "receptive field after two stride-2 convs", or --list')
+        raise click.UsageError(
+            'give a request, e.g. tutor demo "receptive field after two stride-2 convs", or --list'
+        )
     out = out_dir or Path(tempfile.mkdtemp(prefix="tutor-demo-"))
     if tokens == ["-"]:
         failures = 0

@@ -81,9 +81,9 @@ def _prepare(seed: int) -> None:
     import torch
 
     if not _THREADS_SET:
-        threads = os.environ.get("ENGINE_THREADS")
-        if threads:
-            torch.set_num_threads(max(1, int(threads)))
+        # the demos' tensors are tiny: intra-op threads cost more than they gain, and scale-out is by worker
+        # processes, so one thread unless ENGINE_THREADS says otherwise
+        torch.set_num_threads(max(1, int(os.environ.get("ENGINE_THREADS", "1"))))
         _THREADS_SET = True
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -153,7 +153,9 @@ def _to_int(value: Any, where: str) -> int:
 def _to_float(value: Any, where: str) -> float:
     if isinstance(value, bool):
         raise BadParameter(f"{where} must be a number (got {value!r})")
-    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I)):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I)
+    ):
         f = float(value)
     else:
         raise BadParameter(f"{where} must be a number (got {value!r})")

@@ -53,8 +53,15 @@ class DemoWorker:
     `budget_s` overrides every demo's own budget (from the catalogue) when given.
     """
 
-    def __init__(self, budget_s: float | None = None, *, max_pending: int = 8, start_timeout_s: float = 180.0,
-                 context: str = "spawn", env: dict | None = None):
+    def __init__(
+        self,
+        budget_s: float | None = None,
+        *,
+        max_pending: int = 8,
+        start_timeout_s: float = 180.0,
+        context: str = "spawn",
+        env: dict | None = None,
+    ):
         self.budget_s = budget_s
         self.max_pending = max_pending
         self.start_timeout_s = start_timeout_s
@@ -88,7 +95,7 @@ class DemoWorker:
             self._kill()
             raise DemoTimeout(f"the demo worker did not start within {self.start_timeout_s:g} s")
         try:
-            kind, device = parent.recv()
+            _, device = parent.recv()
         except (EOFError, OSError):
             self._kill()
             raise WorkerCrashed("the demo worker died while starting") from None

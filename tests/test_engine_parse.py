@@ -6,7 +6,7 @@ import pytest
 
 import engine
 from engine.errors import BadParameter, UnknownDemo
-from engine.parse import normalise, parse
+from engine.parse import normalise
 
 
 def layers(*specs):
@@ -16,63 +16,139 @@ def layers(*specs):
 @pytest.mark.parametrize(
     ("text", "demo", "expected"),
     [
-        ("show receptive field after two stride-2 convs", "receptive_field", {"layers": layers((3, 2, 0, 1), (3, 2, 0, 1))}),
+        (
+            "show receptive field after two stride-2 convs",
+            "receptive_field",
+            {"layers": layers((3, 2, 0, 1), (3, 2, 0, 1))},
+        ),
         ("receptive field of three 3x3 convs", "receptive_field", {"layers": layers(*[(3, 1, 0, 1)] * 3)}),
-        ("receptive field with dilation 1, 2 and 4", "receptive_field",
-         {"layers": layers((3, 1, 0, 1), (3, 1, 0, 2), (3, 1, 0, 4))}),
-        ("receptive field of a 5x5 conv then two 3x3 stride 2 convs", "receptive_field",
-         {"layers": layers((5, 1, 0, 1), (3, 2, 0, 1), (3, 2, 0, 1))}),
-        ("RF of kernels 3, 5 and 7", "receptive_field", {"layers": layers((3, 1, 0, 1), (5, 1, 0, 1), (7, 1, 0, 1))}),
-        ("receptive_field layers=3:2,3:2,3:1", "receptive_field",
-         {"layers": layers((3, 2, 0, 1), (3, 2, 0, 1), (3, 1, 0, 1))}),
+        (
+            "receptive field with dilation 1, 2 and 4",
+            "receptive_field",
+            {"layers": layers((3, 1, 0, 1), (3, 1, 0, 2), (3, 1, 0, 4))},
+        ),
+        (
+            "receptive field of a 5x5 conv then two 3x3 stride 2 convs",
+            "receptive_field",
+            {"layers": layers((5, 1, 0, 1), (3, 2, 0, 1), (3, 2, 0, 1))},
+        ),
+        (
+            "RF of kernels 3, 5 and 7",
+            "receptive_field",
+            {"layers": layers((3, 1, 0, 1), (5, 1, 0, 1), (7, 1, 0, 1))},
+        ),
+        (
+            "receptive_field layers=3:2,3:2,3:1",
+            "receptive_field",
+            {"layers": layers((3, 2, 0, 1), (3, 2, 0, 1), (3, 1, 0, 1))},
+        ),
         ("output size for W=227 F=11 S=4 P=0", "conv_output", {"size": 227, "layers": layers((11, 4, 0, 1))}),
-        ("conv output of a 32x32 input with a 5x5 kernel, padding 2", "conv_output",
-         {"size": 32, "layers": layers((5, 1, 2, 1))}),
-        ("shape trace of 28x28 through two stride 2 3x3 convs with padding 1", "conv_output",
-         {"size": 28, "layers": layers((3, 2, 1, 1), (3, 2, 1, 1))}),
-        ("output size with input 64 and a 3x3 same conv", "conv_output", {"size": 64, "layers": layers((3, 1, 1, 1))}),
-        ("how many parameters does a 5x5 filter on an RGB image have", "param_count",
-         {"in_channels": 3, "out_channels": 1, "kernel": 5}),
-        ("params of 8 input channels, 16 output channels, 3x3 kernel", "param_count",
-         {"in_channels": 8, "out_channels": 16, "kernel": 3}),
+        (
+            "conv output of a 32x32 input with a 5x5 kernel, padding 2",
+            "conv_output",
+            {"size": 32, "layers": layers((5, 1, 2, 1))},
+        ),
+        (
+            "shape trace of 28x28 through two stride 2 3x3 convs with padding 1",
+            "conv_output",
+            {"size": 28, "layers": layers((3, 2, 1, 1), (3, 2, 1, 1))},
+        ),
+        (
+            "output size with input 64 and a 3x3 same conv",
+            "conv_output",
+            {"size": 64, "layers": layers((3, 1, 1, 1))},
+        ),
+        (
+            "how many parameters does a 5x5 filter on an RGB image have",
+            "param_count",
+            {"in_channels": 3, "out_channels": 1, "kernel": 5},
+        ),
+        (
+            "params of 8 input channels, 16 output channels, 3x3 kernel",
+            "param_count",
+            {"in_channels": 8, "out_channels": 16, "kernel": 3},
+        ),
         ("conv2d 3->64 kernel 7", "param_count", {"in_channels": 3, "out_channels": 64, "kernel": 7}),
-        ("parameters of a linear layer 784 -> 10 without bias", "param_count",
-         {"layer": "linear", "in_channels": 784, "out_channels": 10, "bias": False}),
+        (
+            "parameters of a linear layer 784 -> 10 without bias",
+            "param_count",
+            {"layer": "linear", "in_channels": 784, "out_channels": 10, "bias": False},
+        ),
         ("param_count --in_channels 64 --kernel 3", "param_count", {"in_channels": 64, "kernel": 3}),
         ("apply a top edge kernel to a digit", "conv_apply", {"kernel": "top_edge"}),
         ("sharpen digit 7", "conv_apply", {"kernel": "sharpen", "digit": 7}),
         ("blur the digit 0", "conv_apply", {"kernel": "blur", "digit": 0}),
-        ("apply kernel [[0,1,0],[1,-4,1],[0,1,0]] to digit 5", "conv_apply",
-         {"kernel": "custom", "matrix": [[0, 1, 0], [1, -4, 1], [0, 1, 0]], "digit": 5}),
-        ("calculate the exp and softmax columns of bear_softmax", "softmax", {"activations": [0.02, -2.49, 1.25]}),
+        (
+            "apply kernel [[0,1,0],[1,-4,1],[0,1,0]] to digit 5",
+            "conv_apply",
+            {"kernel": "custom", "matrix": [[0, 1, 0], [1, -4, 1], [0, 1, 0]], "digit": 5},
+        ),
+        (
+            "calculate the exp and softmax columns of bear_softmax",
+            "softmax",
+            {"activations": [0.02, -2.49, 1.25]},
+        ),
         ("softmax of 1, 2, 3 with target 2", "softmax", {"activations": [1.0, 2.0, 3.0], "target": 2}),
         ("cross-entropy for logits 2.0 1.0 0.1", "softmax", {"activations": [2.0, 1.0, 0.1]}),
         ("expected loss at init for 10 classes", "init_loss", {"classes": 10}),
         ("initial softmax loss with 1000 classes", "init_loss", {"classes": 1000}),
         ("-log(1/N) for N=100", "init_loss", {"classes": 100}),
         ("loss at initialization on cifar-100", "init_loss", {"classes": 100}),
-        ("plot sigmoid, tanh and relu with their gradients", "activations", {"functions": ["sigmoid", "tanh", "relu"]}),
+        (
+            "plot sigmoid, tanh and relu with their gradients",
+            "activations",
+            {"functions": ["sigmoid", "tanh", "relu"]},
+        ),
         ("draw relu from -2 to 2", "activations", {"functions": ["relu"], "x_min": -2.0, "x_max": 2.0}),
-        ("leaky relu with slope 0.2 vs gelu", "activations", {"functions": ["leaky_relu", "gelu"], "slope": 0.2}),
+        (
+            "leaky relu with slope 0.2 vs gelu",
+            "activations",
+            {"functions": ["leaky_relu", "gelu"], "slope": 0.2},
+        ),
         ("show the 1cycle schedule", "lr_schedule", {"kind": "one_cycle"}),
-        ("one cycle lr schedule with max lr 0.1 over 300 steps", "lr_schedule",
-         {"kind": "one_cycle", "lr": 0.1, "steps": 300}),
-        ("step decay every 30 steps with gamma 0.5", "lr_schedule", {"kind": "step", "step_size": 30, "gamma": 0.5}),
+        (
+            "one cycle lr schedule with max lr 0.1 over 300 steps",
+            "lr_schedule",
+            {"kind": "one_cycle", "lr": 0.1, "steps": 300},
+        ),
+        (
+            "step decay every 30 steps with gamma 0.5",
+            "lr_schedule",
+            {"kind": "step", "step_size": 30, "gamma": 0.5},
+        ),
         ("exponential decay over 200 steps", "lr_schedule", {"kind": "exponential", "steps": 200}),
         ("1/t decay with k 0.1", "lr_schedule", {"kind": "inv_t", "k": 0.1}),
-        ("cosine annealing for 500 steps with lr 0.1", "lr_schedule", {"kind": "cosine", "steps": 500, "lr": 0.1}),
+        (
+            "cosine annealing for 500 steps with lr 0.1",
+            "lr_schedule",
+            {"kind": "cosine", "steps": 500, "lr": 0.1},
+        ),
         ("run the learning rate finder", "lr_finder", {}),
-        ("lr finder from 1e-6 to 1 over 150 steps", "lr_finder", {"start_lr": 1e-6, "end_lr": 1.0, "steps": 150}),
+        (
+            "lr finder from 1e-6 to 1 over 150 steps",
+            "lr_finder",
+            {"start_lr": 1e-6, "end_lr": 1.0, "steps": 150},
+        ),
         ("compare optimizers on a 2D surface", "optimizers", {}),
-        ("adam vs sgd with momentum for 200 steps", "optimizers", {"optimizers": ["adam", "momentum"], "steps": 200}),
-        ("rmsprop and adagrad on the rosenbrock function", "optimizers",
-         {"optimizers": ["rmsprop", "adagrad"], "surface": "rosenbrock"}),
+        (
+            "adam vs sgd with momentum for 200 steps",
+            "optimizers",
+            {"optimizers": ["adam", "momentum"], "steps": 200},
+        ),
+        (
+            "rmsprop and adagrad on the rosenbrock function",
+            "optimizers",
+            {"optimizers": ["rmsprop", "adagrad"], "surface": "rosenbrock"},
+        ),
         ("activation stats with and without batchnorm", "activation_stats", {"batchnorm": "both"}),
         ("show the color_dim plot without batchnorm", "activation_stats", {"batchnorm": "without"}),
         ("% of activations near zero after 100 steps", "activation_stats", {"steps": 100}),
         ("weight init for a deep tanh network", "weight_init", {"activation": "tanh"}),
-        ("xavier vs he on a 10-layer relu mlp", "weight_init",
-         {"activation": "relu", "depth": 10, "schemes": ["xavier", "he"]}),
+        (
+            "xavier vs he on a 10-layer relu mlp",
+            "weight_init",
+            {"activation": "relu", "depth": 10, "schemes": ["xavier", "he"]},
+        ),
         ("init 0.01 with twenty layers of tanh", "weight_init", {"schemes": ["small"], "depth": 20}),
         ("show a convolution as a matrix multiplication", "conv_as_matmul", {}),
         ("conv as matmul for a 5x5 input and 3x3 kernel", "conv_as_matmul", {"size": 5, "kernel": 3}),
@@ -82,7 +158,11 @@ def layers(*specs):
         ("1-nn vs 7-nn nearest neighbour classifier with L1 distance", "knn", {"k": 7, "distance": "l1"}),
         ("gradient check a small network", "gradient_check", {}),
         ("numerical vs analytic gradient with h=1e-4", "gradient_check", {"h": 1e-4}),
-        ("show the kink near relu's 0 in a gradient check in float32", "gradient_check", {"dtype": "float32"}),
+        (
+            "show the kink near relu's 0 in a gradient check in float32",
+            "gradient_check",
+            {"dtype": "float32"},
+        ),
     ],
 )
 def test_phrasings(text, demo, expected):
@@ -164,7 +244,9 @@ def test_catalogue_is_serialisable_and_import_is_cheap():
 
     specs = [s.to_dict() for s in engine.catalogue()]
     assert len(specs) >= 15 and json.loads(json.dumps(specs))
-    code = "import sys, engine; engine.resolve('two stride-2 convs receptive field'); " \
-           "print(any(m in sys.modules for m in ('torch', 'matplotlib', 'sklearn')))"
+    code = (
+        "import sys, engine; engine.resolve('two stride-2 convs receptive field'); "
+        "print(any(m in sys.modules for m in ('torch', 'matplotlib', 'sklearn')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

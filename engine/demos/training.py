@@ -16,8 +16,14 @@ from engine.errors import BadParameter
 from engine.plot import figure, note, png, styled
 from engine.spec import DemoOutput
 
-OPT_LABELS = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov", "adagrad": "Adagrad",
-              "rmsprop": "RMSProp", "adam": "Adam"}
+OPT_LABELS = {
+    "sgd": "SGD",
+    "momentum": "momentum",
+    "nesterov": "Nesterov",
+    "adagrad": "Adagrad",
+    "rmsprop": "RMSProp",
+    "adam": "Adam",
+}
 
 
 def _digits_tensors(device: str, seed: int):
@@ -101,9 +107,19 @@ def lr_finder(p: dict, device: str) -> DemoOutput:
         ls = _train_steps(m, o, x, y, 60, bs, gen2)
         with torch.no_grad():
             acc = (m(xv).argmax(1) == yv).float().mean().item() if math.isfinite(ls[-1]) else 0.0
-        results[label] = {"lr": lr, "final_loss": ls[-1] if math.isfinite(ls[-1]) else None, "val_accuracy": acc}
-    numbers = {"suggested_lr": suggested, "lr_min_loss": lr_min, "lr_steepest": float(used[i_steep]),
-               "min_loss": float(s.min()), "steps_run": n, "check_60_steps": results}
+        results[label] = {
+            "lr": lr,
+            "final_loss": ls[-1] if math.isfinite(ls[-1]) else None,
+            "val_accuracy": acc,
+        }
+    numbers = {
+        "suggested_lr": suggested,
+        "lr_min_loss": lr_min,
+        "lr_steepest": float(used[i_steep]),
+        "min_loss": float(s.min()),
+        "steps_run": n,
+        "check_60_steps": results,
+    }
 
     fig = figure(8.5, 3.9)
     ax = fig.subplots()
@@ -111,7 +127,9 @@ def lr_finder(p: dict, device: str) -> DemoOutput:
     ax.semilogx(used, s, color="#1f77b4", linewidth=2.2, label="smoothed loss")
     ax.axvline(lr_min, color="#7f7f7f", linestyle=":", label=f"min loss @ {lr_min:.2g}")
     ax.axvline(suggested, color="#d62728", linewidth=2, label=f"min/10 = {suggested:.2g}")
-    ax.plot(used[i_steep], s[i_steep], "o", color="#2ca02c", markersize=9, label=f"steepest @ {used[i_steep]:.2g}")
+    ax.plot(
+        used[i_steep], s[i_steep], "o", color="#2ca02c", markersize=9, label=f"steepest @ {used[i_steep]:.2g}"
+    )
     ax.set_ylim(0, min(max(s) * 1.1, 4 * s.min() + 3))
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
@@ -119,11 +137,13 @@ def lr_finder(p: dict, device: str) -> DemoOutput:
     ax.legend(loc="upper left")
     image = png(fig)
     chk = results["suggested"]
-    text = (f"One mini-batch per learning rate, growing exponentially from {lo:g} to {hi:g}; the loss falls, "
-            f"bottoms out at lr ≈ {lr_min:.2g}, then explodes. Rules of thumb: one order of magnitude below the "
-            f"minimum (**{suggested:.2g}**) or the steepest descent ({used[i_steep]:.2g}). Check: 60 steps of real "
-            f"training at {suggested:.2g} reach val accuracy {chk['val_accuracy']:.0%}; at 10x the minimum "
-            f"({lr_min * 10:.2g}) they reach {results['min_loss_lr_x10']['val_accuracy']:.0%}.")
+    text = (
+        f"One mini-batch per learning rate, growing exponentially from {lo:g} to {hi:g}; the loss falls, "
+        f"bottoms out at lr ≈ {lr_min:.2g}, then explodes. Rules of thumb: one order of magnitude below the "
+        f"minimum (**{suggested:.2g}**) or the steepest descent ({used[i_steep]:.2g}). Check: 60 steps of real "
+        f"training at {suggested:.2g} reach val accuracy {chk['val_accuracy']:.0%}; at 10x the minimum "
+        f"({lr_min * 10:.2g}) they reach {results['min_loss_lr_x10']['val_accuracy']:.0%}."
+    )
     return DemoOutput(numbers, text, (image,))
 
 
@@ -131,33 +151,43 @@ def lr_finder(p: dict, device: str) -> DemoOutput:
 SURFACES = {
     "ravine": (lambda x, y: 0.1 * x**2 + 2 * y**2, (-4.0, 1.5), (0.0, 0.0), ((-4.6, 1.5), (-2.2, 2.2))),
     "bowl": (lambda x, y: 0.5 * (x**2 + y**2), (-4.0, 3.0), (0.0, 0.0), ((-4.6, 1.5), (-2.0, 3.6))),
-    "rosenbrock": (lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2, (-1.5, 2.0), (1.0, 1.0),
-                   ((-2.0, 2.0), (-1.0, 3.0))),
+    "rosenbrock": (
+        lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2,
+        (-1.5, 2.0),
+        (1.0, 1.0),
+        ((-2.0, 2.0), (-1.0, 3.0)),
+    ),
 }
 DEFAULT_LR = {
     "ravine": {"sgd": 0.4, "momentum": 0.04, "nesterov": 0.04, "adagrad": 1.0, "rmsprop": 0.05, "adam": 0.3},
     "bowl": {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 1.0, "rmsprop": 0.05, "adam": 0.3},
-    "rosenbrock": {"sgd": 0.001, "momentum": 0.0003, "nesterov": 0.0003, "adagrad": 0.5, "rmsprop": 0.01,
-                   "adam": 0.1},
+    "rosenbrock": {
+        "sgd": 0.001,
+        "momentum": 0.0003,
+        "nesterov": 0.0003,
+        "adagrad": 0.5,
+        "rmsprop": 0.01,
+        "adam": 0.1,
+    },
 }
 
 
 def _torch_opt(name: str, params, lr: float, mu: float):
-    O = torch.optim
+    optim = torch.optim
     return {
-        "sgd": lambda: O.SGD(params, lr=lr),
-        "momentum": lambda: O.SGD(params, lr=lr, momentum=mu),
-        "nesterov": lambda: O.SGD(params, lr=lr, momentum=mu, nesterov=True),
-        "adagrad": lambda: O.Adagrad(params, lr=lr),
-        "rmsprop": lambda: O.RMSprop(params, lr=lr, alpha=0.99),
-        "adam": lambda: O.Adam(params, lr=lr),
+        "sgd": lambda: optim.SGD(params, lr=lr),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=mu),
+        "nesterov": lambda: optim.SGD(params, lr=lr, momentum=mu, nesterov=True),
+        "adagrad": lambda: optim.Adagrad(params, lr=lr),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=0.99),
+        "adam": lambda: optim.Adam(params, lr=lr),
     }[name]()
 
 
 def _numpy_path(name: str, f, start, lr: float, mu: float, steps: int) -> np.ndarray:
     """The CS231n update rules written out by hand (numerical gradient-free: autograd only for dx)."""
     x = np.array(start, dtype=np.float64)
-    v, cache, m, t = np.zeros(2), np.zeros(2), np.zeros(2), 0
+    v, cache, m = np.zeros(2), np.zeros(2), np.zeros(2)
 
     def grad(z):
         zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
@@ -165,9 +195,8 @@ def _numpy_path(name: str, f, start, lr: float, mu: float, steps: int) -> np.nda
         return zt.grad.numpy()
 
     path = [x.copy()]
-    for _ in range(steps):
+    for t in range(1, steps + 1):
         dx = grad(x)
-        t += 1
         if name == "sgd":
             x = x - lr * dx
         elif name == "momentum":
@@ -216,9 +245,16 @@ def optimizers(p: dict, device: str) -> DemoOutput:
         if len(path) == steps + 1 and steps <= 400:
             ref = _numpy_path(name, f, start, lr, mu, steps)
             diffs[name] = float(np.abs(ref - path).max())
-    numbers = {"final_loss": finals, "lr": lrs, "start": list(start), "minimum": list(opt_xy),
-               "max_diff_vs_handwritten": diffs, "best": min((v, k) for k, v in finals.items() if v is not None)[1]
-               if any(v is not None for v in finals.values()) else None}
+    numbers = {
+        "final_loss": finals,
+        "lr": lrs,
+        "start": list(start),
+        "minimum": list(opt_xy),
+        "max_diff_vs_handwritten": diffs,
+        "best": min((v, k) for k, v in finals.items() if v is not None)[1]
+        if any(v is not None for v in finals.values())
+        else None,
+    }
 
     fig = figure(10.5, 4.2)
     axs = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
@@ -229,8 +265,12 @@ def optimizers(p: dict, device: str) -> DemoOutput:
     axs[0].plot(*opt_xy, "*", color="black", markersize=13)
     for name, path in paths.items():
         axs[0].plot(path[:, 0], path[:, 1], "-o", markersize=2.2, linewidth=1.6, label=OPT_LABELS[name])
-        axs[1].semilogy(np.arange(len(path)), np.maximum([f(*q) for q in path], 1e-12), linewidth=1.8,
-                        label=f"{OPT_LABELS[name]} (lr {lrs[name]:g})")
+        axs[1].semilogy(
+            np.arange(len(path)),
+            np.maximum([f(*q) for q in path], 1e-12),
+            linewidth=1.8,
+            label=f"{OPT_LABELS[name]} (lr {lrs[name]:g})",
+        )
     axs[0].set_xlim(x0, x1)
     axs[0].set_ylim(y0, y1)
     axs[0].set_title(f"Trajectories on the {surface} surface")
@@ -239,15 +279,20 @@ def optimizers(p: dict, device: str) -> DemoOutput:
     axs[1].set_xlabel("step")
     axs[1].legend(loc="lower left", fontsize=8.5)
     image = png(fig)
-    ranking = ", ".join(f"{OPT_LABELS[k]} {v:.2g}" for k, v in sorted(finals.items(), key=lambda kv: kv[1] or 1e99)
-                        if v is not None)
+    ranking = ", ".join(
+        f"{OPT_LABELS[k]} {v:.2g}"
+        for k, v in sorted(finals.items(), key=lambda kv: kv[1] or 1e99)
+        if v is not None
+    )
     agree = max(diffs.values()) if diffs else None
-    text = (f"{steps} steps from {start} on the {surface} surface; final loss: {ranking}. Plain SGD zig-zags "
-            f"across the steep direction while crawling along the shallow one; momentum integrates velocity "
-            f"(v = μv − lr·dx, x += v; μ={mu:g} acts as friction) and builds speed along the valley; Adagrad "
-            f"divides by the root of the summed squared gradients, so its steps keep shrinking; RMSProp uses a "
-            f"leaky average instead, so they don't; Adam adds momentum to RMSProp."
-            + (f" torch.optim matches the hand-written update rules to {agree:.1e}." if agree is not None else ""))
+    text = (
+        f"{steps} steps from {start} on the {surface} surface; final loss: {ranking}. Plain SGD zig-zags "
+        f"across the steep direction while crawling along the shallow one; momentum integrates velocity "
+        f"(v = μv − lr·dx, x += v; μ={mu:g} acts as friction) and builds speed along the valley; Adagrad "
+        f"divides by the root of the summed squared gradients, so its steps keep shrinking; RMSProp uses a "
+        f"leaky average instead, so they don't; Adam adds momentum to RMSProp."
+        + (f" torch.optim matches the hand-written update rules to {agree:.1e}." if agree is not None else "")
+    )
     return DemoOutput(numbers, text, (image,))
 
 
@@ -279,7 +324,7 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
         model, relus = _cnn(bn, seed, device)
         stats = {i: {"mean": [], "std": [], "near_zero": [], "hist": []} for i in range(len(relus))}
 
-        def hook(i):
+        def hook(i, stats=stats):
             def fn(_m, _inp, out):
                 o = out.detach().float()
                 stats[i]["mean"].append(o.mean().item())
@@ -295,8 +340,10 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
         if bn:  # independent check of what batchnorm does: per-channel batch mean 0, std 1 before gamma/beta
             with torch.no_grad():
                 z = model[1](model[0](x[:bs]))
-                bn_check = {"mean": float(z.mean((0, 2, 3)).abs().max()),
-                            "std_dev_from_1": float((z.std((0, 2, 3), unbiased=False) - 1).abs().max())}
+                bn_check = {
+                    "mean": float(z.mean((0, 2, 3)).abs().max()),
+                    "std_dev_from_1": float((z.std((0, 2, 3), unbiased=False) - 1).abs().max()),
+                }
         losses = _train_steps(model, opt, x, y, steps, bs, gen)
         for h in handles:
             h.remove()
@@ -305,12 +352,16 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
             acc = (model(xv).argmax(1) == yv).float().mean().item() if math.isfinite(losses[-1]) else 0.0
         runs["batchnorm" if bn else "plain"] = {"stats": stats, "losses": losses, "acc": acc}
     tail = max(1, steps // 10)
-    near = {k: float(np.nanmean([np.mean(s["near_zero"][-tail:]) for s in r["stats"].values()]))
-            for k, r in runs.items()}
+    near = {
+        k: float(np.nanmean([np.mean(s["near_zero"][-tail:]) for s in r["stats"].values()]))
+        for k, r in runs.items()
+    }
     numbers = {
         "near_zero_pct": near,
         "val_accuracy": {k: r["acc"] for k, r in runs.items()},
-        "final_loss": {k: (r["losses"][-1] if math.isfinite(r["losses"][-1]) else None) for k, r in runs.items()},
+        "final_loss": {
+            k: (r["losses"][-1] if math.isfinite(r["losses"][-1]) else None) for k, r in runs.items()
+        },
         "last_layer_std": {k: float(np.mean(r["stats"][2]["std"][-tail:])) for k, r in runs.items()},
     }
     if bn_check:
@@ -342,15 +393,21 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
         note(ax, f"{near[k]:.0f}% near zero\nval acc {r['acc']:.0%}", "upper right")
     img2 = png(fig)
     lines = "; ".join(f"{k}: {near[k]:.0f}% near zero, val accuracy {r['acc']:.0%}" for k, r in runs.items())
-    text = (f"A 3-conv CNN trained {steps} steps on the digits at lr {lr:g} (high on purpose). {lines}. "
-            f"Like fastai's ActivationStats, each ReLU's mean, std and share of activations near zero is recorded "
-            f"every batch; activations near zero do no computation, and zeros in one layer breed zeros in the next. "
-            f"In color_dim each column is the (log) histogram of one batch's activations: smooth growth is good, "
-            f"collapses back to the bottom are 'bad training'. Batchnorm normalises each channel with the batch's "
-            f"own mean and std"
-            + (f" (checked: channel means within {bn_check['mean']:.1e} of 0, stds within "
-               f"{bn_check['std_dev_from_1']:.1e} of 1)" if bn_check else "")
-            + " and then learns gamma and beta, so high learning rates stay trainable.")
+    text = (
+        f"A 3-conv CNN trained {steps} steps on the digits at lr {lr:g} (high on purpose). {lines}. "
+        f"Like fastai's ActivationStats, each ReLU's mean, std and share of activations near zero is recorded "
+        f"every batch; activations near zero do no computation, and zeros in one layer breed zeros in the next. "
+        f"In color_dim each column is the (log) histogram of one batch's activations: smooth growth is good, "
+        f"collapses back to the bottom are 'bad training'. Batchnorm normalises each channel with the batch's "
+        f"own mean and std"
+        + (
+            f" (checked: channel means within {bn_check['mean']:.1e} of 0, stds within "
+            f"{bn_check['std_dev_from_1']:.1e} of 1)"
+            if bn_check
+            else ""
+        )
+        + " and then learns gamma and beta, so high learning rates stay trainable."
+    )
     return DemoOutput(numbers, text, (img1, img2))
 
 
@@ -394,8 +451,12 @@ def weight_init(p: dict, device: str) -> DemoOutput:
         stds[scheme], hists[scheme] = s, hs
         preds[scheme] = _mean_field(act, sigmas[scheme], width, depth)
     last = {k: v[-1] for k, v in stds.items()}
-    numbers = {"last_layer_std": last, "predicted_last_layer_std": {k: v[-1] for k, v in preds.items()},
-               "per_layer_std": stds, "weight_std": {k: sigmas[k] for k in stds}}
+    numbers = {
+        "last_layer_std": last,
+        "predicted_last_layer_std": {k: v[-1] for k, v in preds.items()},
+        "per_layer_std": stds,
+        "weight_std": {k: sigmas[k] for k in stds},
+    }
 
     fig = figure(8, 3.8)
     ax = fig.subplots()
@@ -410,13 +471,16 @@ def weight_init(p: dict, device: str) -> DemoOutput:
     img1 = png(fig)
 
     cols = sorted({0, depth // 4, depth // 2, (3 * depth) // 4, depth - 1})
-    fig = figure(10, 1.6 + 1.6 * len(stds))
+    fig = figure(10, 1.6 + 1.6 * len(stds), layout=None)
     axs = fig.subplots(len(stds), len(cols), squeeze=False)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.08, hspace=0.45, wspace=0.15)
+    fig.suptitle(f"Activation histograms per layer ({act})", fontsize=11.5, fontweight="bold")
     rng = (-1, 1) if act == "tanh" else (0, 3)
     for r, (k, hs) in enumerate(hists.items()):
         for c, layer in enumerate(cols):
             ax = axs[r][c]
-            ax.hist(hs[layer], bins=40, range=rng, color=f"C{r}")
+            counts, edges = np.histogram(hs[layer], bins=40, range=rng)
+            ax.stairs(counts, edges, fill=True, color=f"C{r}")
             ax.set_yticks([])
             ax.tick_params(labelsize=8)
             if r == 0:
@@ -425,12 +489,14 @@ def weight_init(p: dict, device: str) -> DemoOutput:
                 ax.set_ylabel(names[k], fontsize=9)
     img2 = png(fig)
     summary = ", ".join(f"{names[k]} {v:.2g}" for k, v in last.items())
-    text = (f"Unit-gaussian data through {depth} {act} layers of width {width}. Std of the last layer: {summary} "
-            f"(mean-field prediction: " + ", ".join(f"{v[-1]:.2g}" for v in preds.values()) + "). With weights "
-            f"N(0, 0.01²) each layer multiplies the std by about 0.01·√{width} < 1, so activations collapse to 0 "
-            f"and so do gradients; too large and tanh saturates at ±1. Scaling by 1/√n (Xavier) keeps a tanh net's "
-            f"variance roughly stable; ReLU halves the variance, which He's √(2/n) compensates. The variance of a "
-            f"random neuron's output grows with its number of inputs — that is what these scales undo.")
+    text = (
+        f"Unit-gaussian data through {depth} {act} layers of width {width}. Std of the last layer: {summary} "
+        f"(mean-field prediction: " + ", ".join(f"{v[-1]:.2g}" for v in preds.values()) + "). With weights "
+        f"N(0, 0.01²) each layer multiplies the std by about 0.01·√{width} < 1, so activations collapse to 0 "
+        f"and so do gradients; too large and tanh saturates at ±1. Scaling by 1/√n (Xavier) keeps a tanh net's "
+        f"variance roughly stable; ReLU halves the variance, which He's √(2/n) compensates. The variance of a "
+        f"random neuron's output grows with its number of inputs — that is what these scales undo."
+    )
     return DemoOutput(numbers, text, (img1, img2))
 
 
@@ -464,8 +530,10 @@ def knn(p: dict, device: str) -> DemoOutput:
     agree = []
     preds_grid = {}
     pad = 0.5
-    gx, gy = np.meshgrid(np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, 160),
-                         np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, 160))
+    gx, gy = np.meshgrid(
+        np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, 160),
+        np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, 160),
+    )
     grid = torch.tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float64, device=device)
     for kk in (1, k):
         tr = _knn_predict(tx, ty, tx, kk, pn).cpu().numpy()
@@ -484,56 +552,76 @@ def knn(p: dict, device: str) -> DemoOutput:
     from matplotlib.colors import ListedColormap
 
     for ax, kk in zip(axs, (1, k), strict=True):
-        ax.contourf(gx, gy, preds_grid[kk], levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(["#c6dbef", "#fcbba1"]))
-        ax.scatter(Xtr[:, 0], Xtr[:, 1], c=np.where(Ytr == 0, "#1f77b4", "#d62728"), s=14, edgecolors="white",
-                   linewidths=0.4)
+        ax.contourf(
+            gx, gy, preds_grid[kk], levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(["#c6dbef", "#fcbba1"])
+        )
+        ax.scatter(
+            Xtr[:, 0],
+            Xtr[:, 1],
+            c=np.where(Ytr == 0, "#1f77b4", "#d62728"),
+            s=14,
+            edgecolors="white",
+            linewidths=0.4,
+        )
         tag = "1nn" if kk == 1 else "knn"
-        ax.set_title(f"{kk}-NN ({p['distance'].upper()}): train {numbers[f'train_accuracy_{tag}']:.0%}, "
-                     f"test {numbers[f'test_accuracy_{tag}']:.0%}")
+        ax.set_title(
+            f"{kk}-NN ({p['distance'].upper()}): train {numbers[f'train_accuracy_{tag}']:.0%}, "
+            f"test {numbers[f'test_accuracy_{tag}']:.0%}"
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
     image = png(fig)
-    text = (f"{n} training points ({p['dataset']}). 1-NN memorises: train accuracy "
-            f"{numbers['train_accuracy_1nn']:.0%} (every point is its own nearest neighbour), test "
-            f"{numbers['test_accuracy_1nn']:.0%}, with islands around noisy points. {k}-NN votes and smooths the "
-            f"boundary (more robust to outliers): train {numbers['train_accuracy_knn']:.0%}, test "
-            f"{numbers['test_accuracy_knn']:.0%}. The boundary is not linear. Our torch k-NN agrees with "
-            f"scikit-learn's KNeighborsClassifier on {numbers['agreement_with_sklearn']:.0%} of test points. "
-            f"Training costs nothing; every prediction compares against all {n} points.")
+    text = (
+        f"{n} training points ({p['dataset']}). 1-NN memorises: train accuracy "
+        f"{numbers['train_accuracy_1nn']:.0%} (every point is its own nearest neighbour), test "
+        f"{numbers['test_accuracy_1nn']:.0%}, with islands around noisy points. {k}-NN votes and smooths the "
+        f"boundary (more robust to outliers): train {numbers['train_accuracy_knn']:.0%}, test "
+        f"{numbers['test_accuracy_knn']:.0%}. The boundary is not linear. Our torch k-NN agrees with "
+        f"scikit-learn's KNeighborsClassifier on {numbers['agreement_with_sklearn']:.0%} of test points. "
+        f"Training costs nothing; every prediction compares against all {n} points."
+    )
     return DemoOutput(numbers, text, (image,))
 
 
 # -- gradient check ----------------------------------------------------------------------------------------
-def _net_loss(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    w1, b1, w2, b2 = params
-    return F.cross_entropy(torch.tanh(x @ w1 + b1) @ w2 + b2, y)
+SHAPES = ((5, 6), (6,), (6, 3), (3,))
+
+
+def _batched_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Loss of a small tanh net for a batch of flat parameter vectors theta (B, P) -> (B,)."""
+    parts, i = [], 0
+    for s in SHAPES:
+        n = math.prod(s)
+        parts.append(theta[:, i : i + n].reshape(-1, *s))
+        i += n
+    w1, b1, w2, b2 = parts
+    logits = torch.tanh(x @ w1 + b1[:, None]) @ w2 + b2[:, None]
+    logp = torch.log_softmax(logits, -1)
+    return -logp.gather(-1, y.expand(len(theta), -1)[..., None])[..., 0].mean(-1)
 
 
 def _grad_check(dtype: torch.dtype, h: float, seed: int) -> tuple[float, int]:
+    """Max relative error between autograd and centred differences over every parameter (all 2P loss
+    evaluations in one batched call)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(8, 5, generator=g, dtype=torch.float64).to(dtype)
     y = torch.randint(0, 3, (8,), generator=g)
-    params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
-              for s in ((5, 6), (6,), (6, 3), (3,))]
-    _net_loss(params, x, y).backward()
-    worst, evals = 0.0, 0
+    n = sum(math.prod(s) for s in SHAPES)
+    theta = torch.randn(n, generator=g, dtype=torch.float64).to(dtype)
+    t = theta.clone().requires_grad_()
+    _batched_loss(t[None], x, y).sum().backward()
+    analytic = t.grad
+    eye = torch.eye(n, dtype=dtype) * h
     with torch.no_grad():
-        for p in params:
-            flat = p.view(-1)
-            for i in range(flat.numel()):
-                old = flat[i].item()
-                flat[i] = old + h
-                fp = _net_loss(params, x, y).item()
-                flat[i] = old - h
-                fm = _net_loss(params, x, y).item()
-                flat[i] = old
-                evals += 2
-                num, ana = (fp - fm) / (2 * h), p.grad.view(-1)[i].item()
-                denom = max(abs(num), abs(ana))
-                if denom > 0:
-                    worst = max(worst, abs(num - ana) / denom)
-    return worst, evals
+        fp = _batched_loss(theta[None] + eye, x, y)
+        fm = _batched_loss(theta[None] - eye, x, y)
+    numeric = (fp - fm) / (2 * h)
+    denom = torch.maximum(numeric.abs(), analytic.abs())
+    rel = torch.where(
+        denom > 0, (numeric - analytic).abs() / denom.clamp_min(1e-300), torch.zeros_like(denom)
+    )
+    return float(rel.max()), 2 * n
 
 
 @styled
@@ -542,8 +630,10 @@ def gradient_check(p: dict, device: str) -> DemoOutput:
     dtype = torch.float64 if p["dtype"] == "float64" else torch.float32
     rel, evals = _grad_check(dtype, h, seed)
     hs = np.geomspace(1e-10, 1e-1, 19)
-    sweep = {dt: [_grad_check(t, float(hh), seed)[0] for hh in hs]
-             for dt, t in (("float64", torch.float64), ("float32", torch.float32))}
+    sweep = {
+        dt: [_grad_check(t, float(hh), seed)[0] for hh in hs]
+        for dt, t in (("float64", torch.float64), ("float32", torch.float32))
+    }
     # the kink: relu at x just left of 0; a centred difference straddles the kink when h > |x|
     kx = p["kink_x"]
     xt = torch.tensor(kx, dtype=torch.float64, requires_grad=True)
@@ -551,16 +641,26 @@ def gradient_check(p: dict, device: str) -> DemoOutput:
     kink_ana = xt.grad.item()
     kink_num = (max(kx + h, 0) - max(kx - h, 0)) / (2 * h)
     kink_rel = abs(kink_num - kink_ana) / max(abs(kink_num), abs(kink_ana), 1e-300)
-    numbers = {"relative_error": rel, "h": h, "dtype": p["dtype"], "loss_evaluations": evals,
-               "kink_x": kx, "kink_numeric": kink_num, "kink_analytic": kink_ana, "kink_relative_error": kink_rel,
-               "crosses_kink": kx - h < 0 < kx + h or kx + h < 0 < kx - h,
-               "best_h_float64": float(hs[int(np.argmin(sweep["float64"]))])}
+    numbers = {
+        "relative_error": rel,
+        "h": h,
+        "dtype": p["dtype"],
+        "loss_evaluations": evals,
+        "kink_x": kx,
+        "kink_numeric": kink_num,
+        "kink_analytic": kink_ana,
+        "kink_relative_error": kink_rel,
+        "crosses_kink": kx - h < 0 < kx + h or kx + h < 0 < kx - h,
+        "best_h_float64": float(hs[int(np.argmin(sweep["float64"]))]),
+    }
 
     fig = figure(10.5, 3.9)
     axs = fig.subplots(1, 2)
     for i, (dt, errs) in enumerate(sweep.items()):
         axs[0].loglog(hs, np.maximum(errs, 1e-17), "o-", color=f"C{i}", linewidth=1.8, label=dt)
-    axs[0].plot([h], [max(rel, 1e-17)], "*", color="black", markersize=14, label=f"your h={h:g} ({p['dtype']})")
+    axs[0].plot(
+        [h], [max(rel, 1e-17)], "*", color="black", markersize=14, label=f"your h={h:g} ({p['dtype']})"
+    )
     axs[0].axhspan(1e-17, 1e-7, color="#2ca02c", alpha=0.08)
     axs[0].set_xlabel("step h")
     axs[0].set_ylabel("max relative error")
@@ -569,18 +669,26 @@ def gradient_check(p: dict, device: str) -> DemoOutput:
     span = max(3 * abs(kx), 3 * h)
     xs = np.linspace(kx - span, kx + span, 200)
     axs[1].plot(xs, np.maximum(xs, 0), color="#1f77b4", linewidth=2, label="ReLU")
-    axs[1].plot([kx - h, kx + h], [max(kx - h, 0), max(kx + h, 0)], "o--", color="#d62728", linewidth=1.6,
-                label=f"centred difference: slope {kink_num:.2g}")
+    axs[1].plot(
+        [kx - h, kx + h],
+        [max(kx - h, 0), max(kx + h, 0)],
+        "o--",
+        color="#d62728",
+        linewidth=1.6,
+        label=f"centred difference: slope {kink_num:.2g}",
+    )
     axs[1].plot([kx], [max(kx, 0)], "k*", markersize=12, label=f"x = {kx:g}: true slope {kink_ana:g}")
     axs[1].set_title("The kink: x ± h crosses 0")
     axs[1].ticklabel_format(style="sci", scilimits=(-3, 3))
     axs[1].legend(loc="upper left", fontsize=8.5)
     image = png(fig)
     verdict = "excellent (< 1e-7)" if rel < 1e-7 else ("acceptable" if rel < 1e-4 else "suspicious")
-    text = (f"Centred differences (f(x+h) − f(x−h))/2h for all {evals // 2} parameters of a small tanh net "
-            f"({evals} loss evaluations for one gradient — the numerical gradient costs one pass per parameter) "
-            f"against autograd: max relative error **{rel:.2e}** in {p['dtype']} at h={h:g}, {verdict}. Too large "
-            f"an h gives truncation error, too small round-off (float32 bottoms out much higher). At a kink the "
-            f"check fails for a different reason: ReLU at x={kx:g} has gradient {kink_ana:g}, but with h={h:g} the "
-            f"two probes straddle 0 and the numerical slope is {kink_num:.3g} (relative error {kink_rel:.2g}).")
+    text = (
+        f"Centred differences (f(x+h) − f(x−h))/2h for all {evals // 2} parameters of a small tanh net "
+        f"({evals} loss evaluations for one gradient — the numerical gradient costs one pass per parameter) "
+        f"against autograd: max relative error **{rel:.2e}** in {p['dtype']} at h={h:g}, {verdict}. Too large "
+        f"an h gives truncation error, too small round-off (float32 bottoms out much higher). At a kink the "
+        f"check fails for a different reason: ReLU at x={kx:g} has gradient {kink_ana:g}, but with h={h:g} the "
+        f"two probes straddle 0 and the numerical slope is {kink_num:.3g} (relative error {kink_rel:.2g})."
+    )
     return DemoOutput(numbers, text, (image,))
