@@ -1,0 +1,257 @@
+"""The retriever end to end with the real model: outcomes, groups, recovery, CLI, batching."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from index import store_index
+from index.errors import IndexCorrupt
+from index.retriever import Retriever
+
+pytestmark = pytest.mark.model
+
+CH13, CH13_B = "000_bc2d647321f7b90f.txt", "002_0e03a6d0dc41612b.txt"
+DEV_QUERIES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev_queries.jsonl"
+
+
+def test_answered_with_citation(retriever):
+    answer = retriever.ask("hey bot quick one - how big is the receptive field after two stride-2 convs?")
+    assert answer.status == "answered"
+    assert answer.source == CH13 and answer.n == 17
+    assert "7x7" in answer.answer
+    assert answer.citations[0].source == CH13 and answer.citations[0].n == 17
+    assert "Convolutional Neural Networks" in answer.citations[0].title
+
+
+def test_no_match_suggests_topics(retriever):
+    answer = retriever.ask("what is the weather like today")
+    assert answer.status == "no_match" and answer.answer is None and answer.question is None
+    assert len(answer.suggestions) == 3
+
+
+def test_unsure_offers_alternatives(retriever):
+    answer = retriever.ask("what is the vanishing gradient problem in RNNs")
+    assert answer.status == "unsure"
+    assert answer.question and 2 <= len(answer.alternatives) <= 3
+
+
+def test_identifiers_found_by_the_lexical_signal(retriever):
+    assert retriever.ask("what does to_fp16 do").question == "What does to_fp16 do?"
+    assert "color_dim" in retriever.ask("what does a column of color_dim mean").question
+
+
+def test_duplicate_group_collapses_and_cites_both(retriever):
+    answer = retriever.ask("why double the filters after a stride 2 conv")
+    assert answer.status == "answered"
+    assert {c.source for c in answer.citations} == {CH13, CH13_B}
+    assert len(answer.citations) == 2 and answer.citations[0].item_id != answer.citations[1].item_id
+
+
+def test_off_topic_answer_is_never_served(retriever):
+    answer = retriever.ask("What data is saved by ActivationStats for each layer?")
+    assert answer.status == "answered"
+    assert "activation function" not in answer.answer  # the second answer set's off-topic text
+    assert "mean, standard deviation, and histogram" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("write out the mathematical operation a 3x3 kernel applies to one pixel", "unanswered"),
+        ("run conv-example.xlsx and experiment with trace precedents", "placeholder"),
+    ],
+)
+def test_matched_item_without_answer_is_reported_as_such(retriever, query, reason):
+    answer = retriever.ask(query)
+    assert answer.status in ("answered", "unsure")
+    assert answer.answer is None and answer.no_answer_reason == reason
+
+
+def test_dense_scores_equal_brute_force(retriever, encoder):
+    query = "why is a high learning rate risky at the start"
+    vector = encoder.encode([query])[0]
+    ranked, _ = retriever._rank(query, vector)
+    views = retriever.index.views
+    brute = (views @ vector).mean(axis=1)
+    order = np.argsort(-brute)
+    top_dense = sorted(ranked, key=lambda s: -s.dense)[:5]
+    assert [s.item_id for s in top_dense] == [int(retriever.index.item_ids[i]) for i in order[:5]]
+    np.testing.assert_allclose([s.dense for s in top_dense], brute[order[:5]], atol=1e-5)
+
+
+def test_ask_many_equals_ask_and_concurrent_callers(retriever):
+    queries = ["what is stride", "what is padding for", "tell me a joke", "what does NCHW mean", "", "   "]
+    single = [retriever.ask(q) for q in queries]
+    batch = retriever.ask_many(queries)
+    assert [(a.status, a.item_id) for a in batch] == [(a.status, a.item_id) for a in single]
+    results: dict[int, tuple] = {}
+
+    def worker(i: int) -> None:
+        answer = retriever.ask(queries[i % len(queries)])
+        results[i] = (answer.status, answer.item_id)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert results == {
+        i: (single[i % len(queries)].status, single[i % len(queries)].item_id) for i in range(24)
+    }
+
+
+@pytest.fixture
+def index_copy(seeded_index_dir, tmp_path):
+    target = tmp_path / "index"
+    shutil.copytree(seeded_index_dir, target)
+    return target
+
+
+def _load(store, encoder, directory):
+    return store_index.load(directory, store.content_hash(), encoder.model_id, encoder.dim)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda d: shutil.rmtree(d), "no index yet"),
+        (lambda d: (d / "manifest.json").unlink(), "manifest missing"),
+        (lambda d: (d / "manifest.json").write_text("{not json"), "manifest unreadable"),
+        (lambda d: (d / "vectors.faiss").write_bytes(b"\x00garbage" * 64), "vectors.faiss does not match"),
+        (lambda d: (d / "views.npy").unlink(), "views.npy missing"),
+        (lambda d: (d / "lexical.sqlite").write_bytes(b"not sqlite"), "lexical.sqlite does not match"),
+    ],
+)
+def test_load_detects_missing_and_corrupt_index(seeded_store, encoder, index_copy, damage, reason):
+    assert _load(seeded_store, encoder, index_copy).manifest["n_items"] == 221
+    damage(index_copy)
+    with pytest.raises(IndexCorrupt, match=reason):
+        _load(seeded_store, encoder, index_copy)
+
+
+def test_load_detects_stale_index(seeded_store, encoder, index_copy):
+    seeded_store.set_disabled(seeded_store.items()[0].id)  # any change to what retrieval depends on
+    with pytest.raises(IndexCorrupt, match="stale"):
+        _load(seeded_store, encoder, index_copy)
+
+
+def test_retriever_rebuilds_a_corrupt_index_with_one_log_line(seeded_store, encoder, index_copy, caplog):
+    caplog.set_level(logging.WARNING, logger="index.store_index")
+    reference = Retriever(seeded_store, encoder, index_copy)
+    assert reference.rebuilt_because is None
+    expected = reference.ask("what is stride").item_id
+    (index_copy / "vectors.faiss").write_bytes(b"\x00garbage" * 64)
+    rebuilt = Retriever(seeded_store, encoder, index_copy)
+    assert "checksum" in rebuilt.rebuilt_because
+    assert rebuilt.ask("what is stride").item_id == expected
+    assert len([r for r in caplog.records if "rebuilding" in r.getMessage()]) == 1
+    assert Retriever(seeded_store, encoder, index_copy).rebuilt_because is None  # the rebuilt index is valid
+
+
+def test_empty_knowledge_base_is_a_clear_error(tmp_path, encoder):
+    from index.errors import EmptyKnowledgeBase
+    from knowledge.store import Store
+
+    with pytest.raises(EmptyKnowledgeBase, match="tutor kb ingest"):
+        Retriever(Store(tmp_path / "empty.db"), encoder, tmp_path / "index")
+
+
+def test_dev_set_quality(retriever):
+    from index.evaluate import load_queries, run_eval
+
+    if not DEV_QUERIES.exists():
+        pytest.skip("shared/eval not beside the checkout")
+    report = run_eval(retriever, load_queries(DEV_QUERIES))
+    assert report.hit1 >= 0.90 and report.mrr >= 0.93
+    assert report.abstention >= 0.90 and report.false_abstention <= 0.05
+
+
+@pytest.fixture
+def data_dir(seeded_store_path, seeded_index_dir, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(seeded_store_path, data / "tutor.db")
+    shutil.copytree(seeded_index_dir, data / "index")
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(data))
+    return data
+
+
+def test_cli_ask_json_schema(data_dir):
+    from tutor.cli import main
+
+    result = CliRunner().invoke(main, ["ask", "--json", "what is a receptive field"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert set(payload) >= {
+        "status",
+        "answer",
+        "question",
+        "item_id",
+        "source",
+        "n",
+        "score",
+        "citations",
+        "alternatives",
+    }
+    assert payload["status"] == "answered" and payload["source"] == CH13
+    assert all(set(c) >= {"source", "n"} for c in payload["citations"])
+    assert all(set(a) >= {"item_id", "question", "source", "n", "score"} for a in payload["alternatives"])
+
+
+def test_cli_ask_batch_from_stdin(data_dir):
+    from tutor.cli import main
+
+    lines = "what is stride\n\ntell me a joke\nwhat does NCHW mean\n"
+    result = CliRunner().invoke(main, ["ask", "--json", "-"], input=lines)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["status"] for r in rows] == ["answered", "no_match", "answered"]
+
+
+def test_cli_readable_answer(data_dir):
+    from tutor.cli import main
+
+    result = CliRunner().invoke(main, ["ask", "what", "is", "stride?"])
+    assert result.exit_code == 0
+    assert result.output.startswith("Q: What is “stride”?") and "entry 6" in result.output
+
+
+def test_chat_repl_through_stdin(data_dir):
+    from tutor.cli import main
+
+    session = "what is padding?\n/help\n/more\n/nonsense\ntell me a joke\n/quit\nnever read\n"
+    result = CliRunner().invoke(main, ["chat"], input=session)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Padding is the additional pixels" in out
+    assert "/sources" in out and "Unknown command /nonsense" in out
+    assert "That's not in my notes." in out
+    assert "never read" not in out and "/quiz" not in out and "/demo" not in out
+
+
+def test_eval_cli(data_dir):
+    from tutor.cli import main
+
+    if not DEV_QUERIES.exists():
+        pytest.skip("shared/eval not beside the checkout")
+    result = CliRunner().invoke(main, ["eval", str(DEV_QUERIES), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n_in"] == 50 and report["n_out"] == 10 and report["hit1"] >= 0.9
+    assert CliRunner().invoke(main, ["eval", "/nonexistent.jsonl"]).exit_code == 1
+
+
+def test_index_manifest_records_model_and_hash(seeded_index_dir, seeded_store):
+    manifest = json.loads((seeded_index_dir / "manifest.json").read_text())
+    assert manifest["model_id"] == "sentence-transformers/all-MiniLM-L6-v2" and manifest["dim"] == 384
+    assert manifest["content_hash"] == seeded_store.content_hash()
+    assert manifest["kind"] == "flat" and manifest["n_items"] == 221
+    assert set(manifest["files"]) == set(store_index.FILES)
