@@ -1,0 +1,193 @@
+"""`tutor bench ask`: retrieval latency and throughput, against a plain baseline in the same process.
+
+Baseline = what a first version would do: ``SentenceTransformer(...).encode`` + ``faiss.IndexFlatIP`` over
+the questions. Ours = ``Retriever.ask`` end to end (cleaning, encoding, FAISS, BM25, group collapse,
+abstention). Every query text is made unique so the embedding cache never hides the encoder's cost; the
+cache-hit path is reported separately.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
+        "n": len(ordered),
+    }
+
+
+def _queries(n: int) -> list[str]:
+    from index.evaluate import CALIBRATION_QUERIES, DEFAULT_QUERIES, load_queries
+
+    base = [q.query for path in (DEFAULT_QUERIES, CALIBRATION_QUERIES) if path.exists() for q in load_queries(path)]
+    # Unique texts (suffix a counter) so neither implementation benefits from a cache.
+    return [f"{base[i % len(base)]} {i}" for i in range(n)]
+
+
+def bench_baseline(store, queries: list[str]) -> dict:
+    import faiss
+    from sentence_transformers import SentenceTransformer
+
+    from index.encoder import default_model_dir
+
+    model = SentenceTransformer(str(default_model_dir()), device="cpu")
+    items = store.items()
+    vectors = model.encode([it.question for it in items], normalize_embeddings=True, convert_to_numpy=True)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    for q in queries[:10]:
+        index.search(model.encode([q], normalize_embeddings=True), 5)
+    single = []
+    for q in queries:
+        start = time.perf_counter()
+        index.search(model.encode([q], normalize_embeddings=True), 5)
+        single.append((time.perf_counter() - start) * 1000)
+    start = time.perf_counter()
+    index.search(model.encode(queries, normalize_embeddings=True, batch_size=64), 5)
+    batch_qps = len(queries) / (time.perf_counter() - start)
+    return {"single_ms": _percentiles(single), "batch_qps": round(batch_qps, 1)}
+
+
+def bench_ours(retriever, queries: list[str], threads: int) -> dict:
+    for q in queries[:10]:
+        retriever.ask(q + " warmup")
+    single = []
+    for q in queries:
+        start = time.perf_counter()
+        retriever.ask(q)
+        single.append((time.perf_counter() - start) * 1000)
+    cached = []
+    for q in queries[:200]:
+        start = time.perf_counter()
+        retriever.ask(q)
+        cached.append((time.perf_counter() - start) * 1000)
+    fresh = [q + " again" for q in queries]
+    start = time.perf_counter()
+    retriever.ask_many(fresh)
+    batch_qps = len(fresh) / (time.perf_counter() - start)
+
+    concurrent = [q + " concurrently" for q in queries]
+    chunks = [concurrent[i::threads] for i in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(chunk: list[str]) -> None:
+        barrier.wait()
+        for q in chunk:
+            retriever.ask(q)
+
+    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in pool:
+        t.join()
+    concurrent_qps = len(concurrent) / (time.perf_counter() - start)
+    return {
+        "single_ms": _percentiles(single),
+        "cache_hit_ms": _percentiles(cached),
+        "batch_qps": round(batch_qps, 1),
+        f"concurrent_{threads}_threads_qps": round(concurrent_qps, 1),
+    }
+
+
+def bench_one_shot(data_dir: Path, runs: int = 5) -> dict:
+    """Wall time of a whole `tutor ask` process (index already built)."""
+    env = {**os.environ, "TUTOR_DATA_DIR": str(data_dir)}
+    exe = [sys.executable, "-m", "tutor.cli", "ask", "what is a receptive field"]
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(exe, env=env, check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return {"p50_s": round(statistics.median(walls), 3), "max_s": round(max(walls), 3), "runs": runs}
+
+
+def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> dict:
+    """n synthetic vectors clustered around the real items' embeddings: IVF build, memory, speed, recall."""
+    import resource
+
+    import faiss
+
+    from index.vector import VectorIndex
+
+    rng = np.random.default_rng(seed)
+    items = store.items()
+    real = encoder.encode([f"{it.question} {it.answer}" for it in items])
+    # Each synthetic item: a real embedding plus noise of the size that separates real paraphrases
+    # (cosine ~0.6-0.8 to its centre), renormalised.
+    centres = real[rng.integers(0, len(real), n)]
+    noise = rng.normal(0, 0.045, size=(n, real.shape[1])).astype(np.float32)
+    vectors = centres + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(n, dtype=np.int64)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    index = VectorIndex.build(vectors, ids, kind="ivf")
+    build_s = time.perf_counter() - start
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    probe = encoder.encode(_queries(queries))
+    faiss.omp_set_num_threads(1)
+    latencies = []
+    found = []
+    for q in probe:
+        start = time.perf_counter()
+        result = index.search(q[None, :], 10)
+        latencies.append((time.perf_counter() - start) * 1000)
+        found.append(result.ids[0])
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(probe, 10)
+    recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+    return {
+        "n": n,
+        "kind": index.kind,
+        "nlist": int(index.index.nlist),
+        "nprobe": index.nprobe,
+        "build_s": round(build_s, 1),
+        "vectors_mb": round(vectors.nbytes / 2**20, 1),
+        "peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
+        "query_ms": _percentiles(latencies),
+        "recall_at_10": round(recall, 4),
+    }
+
+
+@click.command("ask")
+@click.option("-n", "--queries", "n_queries", default=500, show_default=True, help="Unique queries to time.")
+@click.option("--threads", default=16, show_default=True, help="Concurrent callers for the throughput test.")
+@click.option("--no-baseline", is_flag=True, help="Skip the sentence-transformers baseline (~10 s to import).")
+@click.option("--scale", type=int, default=0, help="Also benchmark N synthetic items (e.g. 1000000).")
+@click.option("--json", "as_json", is_flag=True)
+def bench_ask(n_queries: int, threads: int, no_baseline: bool, scale: int, as_json: bool) -> None:
+    """Warm latency p50/p99, batch and concurrent throughput, one-shot process time (and --scale N)."""
+    from tutor.services import open_retriever
+    from tutor.settings import load_settings
+
+    settings = load_settings()
+    retriever = open_retriever(settings.data_dir)
+    queries = _queries(n_queries)
+    report: dict = {"queries": n_queries, "cpu_count": os.cpu_count()}
+    report["ours"] = bench_ours(retriever, queries, threads)
+    report["one_shot_process"] = bench_one_shot(settings.data_dir)
+    if not no_baseline:
+        report["baseline"] = bench_baseline(retriever.store, queries)
+        report["speedup_p50"] = round(report["baseline"]["single_ms"]["p50"] / report["ours"]["single_ms"]["p50"], 2)
+        report["speedup_batch"] = round(report["ours"]["batch_qps"] / report["baseline"]["batch_qps"], 2)
+    if scale:
+        report["scale"] = bench_scale(retriever.store, retriever.encoder, scale)
+    click.echo(json.dumps(report, indent=None if as_json else 2))
