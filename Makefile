@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# The bot when TUTOR_DISCORD_TOKEN is set (environment or .env), else the terminal chat.
 run: setup
 	$(TUTOR) kb ingest -q
-	$(TUTOR) kb stats
+	$(TUTOR) start
 
 test: setup
 	$(VENV)/bin/ruff check .

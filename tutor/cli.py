@@ -40,11 +40,10 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in sorted(self.lazy_subcommands.items())]
-        rows += [
-            (name, (cmd.get_short_help_str(60)))
-            for name in super().list_commands(ctx)
-            if (cmd := super().get_command(ctx, name)) is not None and name not in self.lazy_subcommands
-        ]
+        for name in super().list_commands(ctx):
+            command = super().get_command(ctx, name)
+            if command is not None and name not in self.lazy_subcommands:
+                rows.append((name, command.get_short_help_str(60)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(sorted(rows))
@@ -68,6 +67,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 @click.version_option(package_name="dl-tutor")
 def main() -> None:
     """A deep-learning tutor: answers, quizzes and live demos, in Discord or the terminal."""
+
+
+@main.command()
+@click.pass_context
+def start(ctx: click.Context) -> None:
+    """The main job: the Discord bot when a token is configured, else the terminal chat."""
+    from tutor.settings import load_settings
+
+    name = "bot" if load_settings().discord_token else "chat"
+    command = main.get_command(ctx, name)
+    assert command is not None
+    ctx.invoke(command)
 
 
 if __name__ == "__main__":  # pragma: no cover
