@@ -116,6 +116,33 @@ class Retriever:
                 answers.append(self._answer(text, query, next(vectors), started))
         return answers
 
+    def answer_item(self, item_id: int, query: str = "") -> Answer:
+        """The answer for one entry the user picked (a "did you mean" choice): answered, as chosen."""
+        matched = self.items.get(item_id)
+        if matched is None or DISABLED in matched.flags:
+            raise BadQuery(f"there is no knowledge-base entry {item_id}")
+        served = (
+            self.items.get(self.best.get(matched.group, matched.id), matched) if matched.group else matched
+        )
+        reason = _no_answer_reason(served)
+        return Answer(
+            status=ANSWERED,
+            query=query,
+            answer=None if reason else served.answer,
+            question=matched.question,
+            item_id=matched.id,
+            source=matched.source,
+            n=matched.n,
+            score=1.0,
+            citations=tuple(
+                Citation(m.source, m.n, self.titles.get(m.source, m.source), m.id)
+                for m in sorted(
+                    self.members[self._group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n)
+                )
+            ),
+            no_answer_reason=reason,
+        )
+
     def explain(self, text: str) -> dict:
         """Scores behind an answer (for `tutor ask --explain` and threshold calibration)."""
         query = self._clean(text)

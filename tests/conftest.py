@@ -75,3 +75,13 @@ def retriever(seeded_store, seeded_index_dir, encoder, tmp_path):
     index_dir = tmp_path / "index"
     shutil.copytree(seeded_index_dir, index_dir)
     return Retriever(seeded_store, encoder, index_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_worker():
+    """The engine's warm demo worker process, shared by the bot's tests; started on first use."""
+    from engine import DemoWorker
+
+    worker = DemoWorker(max_pending=8)
+    yield worker
+    worker.close()

@@ -25,7 +25,14 @@ class Settings(BaseSettings):
     answer_channel_ids: list[int] = Field(
         default_factory=list, description="Channels where every message is a question."
     )
-    demo_timeout_s: float = 20.0
+    demo_timeout_s: float = Field(
+        default=60.0, description="Upper bound on any demo's wall-clock budget (each has its own)."
+    )
+    demo_queue_per_user: int = Field(default=1, description="Demos one user may have queued or running.")
+    demo_queue_total: int = Field(default=6, description="Demos queued or running for everyone together.")
+    demo_warm_start: bool = Field(default=True, description="Start the demo worker when the bot starts.")
+    guild_ready_timeout: float = Field(default=2.0, description="discord.py's wait for GUILD_CREATEs.")
+    view_timeout_s: float = Field(default=900.0, description="How long answer buttons stay clickable.")
     log_level: str = "INFO"
 
     @property

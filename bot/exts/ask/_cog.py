@@ -1,0 +1,128 @@
+"""Asking: ``/ask``, and plain messages that mention the bot, are DMs, or are posted in an answer channel."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.demos import Illustration, illustration_for
+from bot.exts.ask._embeds import answer_embeds, help_embed
+from bot.exts.ask._views import AnswerView
+from bot.ui import send, within_deadline
+from index.answer import NO_MATCH, Answer
+
+if TYPE_CHECKING:
+    from bot.bot import TutorBot
+
+MAX_QUESTION = 1500
+
+
+class Ask(commands.Cog):
+    """Answers questions from the knowledge base. Retrieval runs in threads, never on the event loop."""
+
+    def __init__(self, bot: TutorBot) -> None:
+        self.bot = bot
+        # One SQLite connection is shared; its transactions must not interleave across threads.
+        self._store_lock = asyncio.Lock()
+
+    # --- the services, off the event loop ---
+    async def answer(self, question: str) -> Answer:
+        return await asyncio.to_thread(self.bot.retriever.ask, question)
+
+    async def answer_item(self, item_id: int, query: str) -> Answer:
+        return await asyncio.to_thread(self.bot.retriever.answer_item, item_id, query)
+
+    async def record_feedback(self, interaction: discord.Interaction, answer: Answer, *, helpful: bool) -> int:
+        shown = answer.answer if answer.answer is not None else (answer.no_answer_reason or answer.status)
+        async with self._store_lock:
+            return await asyncio.to_thread(
+                self.bot.store.add_feedback,
+                user_id=str(interaction.user.id),
+                query=answer.query,
+                helpful=helpful,
+                status=answer.status,
+                item_id=answer.item_id,
+                answer=shown,
+                guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+                channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+            )
+
+    async def record_comment(self, feedback_id: int, comment: str) -> None:
+        async with self._store_lock:
+            await asyncio.to_thread(self.bot.store.add_feedback_comment, feedback_id, comment)
+
+    def illustration(self, answer: Answer) -> Illustration | None:
+        """A demo that illustrates the matched entry or another entry of its duplicate group."""
+        if answer.status == NO_MATCH or answer.item_id is None:
+            return None
+        items = self.bot.retriever.items
+        entries = [(c.source, items[c.item_id].question) for c in answer.citations if c.item_id in items]
+        if answer.source and answer.question:
+            entries.insert(0, (answer.source, answer.question))
+        return illustration_for(entries)
+
+    def view_for(self, answer: Answer, *, picked: bool = False) -> AnswerView:
+        return AnswerView(self, answer, picked=picked, timeout=self.bot.settings.view_timeout_s)
+
+    # --- replying ---
+    async def send_answer(self, interaction: discord.Interaction, answer: Answer, *, picked: bool = False) -> None:
+        embeds = answer_embeds(answer, picked=picked)
+        view = self.view_for(answer, picked=picked)
+        view.message = await send(interaction, embed=embeds.first, view=view)
+        for embed in embeds.more:
+            await interaction.followup.send(embed=embed)
+
+    async def reply_to(self, message: discord.Message, answer: Answer | None) -> None:
+        if answer is None:
+            await message.reply(embed=help_embed(), mention_author=False)
+            return
+        embeds = answer_embeds(answer)
+        view = self.view_for(answer)
+        view.message = await message.reply(embed=embeds.first, view=view, mention_author=False)
+        for embed in embeds.more:
+            await message.channel.send(embed=embed)
+
+    # --- entry points ---
+    @app_commands.command(name="ask", description="Ask the tutor a question about the course notes.")
+    @app_commands.describe(question="Your question, e.g. what is a receptive field?")
+    async def ask(
+        self, interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION]
+    ) -> None:
+        answer = await within_deadline(interaction, self.answer(question))
+        await self.send_answer(interaction, answer)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.webhook_id is not None:
+            return
+        question = self.question_in(message)
+        if question is None:
+            return
+        if not question.strip():
+            await self.reply_to(message, None)
+            return
+        await self.reply_to(message, await self.answer(question[:MAX_QUESTION * 2]))
+
+    def question_in(self, message: discord.Message) -> str | None:
+        """The question a message asks the bot, or None when it is not addressed to the bot.
+
+        A DM, a message mentioning the bot, and any message in an answer channel are questions; the bot's
+        own mention is removed from the text. Empty text in an answer channel (an image, a sticker) is not
+        a question; empty text addressed to the bot gets the help card.
+        """
+        me = self.bot.user
+        if me is None:
+            return None
+        mentioned = any(user.id == me.id for user in message.mentions)
+        in_answer_channel = message.channel.id in self.bot.settings.answer_channel_ids
+        if not (isinstance(message.channel, discord.DMChannel) or mentioned or in_answer_channel):
+            return None
+        text = re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
+        if not text and in_answer_channel and not mentioned:
+            return None
+        return text

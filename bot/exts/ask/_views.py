@@ -1,0 +1,122 @@
+"""The buttons under an answer: "did you mean", "Show me", and feedback (with its "what was wrong" modal)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.demos import demo_reply
+from bot.formatting import BUTTON_LABEL_LIMIT, shorten
+from bot.ui import TutorModal, TutorView, within_deadline
+from index.answer import UNSURE, Alternative, Answer
+
+if TYPE_CHECKING:
+    from bot.exts.ask._cog import Ask
+
+MAX_ALTERNATIVES = 3
+
+
+class AnswerView(TutorView):
+    """Buttons for one answer. Holds the answer itself, so feedback records exactly what was shown."""
+
+    def __init__(self, cog: Ask, answer: Answer, *, picked: bool = False, timeout: float = 900.0) -> None:
+        super().__init__(timeout=timeout)
+        self.cog = cog
+        self.answer = answer
+        self.voters: set[int] = set()
+        if answer.status == UNSURE and not picked:
+            for alternative in answer.alternatives[:MAX_ALTERNATIVES]:
+                self.add_item(AlternativeButton(alternative))
+        illustration = cog.illustration(answer)
+        if illustration is not None:
+            self.add_item(ShowMeButton(illustration.demo))
+        self.add_item(FeedbackButton(helpful=True))
+        self.add_item(FeedbackButton(helpful=False))
+
+
+class AlternativeButton(discord.ui.Button[AnswerView]):
+    """Answers the alternative the user picks, in a new message (the original stays for others)."""
+
+    def __init__(self, alternative: Alternative) -> None:
+        label = shorten(f"Did you mean: {alternative.question}", BUTTON_LABEL_LIMIT)
+        super().__init__(label=label, style=discord.ButtonStyle.primary, row=0)
+        self.alternative = alternative
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        assert self.view is not None
+        cog, query = self.view.cog, self.view.answer.query
+        answer = await within_deadline(interaction, cog.answer_item(self.alternative.item_id, query))
+        await cog.send_answer(interaction, answer, picked=True)
+
+
+class ShowMeButton(discord.ui.Button[AnswerView]):
+    """Runs the demo that illustrates this answer and posts its plot and numbers."""
+
+    def __init__(self, demo: str) -> None:
+        super().__init__(label="Show me", emoji="📈", style=discord.ButtonStyle.success, row=1)
+        self.demo = demo
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        assert self.view is not None
+        demos = self.view.cog.bot.demos
+        request = demos.resolve(self.demo)
+        with demos.slot(interaction.user.id):
+            await interaction.response.defer(thinking=True)
+            result = await demos.run(request)
+        embed, files = demo_reply(result)
+        await interaction.followup.send(embed=embed, files=files)
+
+
+class FeedbackButton(discord.ui.Button[AnswerView]):
+    """Helpful / not helpful: one vote per user per answer; "not helpful" asks what was wrong."""
+
+    def __init__(self, *, helpful: bool) -> None:
+        super().__init__(
+            label="Helpful" if helpful else "Not helpful",
+            emoji="👍" if helpful else "👎",
+            style=discord.ButtonStyle.secondary,
+            row=1,
+        )
+        self.helpful = helpful
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        view = self.view
+        assert view is not None
+        if interaction.user.id in view.voters:
+            await interaction.response.send_message("You already rated this answer. Thanks!", ephemeral=True)
+            return
+        view.voters.add(interaction.user.id)  # before any await: a double click must not vote twice
+        try:
+            feedback_id = await view.cog.record_feedback(interaction, view.answer, helpful=self.helpful)
+        except BaseException:
+            view.voters.discard(interaction.user.id)
+            raise
+        if self.helpful:
+            await interaction.response.send_message("Thanks! Glad it helped.", ephemeral=True)
+        else:
+            await interaction.response.send_modal(WhatWasWrong(view.cog, feedback_id))
+
+
+class WhatWasWrong(TutorModal, title="What was wrong?"):
+    """Optional details for a "not helpful" vote; the vote itself is already stored."""
+
+    details: discord.ui.TextInput[WhatWasWrong] = discord.ui.TextInput(
+        label="What was wrong? (optional)",
+        custom_id="feedback:details",
+        style=discord.TextStyle.paragraph,
+        placeholder="e.g. it answered a different question, the answer is wrong, it is too short…",
+        required=False,
+        max_length=1000,
+    )
+
+    def __init__(self, cog: Ask, feedback_id: int) -> None:
+        super().__init__(timeout=600)
+        self.cog = cog
+        self.feedback_id = feedback_id
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        comment = self.details.value.strip()
+        if comment:
+            await self.cog.record_comment(self.feedback_id, comment)
+        await interaction.response.send_message("Thanks, noted. That helps me improve.", ephemeral=True)

@@ -1,0 +1,101 @@
+"""``/demo``: defer at once, run the demo in the engine's worker, follow up with the plots and numbers.
+
+``request`` takes plain language ("receptive field after two stride-2 convs") or a demo name, with
+autocomplete over the catalogue. The options after it are structured parameters shared by the common demos
+(``layers`` for the receptive-field and conv-output demos, ``size``, ``steps``, ``lr``, ``seed``); they
+override what the request text says, and a demo without that parameter says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+import engine
+from bot.demos import demo_reply
+from bot.formatting import CHOICE_NAME_LIMIT, shorten
+from engine import DemoRequest
+
+if TYPE_CHECKING:
+    from bot.bot import TutorBot
+
+MAX_CHOICES = 25
+MAX_REQUEST = 500
+
+
+def demo_choices(current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete: the user's own phrasing first, then demos and example requests that match it."""
+    text = " ".join(current.split())
+    specs = engine.catalogue()
+    if not text:
+        return [
+            app_commands.Choice(name=shorten(f"{s.name}: {s.summary}", CHOICE_NAME_LIMIT), value=s.name)
+            for s in specs
+        ][:MAX_CHOICES]
+    low = text.lower()
+    choices: dict[str, str] = {}  # value -> name, in insertion order
+    if len(text) <= CHOICE_NAME_LIMIT:
+        choices[text] = text
+    for spec in specs:
+        if low in spec.name or low.replace(" ", "_") in spec.name or low in spec.summary.lower():
+            choices.setdefault(spec.name, shorten(f"{spec.name}: {spec.summary}", CHOICE_NAME_LIMIT))
+        for example in spec.examples:
+            if low in example.lower() and len(example) <= CHOICE_NAME_LIMIT:
+                choices.setdefault(example, example)
+    if len(choices) <= 1:
+        from engine.parse import nearest
+
+        for name in nearest(text):
+            spec = next(s for s in specs if s.name == name)
+            choices.setdefault(name, shorten(f"{name}: {spec.summary}", CHOICE_NAME_LIMIT))
+    return [app_commands.Choice(name=name, value=value) for value, name in choices.items()][:MAX_CHOICES]
+
+
+class Demos(commands.Cog):
+    """Runs demos through the bot's ``DemoQueue``; the engine decides what a request means."""
+
+    def __init__(self, bot: TutorBot) -> None:
+        self.bot = bot
+
+    def build_request(self, request: str, overrides: dict[str, Any]) -> DemoRequest:
+        """The request text, then the structured options on top; validated before anything is queued."""
+        resolved = self.bot.demos.resolve(request)
+        given = {name: value for name, value in overrides.items() if value is not None}
+        if not given:
+            return resolved
+        return self.bot.demos.resolve(DemoRequest(resolved.demo, {**resolved.params, **given}, resolved.text))
+
+    @app_commands.command(name="demo", description="Run a live deep-learning demonstration and plot it.")
+    @app_commands.describe(
+        request="What to show, e.g. receptive field after two stride-2 convs (start typing for ideas)",
+        layers="conv layers as kernel:stride[:padding[:dilation]], e.g. 3:2,3:2 (receptive_field, conv_output)",
+        size="input size in pixels (conv_output, conv_as_matmul)",
+        steps="training or schedule steps (lr_schedule, lr_finder, optimizers, activation_stats)",
+        lr="learning rate (lr_schedule, optimizers, activation_stats)",
+        seed="random seed: the same seed gives the same result",
+    )
+    async def demo(
+        self,
+        interaction: discord.Interaction,
+        request: app_commands.Range[str, 1, MAX_REQUEST],
+        layers: app_commands.Range[str, 1, 200] | None = None,
+        size: app_commands.Range[int, 1, 4096] | None = None,
+        steps: app_commands.Range[int, 1, 100_000] | None = None,
+        lr: app_commands.Range[float, 0.0, 100.0] | None = None,
+        seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
+    ) -> None:
+        job = self.build_request(request, {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed})
+        with self.bot.demos.slot(interaction.user.id):
+            await interaction.response.defer(thinking=True)
+            result = await self.bot.demos.run(job)
+        embed, files = demo_reply(result)
+        await interaction.followup.send(embed=embed, files=files)
+
+    @demo.autocomplete("request")
+    async def demo_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return demo_choices(current)

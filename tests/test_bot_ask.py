@@ -1,0 +1,167 @@
+"""Asking the bot, end to end: the real bot, store, retriever and encoder against the local Discord server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from bot_harness import World, running_tutor
+from discord_server import CB_MESSAGE, CB_MODAL
+
+from bot.errors import GENERIC
+from bot.exts.ask._embeds import UNSURE_NOTE
+
+pytestmark = pytest.mark.model
+
+ANSWERED = "what is a receptive field"
+NO_MATCH = "what is the weather like today"
+# Vague questions that land in the retriever's narrow "unsure" band; the first that does is used, so a
+# recalibration of the thresholds changes which one, not whether the test can run.
+UNSURE_CANDIDATES = (
+    "what about the numbers",
+    "why is it slow",
+    "what is a good model",
+    "colours",
+    "tell me about layers",
+    "how do I make it better",
+    "what is a vector",
+    "what is bias",
+    "images and numbers",
+    "what does the computer see",
+)
+
+
+@pytest.fixture
+async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(retriever, demo_worker, tmp_path) as w:
+        yield w
+
+
+@pytest.fixture
+def unsure_query(retriever) -> str:
+    for query, answer in zip(UNSURE_CANDIDATES, retriever.ask_many(UNSURE_CANDIDATES), strict=True):
+        if answer.status == "unsure" and answer.alternatives:
+            return query
+    pytest.fail(f"none of {UNSURE_CANDIDATES} is 'unsure' with the current retriever; add one that is")
+
+
+def field(embed: dict, name: str) -> str:
+    return next(f["value"] for f in embed.get("fields", []) if f["name"].startswith(name))
+
+
+async def test_mention_is_answered_with_embed_and_buttons(world: World) -> None:
+    srv = world.server
+    asked = await srv.post_message(world.alice, world.general, f"{srv.bot_user.mention} {ANSWERED}?")
+    reply = await srv.wait_for_message(world.general, after=asked)
+    embed = reply.embed
+    assert embed is not None and "receptive field" in embed["title"].lower()
+    assert embed["description"] and "I'm not sure" not in embed["description"]
+    assert "entry" in field(embed, "Source") and "questionnaire" in field(embed, "Source").lower()
+    assert "high" in field(embed, "Confidence")
+    assert embed["footer"]["text"].startswith("You asked:") and ANSWERED in embed["footer"]["text"]
+    assert reply.reference and reply.reference["message_id"] == str(asked.id), "a reply to the question"
+    assert [b["label"] for b in reply.buttons] == ["Show me", "Helpful", "Not helpful"]
+    assert not reply.pings_anyone
+
+
+async def test_dm_and_answer_channel_are_answered_other_messages_ignored(world: World) -> None:
+    srv = world.server
+    await srv.post_message(world.alice, world.general, f"{ANSWERED}? (not addressed to the bot)")
+    dm = srv.dm_channel(world.alice)
+    await srv.post_message(world.alice, dm, "what is dropout")
+    in_dm = await srv.wait_for_message(dm)
+    assert "dropout" in in_dm.text.lower()
+    posted = await srv.post_message(world.bob, world.answers, ANSWERED)
+    in_channel = await srv.wait_for_message(world.answers, after=posted)
+    assert "receptive field" in in_channel.embed["title"].lower()
+    assert srv.messages_in(world.general, author=srv.bot_user) == [], "plain chatter is left alone"
+
+
+async def test_ask_answered(world: World) -> None:
+    ix = await world.server.invoke_slash(world.alice, world.general, "ask", {"question": ANSWERED})
+    msg = await ix.wait_message()
+    assert ix.response_type == CB_MESSAGE and ix.latency is not None and ix.latency < 3
+    assert "receptive field" in msg.embed["title"].lower() and "entry" in field(msg.embed, "Source")
+    assert not msg.ephemeral and not msg.pings_anyone
+
+
+async def test_ask_unsure_offers_did_you_mean_and_answers_the_pick(world: World, unsure_query: str) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": unsure_query})
+    msg = await ix.wait_message()
+    assert msg.embed["description"].startswith(UNSURE_NOTE)
+    assert "low" in field(msg.embed, "Confidence")
+    guesses = [b for b in msg.buttons if b["label"].startswith("Did you mean")]
+    assert 1 <= len(guesses) <= 3
+    expected = world.services.retriever.ask(unsure_query).alternatives[0]
+    click = await srv.click(msg, guesses[0]["custom_id"])
+    picked = await click.wait_message()
+    assert picked.embed["title"] == expected.question[:256] or picked.embed["title"].endswith("…")
+    assert field(picked.embed, "Confidence") == "you picked this entry"
+    assert not any(b["label"].startswith("Did you mean") for b in picked.buttons)
+    assert unsure_query in picked.embed["footer"]["text"], "the pick keeps the original question"
+
+
+async def test_ask_no_match_says_so_and_suggests_topics(world: World) -> None:
+    ix = await world.server.invoke_slash(world.alice, world.general, "ask", {"question": NO_MATCH})
+    msg = await ix.wait_message()
+    assert msg.embed["title"] == "That's not in my notes"
+    assert "Topics I do know nearby:" in msg.embed["description"]
+    assert [b["label"] for b in msg.buttons] == ["Helpful", "Not helpful"]
+
+
+async def test_feedback_buttons_and_modal_are_stored(world: World) -> None:
+    srv, store = world.server, world.services.store
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": ANSWERED})
+    msg = await ix.wait_message()
+    answer_text = msg.embed["description"]
+
+    helpful = await srv.click(msg, label="Helpful", user=world.alice)
+    thanks = await helpful.wait_message()
+    assert thanks.ephemeral and "Thanks" in thanks.content
+    again = await srv.click(msg, label="Not helpful", user=world.alice)
+    assert "already rated" in (await again.wait_message()).content
+
+    not_helpful = await srv.click(msg, label="Not helpful", user=world.bob)
+    await not_helpful.wait_response()
+    assert not_helpful.response_type == CB_MODAL and not_helpful.modal["title"] == "What was wrong?"
+    submit = await srv.submit_modal(not_helpful, {"feedback:details": "it should mention stride"})
+    assert (await submit.wait_message()).ephemeral
+
+    rows = store.feedback()
+    assert [(r["user_id"], r["helpful"]) for r in rows] == [(str(world.alice.id), 1), (str(world.bob.id), 0)]
+    for row in rows:
+        assert row["query"] == ANSWERED and row["status"] == "answered" and row["item_id"]
+        assert row["answer"] and row["answer"] in answer_text
+        assert row["guild_id"] == str(world.guild.id) and row["channel_id"] == str(world.general.id)
+    assert rows[0]["comment"] is None and rows[1]["comment"] == "it should mention stride"
+
+
+async def test_modal_may_be_left_empty(world: World) -> None:
+    srv = world.server
+    posted = await srv.post_message(world.alice, world.general, f"{srv.bot_user.mention} {NO_MATCH}")
+    reply = await srv.wait_for_message(world.general, after=posted)
+    click = await srv.click(reply, label="Not helpful", user=world.alice)
+    submit = await srv.submit_modal(click, {})
+    await submit.wait_message()
+    [row] = world.services.store.feedback()
+    assert row["status"] == "no_match" and row["helpful"] == 0 and row["comment"] is None
+    assert row["query"] == f"{srv.bot_user.mention} {NO_MATCH}".replace(srv.bot_user.mention, "").strip()
+
+
+async def test_unexpected_error_gets_a_friendly_message_and_a_logged_traceback(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": ANSWERED})
+    msg = await ix.wait_message()
+    world.services.store.close()  # the database goes away under the bot: a real failure, not a mock
+    with caplog.at_level(logging.INFO):
+        click = await srv.click(msg, label="Helpful", user=world.alice)
+        reply = await click.wait_message()
+    assert reply.ephemeral and reply.content == GENERIC
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.name == "bot.errors" and record.exc_info is not None
+    assert "Cannot operate on a closed database" in caplog.text
+    assert srv.token not in caplog.text
