@@ -75,8 +75,9 @@ def receptive_field(p: dict, device: str) -> DemoOutput:
         numbers["size_empirical"] = None
         numbers["agree"] = None
 
-    fig = figure(11, 3.8)
+    fig = figure(11, 3.8, layout=None)  # fixed margins: constrained layout would double the render time
     axs = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.1]})
+    fig.subplots_adjust(left=0.02, right=0.99, top=0.9, bottom=0.16, wspace=0.25)
     if empirical is not None:
         pad = max(2, size // 4)
         r0, c0 = max(top - pad, 0), max(left - pad, 0)
@@ -316,8 +317,9 @@ def softmax(p: dict, device: str) -> DemoOutput:
     bear = acts == [0.02, -2.49, 1.25]
     labels = ["grizzly", "black", "teddy"] if bear else [f"class {i}" for i in range(len(acts))]
 
-    fig = figure(9, 3.6)
+    fig = figure(9, 3.6, layout=None)
     axs = fig.subplots(1, 3)
+    fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.1, wspace=0.3)
     for ax, vals, title, fmt in (
         (axs[0], acts, "activation (logit)", "{:.2f}"),
         (axs[1], exps, "exp(activation)", "{:.2f}"),
@@ -375,8 +377,9 @@ def init_loss(p: dict, device: str) -> DemoOutput:
         "classes": n,
     }
 
-    fig = figure(8.5, 3.6)
+    fig = figure(8.5, 3.6, layout=None)
     axs = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14, wspace=0.25)
     ns = np.unique(np.geomspace(2, max(10000, n), 60).astype(int))
     axs[0].semilogx(ns, np.log(ns), color="#1f77b4", label="−log(1/N) = log N")
     axs[0].plot(
@@ -388,7 +391,7 @@ def init_loss(p: dict, device: str) -> DemoOutput:
     axs[0].legend(loc="upper left")
     axs[1].hist(per_example.numpy(), bins=30, color="#1f77b4", alpha=0.85)
     axs[1].axvline(theory, color="#d62728", linewidth=2, label=f"log N = {theory:.3f}")
-    axs[1].set_title(f"Per-example loss, weights ~ N(0, {scale:g}²)")
+    axs[1].set_title(f"Per-example loss, W ~ N(0, {scale:g}²)", fontsize=10.5)
     axs[1].set_xlabel("loss")
     axs[1].legend(loc="upper right")
     img = png(fig)
@@ -440,8 +443,9 @@ def conv_as_matmul(p: dict, device: str) -> DemoOutput:
         "equal": diff < 1e-9,
     }
 
-    fig = figure(9, 4.2)
+    fig = figure(9, 4.2, layout=None)
     axs = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 3.2]})
+    fig.subplots_adjust(left=0.02, right=0.99, top=0.92, bottom=0.12, wspace=0.12)
     axs[0].imshow(kernel.numpy(), cmap="tab10" if k * k <= 10 else "tab20", vmin=0, vmax=9)
     axs[0].imshow(np.arange(k * k).reshape(k, k), cmap="tab20", vmin=0, vmax=19)
     for a in range(k):

@@ -657,11 +657,12 @@ def gradient_check(p: dict, device: str) -> DemoOutput:
     fig = figure(10.5, 3.9)
     axs = fig.subplots(1, 2)
     for i, (dt, errs) in enumerate(sweep.items()):
-        axs[0].loglog(hs, np.maximum(errs, 1e-17), "o-", color=f"C{i}", linewidth=1.8, label=dt)
+        axs[0].loglog(hs, np.maximum(errs, 1e-13), "o-", color=f"C{i}", linewidth=1.8, label=dt)
     axs[0].plot(
-        [h], [max(rel, 1e-17)], "*", color="black", markersize=14, label=f"your h={h:g} ({p['dtype']})"
+        [h], [max(rel, 1e-13)], "*", color="black", markersize=14, label=f"your h={h:g} ({p['dtype']})"
     )
-    axs[0].axhspan(1e-17, 1e-7, color="#2ca02c", alpha=0.08)
+    axs[0].axhspan(1e-13, 1e-7, color="#2ca02c", alpha=0.08)
+    axs[0].set_ylim(1e-13, 10)
     axs[0].set_xlabel("step h")
     axs[0].set_ylabel("max relative error")
     axs[0].set_title("Numerical vs analytic gradient (tanh net)")
