@@ -61,6 +61,10 @@ def intents() -> discord.Intents:
     return wanted
 
 
+# The tutor never joins voice; discord.py would warn at every start that voice libraries are missing.
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+
+
 class TutorBot(commands.Bot):
     """The Discord adapter. ``services`` are injected; ``setup_hook`` loads the feature extensions."""
 

@@ -97,6 +97,7 @@ def bot(ctx: click.Context) -> None:
     """Run the Discord bot (needs TUTOR_DISCORD_TOKEN). `tutor bot sync` registers its commands globally."""
     if ctx.invoked_subcommand is not None:
         return
+    import aiohttp
     import discord
 
     settings, services = _prepare()
@@ -104,7 +105,7 @@ def bot(ctx: click.Context) -> None:
         asyncio.run(run_bot(services, settings.discord_token.get_secret_value()))
     except KeyboardInterrupt:
         pass
-    except (discord.LoginFailure, discord.PrivilegedIntentsRequired, discord.GatewayNotFound) as exc:
+    except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
         raise _discord_errors(exc) from None
     finally:
         close_services(services)
@@ -119,7 +120,7 @@ def sync() -> None:
     settings, services = _prepare()
     try:
         names = asyncio.run(sync_global(services, settings.discord_token.get_secret_value()))
-    except (discord.LoginFailure, discord.HTTPException, aiohttp.ClientError) as exc:
+    except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
         raise _discord_errors(exc) from None
     finally:
         close_services(services)

@@ -1,0 +1,136 @@
+"""``/demo`` and the "Show me" button, end to end: the real bot and the engine's real worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+from bot_harness import World, running_tutor
+from discord_server import CB_DEFERRED_MESSAGE, CB_MESSAGE, DiscordServer, FakeMessage
+from PIL import Image
+
+pytestmark = pytest.mark.model
+
+DEMO_WAIT = 60.0  # the first demo also starts the worker process (imports torch)
+
+
+@pytest.fixture
+async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(retriever, demo_worker, tmp_path) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def cold_worker():
+    """A worker of its own, not started: its first demo pays for starting a process and importing torch."""
+    from engine import DemoWorker
+
+    worker = DemoWorker()
+    yield worker
+    worker.close()
+
+
+def png_of(msg: FakeMessage) -> Image.Image:
+    [attachment] = msg.attachments[:1]
+    assert attachment.content_type == "image/png" and attachment.filename.endswith(".png")
+    image = Image.open(io.BytesIO(attachment.data))
+    image.load()  # decodes every byte
+    return image
+
+
+def numbers(msg: FakeMessage) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in msg.embed.get("fields", [])}
+
+
+async def test_autocomplete_offers_the_catalogue(world: World) -> None:
+    srv = world.server
+    everything = await srv.autocomplete(world.alice, world.general, "demo", {"request": ""}, focused="request")
+    assert len(everything) == 15 and everything[0]["value"] == "receptive_field"
+    typed = await srv.autocomplete(world.alice, world.general, "demo", {"request": "recep"}, focused="request")
+    values = [c["value"] for c in typed]
+    assert values[0] == "recep" and "receptive_field" in values
+    assert "show receptive field after two stride-2 convs" in values
+    assert all(len(c["name"]) <= 100 and len(c["value"]) <= 100 for c in everything + typed)
+
+
+async def test_demo_defers_then_follows_up_with_a_png_and_numbers(world: World) -> None:
+    ix = await world.server.invoke_slash(
+        world.alice, world.general, "demo", {"request": "show receptive field after two stride-2 convs"}
+    )
+    await ix.wait_response()
+    assert ix.response_type == CB_DEFERRED_MESSAGE and ix.latency is not None and ix.latency < 1
+    msg = await ix.wait_message(timeout=DEMO_WAIT)
+    assert msg.embed["title"] == "Demo: receptive_field"
+    assert numbers(msg)["size"] == "7"
+    assert msg.embed["image"]["url"] == f"attachment://{msg.attachments[0].filename}"
+    image = png_of(msg)
+    assert image.format == "PNG" and min(image.size) > 100
+    assert not msg.pings_anyone
+
+
+async def test_structured_options_override_the_request(world: World) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(
+        world.alice, world.general, "demo", {"request": "receptive_field", "layers": "3:1,3:1,3:1"}
+    )
+    msg = await ix.wait_message(timeout=DEMO_WAIT)
+    assert numbers(msg)["size"] == "7" and "stride: 1" in msg.embed["footer"]["text"]
+    ix = await srv.invoke_slash(world.bob, world.general, "demo", {"request": "receptive_field", "size": 32})
+    reply = await ix.wait_message()
+    assert ix.response_type == CB_MESSAGE and reply.ephemeral
+    assert "receptive_field has no parameter size" in reply.content
+
+
+async def test_unknown_demo_is_explained_at_once(world: World) -> None:
+    ix = await world.server.invoke_slash(world.alice, world.general, "demo", {"request": "bake me a cake"})
+    reply = await ix.wait_message()
+    assert ix.response_type == CB_MESSAGE and reply.ephemeral and ix.latency < 1
+    assert "Nearest demos" in reply.content and "/demo" in reply.content
+
+
+async def test_show_me_runs_the_demo_that_illustrates_the_answer(world: World) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is a receptive field"})
+    answer = await ix.wait_message()
+    click = await srv.click(answer, label="Show me")
+    await click.wait_response()
+    assert click.response_type == CB_DEFERRED_MESSAGE
+    shown = await click.wait_message(timeout=DEMO_WAIT)
+    assert shown.embed["title"] == "Demo: receptive_field" and png_of(shown).format == "PNG"
+
+
+async def test_one_demo_per_user_at_a_time(world: World) -> None:
+    srv = world.server
+    first = await srv.invoke_slash(world.alice, world.general, "demo", {"request": "softmax of 1, 2, 3"})
+    await first.wait_response()
+    second = await srv.invoke_slash(world.alice, world.general, "demo", {"request": "receptive_field"})
+    busy = await second.wait_message()
+    assert busy.ephemeral and "already have a demo running" in busy.content
+    other = await srv.invoke_slash(world.bob, world.general, "demo", {"request": "receptive_field"})
+    assert (await first.wait_message(timeout=DEMO_WAIT)).embed["title"] == "Demo: softmax"
+    assert (await other.wait_message(timeout=DEMO_WAIT)).embed["title"] == "Demo: receptive_field"
+    assert world.services.demos.in_flight == 0
+
+
+async def test_slow_demo_is_deferred_within_the_deadline(retriever, cold_worker, tmp_path) -> None:
+    async with (
+        DiscordServer(ack_deadline=0.5) as srv,
+        running_tutor(retriever, cold_worker, tmp_path, server=srv) as w,
+    ):
+        ix = await srv.invoke_slash(w.alice, w.general, "demo", {"request": "softmax of 1, 2, 3"})
+        msg = await ix.wait_message(timeout=DEMO_WAIT)
+        assert ix.response_type == CB_DEFERRED_MESSAGE and ix.latency < 0.5 and not ix.rejected
+        [follow_up] = srv.calls("POST", "/webhooks/{}/{}")
+        assert follow_up.at - ix.created_at > 0.5, "the demo (with the worker's start) outlasted the deadline"
+        assert png_of(msg).format == "PNG"
+
+
+async def test_timed_out_demo_says_so(retriever, cold_worker, tmp_path) -> None:
+    async with running_tutor(retriever, cold_worker, tmp_path, demo_timeout_s=0.001) as w:
+        ix = await w.server.invoke_slash(w.alice, w.general, "demo", {"request": "receptive_field"})
+        msg = await ix.wait_message(timeout=DEMO_WAIT)
+        assert "took too long" in msg.content and "budget" in msg.content
+        await asyncio.sleep(0)
+        assert w.services.demos.in_flight == 0
