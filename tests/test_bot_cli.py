@@ -1,0 +1,46 @@
+"""`tutor bot` and `tutor bot sync`: the token check, and where commands are synced."""
+
+from __future__ import annotations
+
+import pytest
+from bot_harness import make_settings, running_tutor
+from click.testing import CliRunner
+from discord_server import DiscordServer
+
+from bot.bot import Services
+from bot.cli import NO_TOKEN, sync_global
+from bot.demos import DemoQueue
+from tutor.cli import main
+
+
+@pytest.mark.parametrize("args", [["bot"], ["bot", "sync"]])
+def test_missing_token_is_a_clear_error(args, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("TUTOR_DISCORD_TOKEN", "")
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and NO_TOKEN[:40] in result.output
+
+
+@pytest.mark.model
+async def test_start_syncs_to_the_dev_guild_only(retriever, demo_worker, tmp_path) -> None:
+    async with running_tutor(retriever, demo_worker, tmp_path) as world:
+        srv = world.server
+        assert [c.route for c in srv.calls("PUT")] == ["/applications/{}/guilds/{}/commands"]
+        assert set(srv.commands[world.guild.id]) == {"ask", "demo"} and None not in srv.commands
+        assert srv.token not in repr(world.services.settings)
+
+
+@pytest.mark.model
+async def test_tutor_bot_sync_registers_global_commands_over_rest_only(retriever, demo_worker, tmp_path) -> None:
+    async with DiscordServer() as srv:
+        guild = srv.create_guild(channels=("general", "answers"))
+        settings = make_settings(srv, guild, tmp_path, discord_token=srv.token)
+        services = Services(settings, retriever.store, retriever, DemoQueue(demo_worker))
+        names = await sync_global(services, srv.token)
+        assert sorted(names) == ["ask", "demo"]
+        assert set(srv.commands[None]) == {"ask", "demo"} and guild.id not in srv.commands
+        assert not srv.gateway_log, "syncing needs no gateway connection"
+        schema = {o["name"]: o for o in srv.commands[None]["demo"]["options"]}
+        assert schema["request"]["autocomplete"] is True and schema["request"]["required"] is True
+        assert {"layers", "size", "steps", "lr", "seed"} <= set(schema)
