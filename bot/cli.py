@@ -82,7 +82,9 @@ def _discord_errors(exc: Exception) -> click.ClickException:
     import discord
 
     if isinstance(exc, discord.LoginFailure):
-        return click.ClickException("Discord rejected TUTOR_DISCORD_TOKEN: reset the bot token and try again.")
+        return click.ClickException(
+            "Discord rejected TUTOR_DISCORD_TOKEN: reset the bot token and try again."
+        )
     if isinstance(exc, discord.PrivilegedIntentsRequired):
         return click.ClickException(
             "Discord refused the Message Content intent: enable it under Bot > Privileged Gateway Intents "

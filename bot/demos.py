@@ -90,7 +90,9 @@ def _by_entry() -> dict[tuple[str, str], Illustration]:
     table: dict[tuple[str, str], Illustration] = {}
     for spec in engine.catalogue():
         for ref in spec.kb:
-            table.setdefault((ref.source, normalize_question(ref.question)), Illustration(spec.name, spec.summary))
+            table.setdefault(
+                (ref.source, normalize_question(ref.question)), Illustration(spec.name, spec.summary)
+            )
     return table
 
 

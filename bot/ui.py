@@ -49,7 +49,9 @@ async def send(interaction: discord.Interaction, **kwargs: Any) -> discord.Messa
     return callback.resource if isinstance(callback.resource, discord.Message) else None
 
 
-async def within_deadline(interaction: discord.Interaction, work: Awaitable[T], *, thinking: bool = True) -> T:
+async def within_deadline(
+    interaction: discord.Interaction, work: Awaitable[T], *, thinking: bool = True
+) -> T:
     """Await ``work``; if it is not done in ``ANSWER_WITHIN_S``, defer first so the interaction stays alive."""
     task = asyncio.ensure_future(work)
     done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_S)

@@ -32,7 +32,9 @@ async def test_start_syncs_to_the_dev_guild_only(retriever, demo_worker, tmp_pat
 
 
 @pytest.mark.model
-async def test_tutor_bot_sync_registers_global_commands_over_rest_only(retriever, demo_worker, tmp_path) -> None:
+async def test_tutor_bot_sync_registers_global_commands_over_rest_only(
+    retriever, demo_worker, tmp_path
+) -> None:
     async with DiscordServer() as srv:
         guild = srv.create_guild(channels=("general", "answers"))
         settings = make_settings(srv, guild, tmp_path, discord_token=srv.token)

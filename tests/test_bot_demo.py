@@ -46,9 +46,13 @@ def numbers(msg: FakeMessage) -> dict[str, str]:
 
 async def test_autocomplete_offers_the_catalogue(world: World) -> None:
     srv = world.server
-    everything = await srv.autocomplete(world.alice, world.general, "demo", {"request": ""}, focused="request")
+    everything = await srv.autocomplete(
+        world.alice, world.general, "demo", {"request": ""}, focused="request"
+    )
     assert len(everything) == 15 and everything[0]["value"] == "receptive_field"
-    typed = await srv.autocomplete(world.alice, world.general, "demo", {"request": "recep"}, focused="request")
+    typed = await srv.autocomplete(
+        world.alice, world.general, "demo", {"request": "recep"}, focused="request"
+    )
     values = [c["value"] for c in typed]
     assert values[0] == "recep" and "receptive_field" in values
     assert "show receptive field after two stride-2 convs" in values

@@ -46,7 +46,9 @@ async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
 
 async def reply_to(world: World, posted: FakeMessage) -> FakeMessage:
     return await world.server.wait_for_message(
-        posted.channel, lambda m: bool(m.reference) and m.reference["message_id"] == str(posted.id), timeout=10
+        posted.channel,
+        lambda m: bool(m.reference) and m.reference["message_id"] == str(posted.id),
+        timeout=10,
     )
 
 
@@ -71,14 +73,18 @@ async def test_fuzzed_messages_never_crash_or_ping(world: World, caplog: pytest.
             assert not (await reply_to(world, posted)).pings_anyone
 
         # still answering normally afterwards
-        posted = await srv.post_message(world.bob, world.general, f"{srv.bot_user.mention} what is a receptive field")
+        posted = await srv.post_message(
+            world.bob, world.general, f"{srv.bot_user.mention} what is a receptive field"
+        )
         assert "receptive field" in (await reply_to(world, posted)).embed["title"].lower()
 
     bot_messages = [m for m in srv.messages.values() if m.author is srv.bot_user]
     assert len(bot_messages) >= 2 * len(contents)
     assert not any(m.pings_anyone for m in bot_messages)
     assert all(m.allowed_mentions is not None and m.allowed_mentions.get("parse") == [] for m in bot_messages)
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(("bot", "discord"))]
+    assert not [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(("bot", "discord"))
+    ]
 
 
 async def test_empty_mention_gets_the_help_card_and_empty_channel_posts_are_ignored(world: World) -> None:

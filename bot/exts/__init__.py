@@ -14,4 +14,3 @@ def walk_extensions() -> tuple[str, ...]:
         if module.ispkg and not private and hasattr(importlib.import_module(module.name), "setup"):
             found.append(module.name)
     return tuple(sorted(found, key=lambda name: (not name.endswith(".core"), name)))
-

@@ -37,7 +37,9 @@ class Ask(commands.Cog):
     async def answer_item(self, item_id: int, query: str) -> Answer:
         return await asyncio.to_thread(self.bot.retriever.answer_item, item_id, query)
 
-    async def record_feedback(self, interaction: discord.Interaction, answer: Answer, *, helpful: bool) -> int:
+    async def record_feedback(
+        self, interaction: discord.Interaction, answer: Answer, *, helpful: bool
+    ) -> int:
         shown = answer.answer if answer.answer is not None else (answer.no_answer_reason or answer.status)
         async with self._store_lock:
             return await asyncio.to_thread(
@@ -70,7 +72,9 @@ class Ask(commands.Cog):
         return AnswerView(self, answer, picked=picked, timeout=self.bot.settings.view_timeout_s)
 
     # --- replying ---
-    async def send_answer(self, interaction: discord.Interaction, answer: Answer, *, picked: bool = False) -> None:
+    async def send_answer(
+        self, interaction: discord.Interaction, answer: Answer, *, picked: bool = False
+    ) -> None:
         embeds = answer_embeds(answer, picked=picked)
         view = self.view_for(answer, picked=picked)
         view.message = await send(interaction, embed=embeds.first, view=view)
@@ -106,7 +110,7 @@ class Ask(commands.Cog):
         if not question.strip():
             await self.reply_to(message, None)
             return
-        await self.reply_to(message, await self.answer(question[:MAX_QUESTION * 2]))
+        await self.reply_to(message, await self.answer(question[: MAX_QUESTION * 2]))
 
     def question_in(self, message: discord.Message) -> str | None:
         """The question a message asks the bot, or None when it is not addressed to the bot.

@@ -50,7 +50,9 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
     """The embeds for one answer; ``picked`` marks an answer the user chose from "did you mean"."""
     if answer.status == NO_MATCH:
         return AnswerEmbeds(_no_match(answer))
-    embed = discord.Embed(title=shorten(answer.question or "", EMBED_TITLE_LIMIT), colour=COLOURS[answer.status])
+    embed = discord.Embed(
+        title=shorten(answer.question or "", EMBED_TITLE_LIMIT), colour=COLOURS[answer.status]
+    )
     cites = [f"• {c.title}, entry {c.n}" for c in answer.citations]
     embed.add_field(name="Source" if len(cites) == 1 else "Sources", value=_lines(cites), inline=False)
     if picked:
@@ -63,7 +65,9 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
     if answer.answer is not None:
         body = answer.answer
     else:
-        body = "*" + NO_ANSWER_TEXT.get(answer.no_answer_reason or "", "The source gives no answer here.") + "*"
+        body = (
+            "*" + NO_ANSWER_TEXT.get(answer.no_answer_reason or "", "The source gives no answer here.") + "*"
+        )
     if answer.status != ANSWERED:
         body = f"{UNSURE_NOTE}\n\n{body}"
     room = min(EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - EMBED_SLACK - len(embed))
@@ -88,7 +92,9 @@ def _no_match(answer: Answer) -> discord.Embed:
     if answer.suggestions:
         lines.append("Topics I do know nearby: " + ", ".join(f"**{s}**" for s in answer.suggestions) + ".")
     lines.append(f"Try asking about one of them, e.g. “{EXAMPLE}”")
-    embed = discord.Embed(title="That's not in my notes", description="\n".join(lines), colour=COLOURS[NO_MATCH])
+    embed = discord.Embed(
+        title="That's not in my notes", description="\n".join(lines), colour=COLOURS[NO_MATCH]
+    )
     _footer(embed, answer.query)
     return embed
 

@@ -87,7 +87,9 @@ class Demos(commands.Cog):
         lr: app_commands.Range[float, 0.0, 100.0] | None = None,
         seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
     ) -> None:
-        job = self.build_request(request, {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed})
+        job = self.build_request(
+            request, {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed}
+        )
         with self.bot.demos.slot(interaction.user.id):
             await interaction.response.defer(thinking=True)
             result = await self.bot.demos.run(job)
