@@ -87,8 +87,11 @@ class VectorIndex:
         index.add_with_ids(vectors, ids)
         built = cls(index, "ivf")
         sample = rng.choice(n, size=min(n, 200), replace=False)
-        # Queries are near, not on, stored vectors: perturb the sample the way paraphrases move.
-        queries = vectors[sample] + rng.normal(0, 0.02, size=(len(sample), dim)).astype(np.float32)
+        # Queries are near, not on, stored vectors: perturb the sample as far as a student's paraphrase is
+        # from the entry it matches (cosine ~0.7 at 384 dimensions). Noise of 0.02 (cosine ~0.93) made
+        # calibration optimistic: recall@10 0.92 on real queries at 1M items.
+        sigma = 0.05 * np.sqrt(384 / dim)
+        queries = vectors[sample] + rng.normal(0, sigma, size=(len(sample), dim)).astype(np.float32)
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         built.calibrate(queries, vectors, ids)
         return built
