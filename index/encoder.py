@@ -327,6 +327,9 @@ class MiniLMEncoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.log_severity_level = 3
+        # No spin-waiting between parallel sections: on a 2-core box shared with the bot, FAISS and tests, spinning
+        # threads steal the CPU the other work needs (measured under load: p50 12.9 ms without vs 22.9 ms with).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 _build_onnx(path, cfg), options, providers=["CPUExecutionProvider"]
