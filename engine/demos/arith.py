@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator, NullLocator
 from torch import nn
 
 from engine.errors import BadParameter
-from engine.plot import figure, note, png, styled
+from engine.plot import bare, figure, note, png, styled, value_bars
 from engine.spec import DemoOutput
 
 EMPIRICAL_RF_LIMIT = 600
@@ -83,53 +85,41 @@ def receptive_field(p: dict, device: str) -> DemoOutput:
         r0, c0 = max(top - pad, 0), max(left - pad, 0)
         r1, c1 = min(top + size + pad, grad.shape[0]), min(left + size + pad, grad.shape[1])
         crop = grad[r0:r1, c0:c1]
+        h, w = crop.shape
         ax = axs[0]
-        ax.imshow(
-            crop > 0,
-            cmap="Blues",
-            vmin=0,
-            vmax=1.6,
-            extent=(-0.5, crop.shape[1] - 0.5, crop.shape[0] - 0.5, -0.5),
-        )
-        if crop.shape[0] <= 40:
-            ax.set_xticks(np.arange(-0.5, crop.shape[1], 1), minor=True)
-            ax.set_yticks(np.arange(-0.5, crop.shape[0], 1), minor=True)
-            ax.grid(which="minor", color="#888888", linewidth=0.5)
-        ax.grid(which="major", visible=False)
+        ax.imshow(crop > 0, cmap="Blues", vmin=0, vmax=1.6, interpolation="nearest")
+        if h <= 40:  # the pixel grid as two line collections (minor ticks would be 4 artists per line)
+            ax.vlines(np.arange(-0.5, w), -0.5, h - 0.5, color="#888888", linewidth=0.5)
+            ax.hlines(np.arange(-0.5, h), -0.5, w - 0.5, color="#888888", linewidth=0.5)
         ax.add_patch(
             Rectangle(
                 (left - c0 - 0.5, top - r0 - 0.5), size, size, fill=False, edgecolor="#d62728", linewidth=2.2
             )
         )
         ax.set_title(f"Input pixels seen by one unit: {size}x{size}")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        bare(ax, frame=True)
         ax = axs[1]
-        im = ax.imshow(crop, cmap="magma")
-        fig.colorbar(im, ax=ax, shrink=0.8, label="∂ output / ∂ input")
+        im = ax.imshow(crop, cmap="magma", interpolation="nearest")
+        cbar = fig.colorbar(im, ax=ax, shrink=0.8, label="∂ output / ∂ input")
+        cbar.set_ticks(np.unique(np.linspace(0, crop.max(), 3).round()))
         ax.set_title("Gradient from one output unit")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
+        bare(ax, frame=True)
     else:
         for ax in axs[:2]:
-            ax.axis("off")
+            bare(ax)
         axs[0].text(
             0.5, 0.5, f"field {size} px: too large\nfor the empirical probe", ha="center", va="center"
         )
     ax = axs[2]
-    xs = np.arange(1, len(trace) + 1)
-    ax.bar(xs, [r for r, _ in trace], color="#1f77b4")
-    for x, (r, _) in zip(xs, trace, strict=True):
-        ax.text(x, r, str(r), ha="center", va="bottom", fontsize=9.5)
-    ax.set_xticks(
-        xs,
-        [f"L{i}\n{_layer_str(lay)}" for i, lay in zip(xs, layers, strict=True)],
-        fontsize=8 if len(xs) > 4 else 9,
+    value_bars(
+        ax,
+        [r for r, _ in trace],
+        "#1f77b4",
+        "{:d}",
+        [f"L{i}\n{_layer_str(lay)}" for i, lay in enumerate(layers, 1)],
+        fontsize=8 if len(trace) > 4 else 9.5,
     )
-    ax.set_title("Receptive field after each layer")
-    ax.set_ylabel("pixels")
-    ax.set_ylim(0, trace[-1][0] * 1.18)
+    ax.set_title("Field after each layer (pixels)")
     img = png(fig)
 
     how = " → ".join(_layer_str(layer) for layer in layers)
@@ -198,18 +188,18 @@ def conv_output(p: dict, device: str) -> DemoOutput:
         "trace": [size] + [r["out"] for r in rows],
     }
 
-    fig = figure(8, 3.6)
+    fig = figure(8, 3.6, layout=None)
     ax = fig.subplots()
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.88, bottom=0.16)
     sizes = numbers["trace"]
-    xs = np.arange(len(sizes))
-    bars = ax.bar(xs, sizes, color=["#7f7f7f"] + ["#1f77b4" if r["integer"] else "#d62728" for r in rows])
-    for b, s in zip(bars, sizes, strict=True):
-        ax.text(b.get_x() + b.get_width() / 2, s, f"{s}x{s}", ha="center", va="bottom", fontsize=9.5)
-    ax.set_xticks(
-        xs, ["input"] + [f"L{r['layer']}\n{_layer_str(r)}" for r in rows], fontsize=9 if len(xs) < 7 else 7.5
+    value_bars(
+        ax,
+        sizes,
+        ["#7f7f7f"] + ["#1f77b4" if r["integer"] else "#d62728" for r in rows],
+        "{0}x{0}",
+        ["input"] + [f"L{r['layer']}\n{_layer_str(r)}" for r in rows],
+        fontsize=9.5 if len(sizes) < 7 else 7.5,
     )
-    ax.set_ylabel("width = height")
-    ax.set_ylim(0, max(sizes) * 1.2)
     ax.set_title(
         "Shape trace: (W − F + 2P)/S + 1 per layer" + ("" if exact_all else "  (red: not an integer)")
     )
@@ -266,8 +256,9 @@ def param_count(p: dict, device: str) -> DemoOutput:
             f"{p['grid']}·{p['grid']}·({params} − {numbers['biases']}) = {mults:,} multiplications."
         )
 
-    fig = figure(7, 3.2)
+    fig = figure(7, 3.2, layout=None)
     ax = fig.subplots()
+    fig.subplots_adjust(left=0.03, right=0.97, top=0.88, bottom=0.16)
     parts = [("weights", numbers["weights"], "#1f77b4"), ("biases", numbers["biases"], "#ff7f0e")]
     left = 0
     for label, n, c in parts:
@@ -275,6 +266,8 @@ def param_count(p: dict, device: str) -> DemoOutput:
             ax.barh([0], [n], left=left, color=c, label=f"{label}: {n:,}")
             left += n
     ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
     ax.set_xlabel("parameters")
     ax.set_title(f"{what}: {params:,} learnable parameters")
     ax.legend(loc="lower right")
@@ -319,27 +312,35 @@ def softmax(p: dict, device: str) -> DemoOutput:
 
     fig = figure(9, 3.6, layout=None)
     axs = fig.subplots(1, 3)
-    fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.1, wspace=0.3)
-    for ax, vals, title, fmt in (
-        (axs[0], acts, "activation (logit)", "{:.2f}"),
-        (axs[1], exps, "exp(activation)", "{:.2f}"),
-        (axs[2], probs, "softmax = exp / Σexp", "{:.2f}"),
+    few = len(acts) <= 8  # values written on the bars: no axis needed (ticks are the slow part of a draw)
+    fig.subplots_adjust(
+        left=0.02 if few else 0.06,
+        right=0.99,
+        top=0.9,
+        bottom=0.12 if few else 0.16,
+        wspace=0.12 if few else 0.3,
+    )
+    for ax, vals, title in (
+        (axs[0], acts, "activation (logit)"),
+        (axs[1], exps, "exp(activation)"),
+        (axs[2], probs, "softmax = exp / Σexp"),
     ):
         colors = ["#d62728" if i == t else "#1f77b4" for i in range(len(vals))]
-        ax.bar(range(len(vals)), vals, color=colors)
         ax.set_title(title)
-        ax.set_xticks(
-            range(len(vals)),
-            labels,
-            rotation=30 if len(vals) > 4 else 0,
-            fontsize=8.5 if len(vals) > 6 else 9.5,
-        )
-        if len(vals) <= 8:
-            for i, v in enumerate(vals):
-                ax.text(i, v, fmt.format(v), ha="center", va="bottom" if v >= 0 else "top", fontsize=9)
-        ax.axhline(0, color="black", linewidth=0.8)
-    axs[2].set_ylim(0, 1.1)
-    note(axs[2], f"target = {labels[t]}\nloss = −log {probs[t]:.3f}\n= {loss:.3f}", "upper left")
+        if few:
+            value_bars(ax, vals, colors, "{:.2f}", labels)
+        else:
+            ax.bar(range(len(vals)), vals, color=colors)
+            ax.set_xticks(range(len(vals)), labels, rotation=90, fontsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.axhline(0, color="black", linewidth=0.8)
+    top = max(1.0, axs[2].get_ylim()[1]) if few else 1.1
+    axs[2].set_ylim(0, top * 1.2 if few else top)
+    note(
+        axs[2],
+        f"sum = {sum(probs):.3f}\ntarget = {labels[t]}\nloss = −log {probs[t]:.3f} = {loss:.3f}",
+        "upper left",
+    )
     img = png(fig)
     rows = "\n".join(
         f"{lab:>10}: act {a:+.2f}  exp {e:.2f}  softmax {q:.3f}"
@@ -379,21 +380,32 @@ def init_loss(p: dict, device: str) -> DemoOutput:
 
     fig = figure(8.5, 3.6, layout=None)
     axs = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14, wspace=0.25)
-    ns = np.unique(np.geomspace(2, max(10000, n), 60).astype(int))
-    axs[0].semilogx(ns, np.log(ns), color="#1f77b4", label="−log(1/N) = log N")
-    axs[0].plot(
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14, wspace=0.28)
+    ns = np.unique(np.geomspace(2, 10000, 60).astype(int))
+    ax = axs[0]
+    ax.semilogx(ns, np.log(ns), color="#1f77b4", label="−log(1/N) = log N")
+    ax.plot(
         [n], [empirical], "o", color="#d62728", markersize=8, label=f"random init, N={n}: {empirical:.3f}"
     )
-    axs[0].set_xlabel("number of classes N")
-    axs[0].set_ylabel("expected cross-entropy")
-    axs[0].set_title("Loss at initialisation")
-    axs[0].legend(loc="upper left")
-    axs[1].hist(per_example.numpy(), bins=30, color="#1f77b4", alpha=0.85)
-    axs[1].axvline(theory, color="#d62728", linewidth=2, label=f"log N = {theory:.3f}")
-    axs[1].set_title(f"Per-example loss, W ~ N(0, {scale:g}²)", fontsize=10.5)
-    axs[1].set_xlabel("loss")
-    axs[1].legend(loc="upper right")
+    # fixed, plain tick labels: the log locator's minor ticks and mathtext labels were most of the draw time
+    ax.set_xticks([2, 10, 100, 1000, 10000], ["2", "10", "100", "1k", "10k"])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_yticks([0, 2, 4, 6, 8])
+    ax.set_xlabel("number of classes N")
+    ax.set_ylabel("expected cross-entropy")
+    ax.set_title("Loss at initialisation")
+    ax.legend(loc="upper left")
+    ax = axs[1]
+    counts, edges = np.histogram(per_example.numpy(), bins=30)
+    ax.stairs(counts, edges, fill=True, color="#1f77b4", alpha=0.85)  # one artist, not 30 rectangles
+    ax.axvline(theory, color="#d62728", linewidth=2, label=f"log N = {theory:.3f}")
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
+    ax.set_ylim(0, counts.max() * 1.15)
+    ax.set_title(f"Per-example loss, W ~ N(0, {scale:g}²)", fontsize=10.5)
+    ax.set_xlabel("loss")
+    ax.set_ylabel("examples")
+    ax.legend(loc="upper right")
     img = png(fig)
     text = (
         f"With small random weights every score is ≈ 0, so softmax gives each of the {n} classes probability "
@@ -445,32 +457,43 @@ def conv_as_matmul(p: dict, device: str) -> DemoOutput:
 
     fig = figure(9, 4.2, layout=None)
     axs = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 3.2]})
-    fig.subplots_adjust(left=0.02, right=0.99, top=0.92, bottom=0.12, wspace=0.12)
-    axs[0].imshow(kernel.numpy(), cmap="tab10" if k * k <= 10 else "tab20", vmin=0, vmax=9)
-    axs[0].imshow(np.arange(k * k).reshape(k, k), cmap="tab20", vmin=0, vmax=19)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.1, wspace=0.08)
+    # one RGB image per panel, coloured by which kernel weight sits in each cell (tab20, as in the kernel)
+    tab = matplotlib.colormaps["tab20"](np.arange(20) / 19)[:, :3]
+    weight_ids = np.arange(k * k) % 20
+    axs[0].imshow(tab[weight_ids].reshape(k, k, 3), interpolation="nearest")
     for a in range(k):
         for b in range(k):
             axs[0].text(
                 b, a, f"{int(kernel[a, b])}", ha="center", va="center", fontsize=11, fontweight="bold"
             )
     axs[0].set_title(f"{k}x{k} kernel")
-    axs[0].set_xticks([])
-    axs[0].set_yticks([])
-    axs[0].grid(False)
-    shown = np.where(idx >= 0, idx, np.nan)
-    axs[1].imshow(np.ones_like(idx, dtype=float), cmap="Greys", vmin=0, vmax=8)
-    axs[1].imshow(shown, cmap="tab20", vmin=0, vmax=19, interpolation="nearest", aspect="auto")
+    bare(axs[0], frame=True)
+    rgb = np.where((idx >= 0)[..., None], tab[np.maximum(idx, 0) % 20], 0.94)
+    ax = axs[1]
+    ax.imshow(rgb, interpolation="nearest", aspect="auto")
+    rows, cols = idx.shape
+    if cols <= 64:  # white cell borders as two line collections
+        ax.vlines(np.arange(-0.5, cols), -0.5, rows - 0.5, color="white", linewidth=0.8)
+        ax.hlines(np.arange(-0.5, rows), -0.5, cols - 0.5, color="white", linewidth=0.8)
     if idx.size <= 400:
-        for r in range(idx.shape[0]):
-            for c in range(idx.shape[1]):
-                if idx[r, c] >= 0:
-                    axs[1].text(c, r, f"{int(m[r, c])}", ha="center", va="center", fontsize=7.5)
-    axs[1].set_title(
+        fs = 9 if cols <= 16 else 7.5
+        for r, c in zip(*np.nonzero(idx >= 0), strict=True):
+            ax.text(c, r, f"{int(m[r, c])}", ha="center", va="center", fontsize=fs)
+    ax.set_title(
         f"Weight matrix {out * out}x{n * n}: {numbers['zero_fraction']:.0%} zeros, colours = shared weights"
     )
-    axs[1].set_xlabel(f"input pixel (flattened {n}x{n})")
-    axs[1].set_ylabel(f"output pixel ({out}x{out})")
-    axs[1].grid(False)
+    bare(ax, frame=True)
+    ax.text(0.5, -0.03, f"← input pixel (flattened {n}x{n}) →", transform=ax.transAxes, ha="center", va="top")
+    ax.text(
+        -0.012,
+        0.5,
+        f"output pixel ({out}x{out})",
+        transform=ax.transAxes,
+        ha="right",
+        va="center",
+        rotation=90,
+    )
     img = png(fig)
     text = (
         f"A {k}x{k} conv (stride {s}, padding {pad}) on a {n}x{n} input is a multiplication by a "
