@@ -37,6 +37,15 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def terms(text: str) -> set[str]:
+    """Words plus the parts of compounds: "mixed-precision" also counts as "mixed" and "precision"."""
+    found = set(words(text))
+    for word in list(found):
+        if any(sep in word for sep in "-_."):
+            found.update(p for p in re.split(r"[-_.']", word) if len(p) > 1)
+    return found
+
+
 def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and not w.isdigit()]
 
@@ -62,6 +71,13 @@ def light_stem(word: str) -> str:
     if len(word) > 4 and word.endswith("e"):
         word = word[:-1]
     return word
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _edits1(word: str) -> set[str]:
@@ -122,7 +138,7 @@ class LexicalIndex:
                 conn.execute(
                     "INSERT INTO docs (rowid, question, answer) VALUES (?, ?, ?)", (key, question, answer)
                 )
-                df.update(set(words(f"{question} {answer}")))
+                df.update(terms(f"{question} {answer}"))
             conn.executemany("INSERT INTO vocab VALUES (?, ?)", df.items())
         conn.execute("INSERT INTO docs(docs) VALUES ('optimize')")
         conn.commit()
@@ -157,14 +173,18 @@ class LexicalIndex:
     def correct(self, word: str) -> str:
         """The knowledge-base word a typo most likely meant, or the word itself.
 
-        Conservative on purpose: only words of 5+ letters, one edit away, same first letter, and the most
-        frequent candidate wins; anything else is left alone. (Two edits turned "transformers" into the
+        Conservative on purpose: only words of 5+ letters, one edit away, same first letter, the edit not
+        confined to the word's ending, and the most frequent candidate wins; anything else is left alone. (Two edits turned "transformers" into the
         notes' "transformed", hiding that the notes never cover transformers.)
         """
         if len(word) < 5 or not word.isalpha() or word in self.vocabulary or self.known(word):
             return word
         candidates = {w for w in _edits1(word) if w in self.vocabulary}
-        candidates = {c for c in candidates if c[0] == word[0]}
+        # Same first letter; and not a different ending of the same stem ("transformer" is not a typo of
+        # "transformed": a change confined to the last two letters is a different word, not a slip).
+        candidates = {
+            c for c in candidates if c[0] == word[0] and _common_prefix(c, word) < min(len(c), len(word)) - 2
+        }
         if not candidates:
             return word
         return max(candidates, key=lambda c: (self.vocabulary[c], c))

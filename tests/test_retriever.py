@@ -37,10 +37,30 @@ def test_no_match_suggests_topics(retriever):
     assert len(answer.suggestions) == 3
 
 
-def test_unsure_offers_alternatives(retriever):
-    answer = retriever.ask("what is the vanishing gradient problem in RNNs")
-    assert answer.status == "unsure"
+def test_unsure_band_offers_alternatives(retriever, monkeypatch):
+    """Between the two thresholds the answer is a hedged best guess with "did you mean" alternatives."""
+    import index.retriever as module
+
+    query = "what is the vanishing gradient problem in RNNs"
+    confidence = retriever.ask(query).score
+    monkeypatch.setattr(module, "ANSWER_MIN", confidence + 0.01)
+    monkeypatch.setattr(module, "UNSURE_MIN", confidence - 0.01)
+    answer = retriever.ask(query)
+    assert answer.status == "unsure" and answer.score == pytest.approx(confidence)
     assert answer.question and 2 <= len(answer.alternatives) <= 3
+    assert answer.alternatives[0].item_id != answer.item_id
+    monkeypatch.setattr(module, "UNSURE_MIN", confidence + 0.005)
+    assert retriever.ask(query).status == "no_match"
+
+
+def test_typos_are_corrected_before_embedding(retriever):
+    answer = retriever.ask("whats a recepetive feild")
+    assert answer.status == "answered" and answer.question == "What is a “receptive field”?"
+
+
+def test_exact_terms_from_answers_count(retriever):
+    assert retriever.ask("what is mixed precision training").question == "What does to_fp16 do?"
+    assert retriever.ask("what is a transformer").status == "no_match"
 
 
 def test_identifiers_found_by_the_lexical_signal(retriever):
