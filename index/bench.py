@@ -33,7 +33,12 @@ def _percentiles(samples_ms: list[float]) -> dict[str, float]:
 def _queries(n: int) -> list[str]:
     from index.evaluate import CALIBRATION_QUERIES, DEFAULT_QUERIES, load_queries
 
-    base = [q.query for path in (DEFAULT_QUERIES, CALIBRATION_QUERIES) if path.exists() for q in load_queries(path)]
+    base = [
+        q.query
+        for path in (DEFAULT_QUERIES, CALIBRATION_QUERIES)
+        if path.exists()
+        for q in load_queries(path)
+    ]
     # Unique texts (suffix a counter) so neither implementation benefits from a cache.
     return [f"{base[i % len(base)]} {i}" for i in range(n)]
 
@@ -170,7 +175,9 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
 @click.command("ask")
 @click.option("-n", "--queries", "n_queries", default=500, show_default=True, help="Unique queries to time.")
 @click.option("--threads", default=16, show_default=True, help="Concurrent callers for the throughput test.")
-@click.option("--no-baseline", is_flag=True, help="Skip the sentence-transformers baseline (~10 s to import).")
+@click.option(
+    "--no-baseline", is_flag=True, help="Skip the sentence-transformers baseline (~10 s to import)."
+)
 @click.option("--scale", type=int, default=0, help="Also benchmark N synthetic items (e.g. 1000000).")
 @click.option("--json", "as_json", is_flag=True)
 def bench_ask(n_queries: int, threads: int, no_baseline: bool, scale: int, as_json: bool) -> None:
@@ -186,7 +193,9 @@ def bench_ask(n_queries: int, threads: int, no_baseline: bool, scale: int, as_js
     report["one_shot_process"] = bench_one_shot(settings.data_dir)
     if not no_baseline:
         report["baseline"] = bench_baseline(retriever.store, queries)
-        report["speedup_p50"] = round(report["baseline"]["single_ms"]["p50"] / report["ours"]["single_ms"]["p50"], 2)
+        report["speedup_p50"] = round(
+            report["baseline"]["single_ms"]["p50"] / report["ours"]["single_ms"]["p50"], 2
+        )
         report["speedup_batch"] = round(report["ours"]["batch_qps"] / report["baseline"]["batch_qps"], 2)
     if scale:
         report["scale"] = bench_scale(retriever.store, retriever.encoder, scale)
