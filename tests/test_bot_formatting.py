@@ -99,3 +99,33 @@ def test_split_properties(parts: list[str], limit: int) -> None:
     if "```" not in text:
         # without code blocks no word (whitespace-free run) is cut unless it exceeds the limit
         assert all(w in words(text) for c in chunks for w in c.split() if len(w) < limit)
+
+
+def test_long_answer_embeds_respect_discord_limits() -> None:
+    """A 9,000-character answer with a long code block: every embed within limits, nothing cut."""
+    from bot.exts.ask._embeds import answer_embeds
+    from index.answer import Answer, Citation
+
+    code = "```python\n" + "\n".join(f"layer_{i} = nn.Conv2d({i}, {i + 1}, 3)" for i in range(120)) + "\n```"
+    text = (
+        ("A receptive field grows with depth. " * 120) + "\n\n" + code + "\n\n" + ("Stride matters. " * 150)
+    )
+    answer = Answer(
+        status="answered",
+        query="q " * 300,
+        answer=text,
+        question="What is a “receptive field”? " * 12,
+        item_id=1,
+        source="s.txt",
+        n=3,
+        score=0.9,
+        citations=tuple(Citation("s.txt", i, "A document title " * 5, i) for i in range(1, 40)),
+    )
+    embeds = answer_embeds(answer)
+    all_embeds = [embeds.first, *embeds.more]
+    assert len(all_embeds) >= 3
+    assert len(embeds.first) <= 6000 and len(embeds.first.title or "") <= 256
+    assert all(len(f.value or "") <= 1024 for f in embeds.first.fields)
+    assert all(len(e.description or "") <= 4096 and len(e) <= 6000 for e in all_embeds)
+    assert all((e.description or "").count("```") % 2 == 0 for e in all_embeds)
+    assert words("\n".join(e.description or "" for e in all_embeds)) == words(text)

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     demo_queue_total: int = Field(default=6, description="Demos queued or running for everyone together.")
     demo_warm_start: bool = Field(default=True, description="Start the demo worker when the bot starts.")
     guild_ready_timeout: float = Field(default=2.0, description="discord.py's wait for GUILD_CREATEs.")
-    view_timeout_s: float = Field(default=900.0, description="How long answer buttons stay clickable.")
+    view_timeout_s: float = Field(
+        default=840.0, description="How long answer buttons work (under an interaction token's 15 minutes)."
+    )
     log_level: str = "INFO"
 
     @property

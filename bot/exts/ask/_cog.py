@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import discord
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from bot.bot import TutorBot
 
 MAX_QUESTION = 1500
+RETRIEVAL_THREADS = 32
 
 
 class Ask(commands.Cog):
@@ -29,10 +31,16 @@ class Ask(commands.Cog):
         self.bot = bot
         # One SQLite connection is shared; its transactions must not interleave across threads.
         self._store_lock = asyncio.Lock()
+        # Retrieval threads mostly wait for the retriever's shared encoder batch, so a pool wider than the
+        # default (CPUs + 4) lets a burst of questions share one batch instead of queueing for a thread.
+        self._pool = ThreadPoolExecutor(max_workers=RETRIEVAL_THREADS, thread_name_prefix="retrieval")
+
+    async def cog_unload(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- the services, off the event loop ---
     async def answer(self, question: str) -> Answer:
-        return await asyncio.to_thread(self.bot.retriever.ask, question)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.bot.retriever.ask, question)
 
     async def answer_item(self, item_id: int, query: str) -> Answer:
         return await asyncio.to_thread(self.bot.retriever.answer_item, item_id, query)

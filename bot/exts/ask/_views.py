@@ -20,7 +20,7 @@ MAX_ALTERNATIVES = 3
 class AnswerView(TutorView):
     """Buttons for one answer. Holds the answer itself, so feedback records exactly what was shown."""
 
-    def __init__(self, cog: Ask, answer: Answer, *, picked: bool = False, timeout: float = 900.0) -> None:
+    def __init__(self, cog: Ask, answer: Answer, *, picked: bool = False, timeout: float = 840.0) -> None:
         super().__init__(timeout=timeout)
         self.cog = cog
         self.answer = answer
