@@ -16,46 +16,28 @@ pytestmark = pytest.mark.model
 
 ANSWERED = "what is a receptive field"
 NO_MATCH = "what is the weather like today"
-# Vague questions land in the retriever's narrow "unsure" band. Which ones do moves with every calibration
-# of its thresholds, so the test takes the first that does: the known ones first, then a generated pool.
-UNSURE_KNOWN = (
-    "what about the numbers",
-    "why is it slow",
-    "what is a good model",
-    "colours",
-    "more on speed",
-    "more on the network",
-)
-SUBJECTS = (
-    "numbers layers pictures colours models weights training data images pixels features grids noise "
-    "gradients filters channels predictions errors speed memory labels categories activations batches "
-    "parameters accuracy kernels matrices tensors validation metrics learning"
-).split()
-TEMPLATES = (
-    "what about {}",
-    "tell me about {}",
-    "how do {} work",
-    "why do {} matter",
-    "more on {}",
-    "explain {}",
-)
-UNSURE_POOL = UNSURE_KNOWN + tuple(t.format(s) for t in TEMPLATES for s in SUBJECTS)
+# A vague question whose top match is plausible but not convincing. The calibrated "unsure" band is thin
+# (see index/retriever.py), so the test places the thresholds around this question's own confidence:
+# what is tested here is the bot's handling of an unsure answer, not the calibration.
+UNSURE = "what is the vanishing gradient problem in RNNs"
+
+
+@pytest.fixture
+def unsure_query(retriever, monkeypatch) -> str:
+    import index.retriever as retrieval
+
+    confidence = retriever.ask(UNSURE).score
+    monkeypatch.setattr(retrieval, "ANSWER_MIN", confidence + 0.01)
+    monkeypatch.setattr(retrieval, "UNSURE_MIN", confidence - 0.01)
+    answer = retriever.ask(UNSURE)
+    assert answer.status == "unsure" and answer.alternatives
+    return UNSURE
 
 
 @pytest.fixture
 async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
     async with running_tutor(retriever, demo_worker, tmp_path) as w:
         yield w
-
-
-@pytest.fixture
-def unsure_query(retriever) -> str:
-    for start in range(0, len(UNSURE_POOL), 64):
-        batch = UNSURE_POOL[start : start + 64]
-        for query, answer in zip(batch, retriever.ask_many(batch), strict=True):
-            if answer.status == "unsure" and answer.alternatives:
-                return query
-    pytest.fail(f"none of {len(UNSURE_POOL)} vague questions is 'unsure' with the current retriever")
 
 
 def field(embed: dict, name: str) -> str:
