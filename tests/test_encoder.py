@@ -141,10 +141,8 @@ def test_length_buckets_cover_every_text_once_with_little_padding():
     assert all(1 <= len(rows) <= 32 for rows in buckets)
     padded = sum(len(rows) * max(lengths[i] for i in rows) for rows in buckets)
     assert padded <= 1.3 * sum(lengths)
-    assert _length_buckets([2, 2, 3, 256], batch_size=64) == [
-        [0, 1, 2],
-        [3],
-    ]  # the long one runs alone
+    # the long text runs alone rather than padding the short ones to its length
+    assert _length_buckets([2, 2, 3, 256], batch_size=64) == [[0, 1, 2], [3]]
     assert _length_buckets([], batch_size=8) == []
 
 
