@@ -132,27 +132,7 @@ class Retriever:
         matched = self.items.get(item_id)
         if matched is None or DISABLED in matched.flags:
             raise BadQuery(f"there is no knowledge-base entry {item_id}")
-        served = (
-            self.items.get(self.best.get(matched.group, matched.id), matched) if matched.group else matched
-        )
-        reason = _no_answer_reason(served)
-        return Answer(
-            status=ANSWERED,
-            query=query,
-            answer=None if reason else served.answer,
-            question=matched.question,
-            item_id=matched.id,
-            source=matched.source,
-            n=matched.n,
-            score=1.0,
-            citations=tuple(
-                Citation(m.source, m.n, self.titles.get(m.source, m.source), m.id)
-                for m in sorted(
-                    self.members[self._group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n)
-                )
-            ),
-            no_answer_reason=reason,
-        )
+        return self._matched(query, matched, ANSWERED, score=1.0)
 
     def explain(self, text: str) -> dict:
         """Scores behind an answer (for `tutor ask --explain` and threshold calibration)."""
@@ -323,11 +303,24 @@ class Retriever:
                 alternatives=self._alternatives(groups[:MAX_ALTERNATIVES]),
                 timings_ms={"total": (time.perf_counter() - started) * 1000},
             )
-        group_members = self.members[self._group_of(matched)]
+        return self._matched(
+            text,
+            matched,
+            status,
+            score=confidence,
+            alternatives=self._alternatives(groups[1 : 1 + MAX_ALTERNATIVES]),
+            timings_ms={"total": (time.perf_counter() - started) * 1000},
+        )
+
+    def _matched(self, text: str, matched: Item, status, *, score: float, **extra) -> Answer:
+        """An answer for ``matched``: its group's best answer (or why there is none), citing every member."""
         served = (
             self.items.get(self.best.get(matched.group, matched.id), matched) if matched.group else matched
         )
         reason = _no_answer_reason(served)
+        members = sorted(
+            self.members[self._group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n)
+        )
         return Answer(
             status=status,
             query=text,
@@ -336,14 +329,12 @@ class Retriever:
             item_id=matched.id,
             source=matched.source,
             n=matched.n,
-            score=confidence,
+            score=score,
             citations=tuple(
-                Citation(m.source, m.n, self.titles.get(m.source, m.source), m.id)
-                for m in sorted(group_members, key=lambda m: (m.id != served.id, m.source, m.n))
+                Citation(m.source, m.n, self.titles.get(m.source, m.source), m.id) for m in members
             ),
-            alternatives=self._alternatives(groups[1 : 1 + MAX_ALTERNATIVES]),
             no_answer_reason=reason,
-            timings_ms={"total": (time.perf_counter() - started) * 1000},
+            **extra,
         )
 
     def _alternatives(self, groups: list[tuple[_Scored, Item]]) -> tuple[Alternative, ...]:
