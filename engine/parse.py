@@ -389,6 +389,58 @@ def _x_knn(norm: str) -> dict:
     return {"k": ks[0]} if ks else {}
 
 
+def _x_dead_relu(norm: str) -> dict:
+    out: dict = {}
+    m = re.search(
+        rf"(?:at|with|using|of) (?:an? )?(?:high |large |big )?(?:learning rate|lr)\s*(?:of|=|:)?\s*({NUM})"
+        rf"(?:\s*(?:vs\.?|versus|and|compared to|against)\s*({NUM}))?",
+        norm,
+    )
+    if m:
+        a = float(m.group(1))
+        b = float(m.group(2)) if m.group(2) else None
+        if b is not None:
+            out["lr_high"], out["lr_normal"] = max(a, b), min(a, b)
+        else:
+            out["lr_high"] = a
+    return out
+
+
+def _x_inverted_dropout(norm: str) -> dict:
+    m = re.search(rf"\bdrop(?:out)?[\s_]?(?:rate|probability|prob)\s*(?:of|=|:|is)?\s*({NUM})", norm)
+    if m and float(m.group(1)) < 1:
+        return {"keep": round(1 - float(m.group(1)), 12)}
+    return {}
+
+
+_SHAPE = r"[(\[]\s*\d+(?:\s*,\s*\d+)*\s*,?\s*[)\]]|(?<![\w.])\d+(?:x\d+)+(?![\w.])"
+
+
+def _x_broadcasting(norm: str) -> dict:
+    shapes = [_ints(m.group(0)) for m in re.finditer(_SHAPE, norm)]
+    if len(shapes) < 2:  # "shapes 3,4 and 4": comma lists joined by and/with/vs
+        m = re.search(r"(\d+(?:\s*,\s*\d+)*)\s+(?:and|with|vs\.?|to|\+|-|\*)\s+(\d+(?:\s*,\s*\d+)*)", norm)
+        if m:
+            shapes = [_ints(m.group(1)), _ints(m.group(2))]
+    out: dict = {}
+    if len(shapes) >= 2:
+        out["shape_a"], out["shape_b"] = shapes[0], shapes[1]
+    return out
+
+
+def _x_memory_estimate(norm: str) -> dict:
+    out: dict = {}
+    m = re.search(
+        r"(?<![\w.])(\d+)x\1\b|\b(?:image|input|resolution)s?(?: size)?\s*(?:=|:|of)?\s*(\d+)", norm
+    )
+    if m:
+        out["image"] = int(m.group(1) or m.group(2))
+    m = re.search(rf"({NUM})\s*gb\b", norm)
+    if m:
+        out["budget_gb"] = m.group(1)
+    return out
+
+
 EXTRACTORS = {
     "receptive_field": _x_receptive_field,
     "conv_output": _x_conv_output,
@@ -403,6 +455,10 @@ EXTRACTORS = {
     "weight_init": _x_weight_init,
     "conv_as_matmul": _x_conv_as_matmul,
     "knn": _x_knn,
+    "dead_relu": _x_dead_relu,
+    "inverted_dropout": _x_inverted_dropout,
+    "broadcasting": _x_broadcasting,
+    "memory_estimate": _x_memory_estimate,
 }
 
 # parameters whose generic extraction would misfire; the demo's extractor owns them
@@ -420,6 +476,8 @@ _SKIP_GENERIC = {
     ("softmax", "target"),
     ("activation_stats", "batchnorm"),
     ("conv_apply", "digit"),
+    ("memory_estimate", "image"),
+    ("memory_estimate", "budget_gb"),
 }
 
 

@@ -162,7 +162,14 @@ def value_bars(
     xs = np.arange(len(values))
     bars = ax.bar(xs, values, color=colors, width=0.7)
     for x, v in zip(xs, values, strict=True):
-        ax.text(x, v, fmt.format(v), ha="center", va="bottom" if v >= 0 else "top", fontsize=fontsize)
+        ax.text(
+            x,
+            v,
+            fmt(v) if callable(fmt) else fmt.format(v),
+            ha="center",
+            va="bottom" if v >= 0 else "top",
+            fontsize=fontsize,
+        )
     lo, hi = min(0.0, float(min(values))), max(0.0, float(max(values)))
     span = (hi - lo) or 1.0
     ax.set_ylim(lo - pad * span * (lo < 0), hi + pad * span)

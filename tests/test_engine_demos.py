@@ -205,3 +205,85 @@ def test_result_round_trips_as_plain_data():
     r = engine.run("conv2d 3->64 kernel 7")
     d = json.loads(json.dumps(r.to_dict(images="base64")))
     assert engine.DemoResult.from_dict(d) == r
+
+
+def test_dead_relu_high_lr_kills_units():
+    r = run("dead relus at a high learning rate")
+    d = r.numbers["dead_fraction"]
+    assert d == r.numbers["dead_fraction_numpy"] and r.numbers["agree"]  # forward hook vs numpy recompute
+    assert d["high"] > 0.5 > 0.1 > d["normal"]
+    assert r.numbers["train_accuracy"]["normal"] > 0.8 > r.numbers["train_accuracy"]["high"]
+    assert r.numbers["grad_into_dead_units"]["high"] == 0.0  # dead units get no gradient: they stay dead
+    with pytest.raises(engine.BadParameter, match="larger"):
+        engine.run({"demo": "dead_relu", "params": {"lr_high": 0.01, "lr_normal": 0.1}})
+
+
+def test_inverted_dropout_keeps_expectation():
+    r = run("dropout with keep probability 0.8")
+    n = r.numbers
+    assert n["scale"] == pytest.approx(1 / 0.8) and n["torch_scale"] == pytest.approx(1 / 0.8)
+    assert n["relative_gap_inverted"] < 0.01 and n["relative_gap_torch"] < 0.01
+    assert n["relative_gap_without_scaling"] == pytest.approx(0.2, abs=0.01)  # p·x instead of x
+    assert n["kept_fraction"] == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [([1010, 28, 28], [28, 28]), ([8, 1, 6, 1], [7, 1, 5]), ([3, 1], [1, 4]), ([2, 3], [3, 2]), ([5], [1])],
+)
+def test_broadcasting_matches_torch(a, b):
+    from engine.demos.extra import broadcast_shape
+
+    r = engine.run({"demo": "broadcasting", "params": {"shape_a": a, "shape_b": b}})
+    try:
+        expected = list(np.broadcast_shapes(tuple(a), tuple(b)))  # numpy: a third, independent rule
+    except ValueError:
+        expected = None
+    assert (
+        r.numbers["result_shape"] == expected == r.numbers["torch_result_shape"] == broadcast_shape(a, b)[0]
+    )
+    assert r.numbers["compatible"] is (expected is not None)
+    if expected is not None:
+        assert r.numbers["sum_shape"] == expected and r.numbers["max_diff_vs_explicit_copy"] == 0
+        assert 0 in r.numbers["expanded_strides_b"] or a == b  # stretched dims: stride 0, no copy
+    else:
+        assert "not** broadcast" in r.text
+
+
+def test_broadcasting_figure():
+    r = run("what is broadcasting")
+    assert r.numbers["result_shape"] == [1010, 28, 28]
+    assert r.numbers["expanded_strides_b"] == [0, 28, 1]
+
+
+def test_memory_estimate_against_torch_and_hand_count():
+    r = run("how much memory does a small conv net need")
+    n = r.numbers
+    assert n["params"] == n["torch_params"] and n["activations_per_image"] == n["hook_activations_per_image"]
+    # hand count of the default net (224x224 RGB, 3 blocks of two 3x3 convs from 64 channels, 10 classes)
+    act = (
+        3 * 224**2
+        + sum(2 * c * s * s + c * (s // 2) ** 2 for c, s in ((64, 224), (128, 112), (256, 56)))
+        + 10
+    )
+    assert n["activations_per_image"] == act
+    total = (2 * act * 64 + 2 * n["params"]) * 4
+    assert n["total_gb"] == pytest.approx(total / 1024**3)
+    assert n["max_batch_in_budget"] == (8 * 1024**3 - 2 * n["params"] * 4) // (2 * act * 4)
+    r = engine.run({"demo": "memory_estimate", "params": {"dtype": "float64", "optimizer": "adam"}})
+    assert r.numbers["total_gb"] == pytest.approx((2 * act * 64 + 4 * n["params"]) * 8 / 1024**3)
+    with pytest.raises(engine.BadParameter, match="divisible"):
+        engine.run({"demo": "memory_estimate", "params": {"image": 100, "blocks": 3}})
+
+
+def test_kb_citations_quote_the_sources():
+    """Every knowledge-base entry a demo names is a question that exists in that source file."""
+    import re
+    from pathlib import Path
+
+    key = lambda t: re.sub(r"[^0-9a-z]+", "", t.lower())  # noqa: E731 - as knowledge.models compares
+    sources = Path(__file__).resolve().parents[1] / "knowledge" / "sources"
+    texts = {p.name: key(p.read_text(encoding="utf-8")) for p in sources.glob("*.txt")}
+    for spec in engine.catalogue():
+        for ref in spec.kb:
+            assert key(ref.question) in texts[ref.source], (spec.name, ref.question)

@@ -163,6 +163,38 @@ def layers(*specs):
             "gradient_check",
             {"dtype": "float32"},
         ),
+        ("what does it mean when a ReLU neuron dies", "dead_relu", {}),
+        ("dying relu with learning rate 3 vs 0.05", "dead_relu", {"lr_high": 3.0, "lr_normal": 0.05}),
+        ("dead relu with 50 hidden units and 300 steps", "dead_relu", {"hidden": 50, "steps": 300}),
+        ("what is inverted dropout", "inverted_dropout", {"keep": 0.5}),
+        ("dropout with keep probability 0.8", "inverted_dropout", {"keep": 0.8}),
+        ("inverted dropout with drop rate 0.3", "inverted_dropout", {"keep": 0.7}),
+        ("dropout p=0.9 over 500 trials", "inverted_dropout", {"keep": 0.9, "trials": 500}),
+        ("what is broadcasting", "broadcasting", {"shape_a": [1010, 28, 28], "shape_b": [28, 28]}),
+        ("broadcast (3, 1) with (1, 4)", "broadcasting", {"shape_a": [3, 1], "shape_b": [1, 4]}),
+        (
+            "can shapes 8x1x6x1 and 7x1x5 broadcast",
+            "broadcasting",
+            {"shape_a": [8, 1, 6, 1], "shape_b": [7, 1, 5]},
+        ),
+        ("broadcast shapes 3,4 and 4", "broadcasting", {"shape_a": [3, 4], "shape_b": [4]}),
+        ("broadcasting [2,3] + [3,2]", "broadcasting", {"shape_a": [2, 3], "shape_b": [3, 2]}),
+        ("memory estimate for batch 128 of 64x64 images", "memory_estimate", {"batch": 128, "image": 64}),
+        (
+            "convert the number of values to GB for a convnet in float64",
+            "memory_estimate",
+            {"dtype": "float64"},
+        ),
+        (
+            "will my convnet fit on a 16 GB GPU with batch size 256 and adam",
+            "memory_estimate",
+            {"budget_gb": 16.0, "batch": 256, "optimizer": "adam"},
+        ),
+        (
+            "memory of 4 blocks, image 128, fp16",
+            "memory_estimate",
+            {"blocks": 4, "image": 128, "dtype": "float16"},
+        ),
     ],
 )
 def test_phrasings(text, demo, expected):
@@ -211,6 +243,11 @@ def test_structured_requests_and_json():
         ({"demo": "conv_apply", "params": {"matrix": [[1] * 9] * 9, "kernel": "custom"}}, "at most 7x7"),
         ("init_loss classes=__import__('os')", "must be an integer"),
         ("x" * 600, "too long"),
+        ({"demo": "broadcasting", "params": {"shape_a": [1] * 7}}, "1 to 6"),
+        ({"demo": "broadcasting", "params": {"shape_b": "3,0"}}, "between 1 and 100000"),
+        ({"demo": "inverted_dropout", "params": {"keep": 0}}, "between 0.05 and 1"),
+        ({"demo": "memory_estimate", "params": {"dtype": "int8"}}, "must be one of"),
+        ({"demo": "dead_relu", "params": {"steps": 10**6}}, "between 10 and 1000"),
     ],
 )
 def test_bounds_give_clear_messages(request_, fragment):
