@@ -1140,6 +1140,7 @@ DEMOS: tuple[DemoSpec, ...] = (
         ((r"broadcast", 8), (r"shapes? (align|compatib)", 3)),
         (KBRef(S04, "What is broadcasting?"),),
         budget_s=15,
+        arithmetic=True,
     ),
     DemoSpec(
         "memory_estimate",
@@ -1237,6 +1238,7 @@ DEMOS: tuple[DemoSpec, ...] = (
             KBRef(CS, "largest bottlenecks for convnets"),
         ),
         budget_s=15,
+        arithmetic=True,
     ),
 )
 
