@@ -85,28 +85,38 @@ def bench_ours(retriever, queries: list[str], threads: int) -> dict:
     retriever.ask_many(fresh)
     batch_qps = len(fresh) / (time.perf_counter() - start)
 
-    concurrent = [q + " concurrently" for q in queries]
-    chunks = [concurrent[i::threads] for i in range(threads)]
-    barrier = threading.Barrier(threads + 1)
+    def concurrent_qps(ask, suffix: str) -> float:
+        texts = [q + suffix for q in queries]
+        chunks = [texts[i::threads] for i in range(threads)]
+        barrier = threading.Barrier(threads + 1)
 
-    def worker(chunk: list[str]) -> None:
+        def worker(chunk: list[str]) -> None:
+            barrier.wait()
+            for q in chunk:
+                ask(q)
+
+        pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+        for t in pool:
+            t.start()
         barrier.wait()
-        for q in chunk:
-            retriever.ask(q)
+        start = time.perf_counter()
+        for t in pool:
+            t.join()
+        return len(texts) / (time.perf_counter() - start)
 
-    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
-    for t in pool:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in pool:
-        t.join()
-    concurrent_qps = len(concurrent) / (time.perf_counter() - start)
+    def unbatched(text: str):
+        # Same pipeline without micro-batching: each caller encodes its own query.
+        query = retriever._clean(text)
+        return retriever._answer(text, query, retriever.encoder.encode([query])[0], time.perf_counter())
+
+    concurrent = concurrent_qps(retriever.ask, " concurrently")
+    concurrent_unbatched = concurrent_qps(unbatched, " unbatched")
     return {
         "single_ms": _percentiles(single),
         "cache_hit_ms": _percentiles(cached),
         "batch_qps": round(batch_qps, 1),
-        f"concurrent_{threads}_threads_qps": round(concurrent_qps, 1),
+        f"concurrent_{threads}_threads_qps": round(concurrent, 1),
+        f"concurrent_{threads}_threads_unbatched_qps": round(concurrent_unbatched, 1),
     }
 
 

@@ -176,9 +176,9 @@ class Retriever:
     def _answer_batched(self, request: _Request) -> Answer:
         """Leader/follower micro-batching: whoever finds no batch running answers everything queued.
 
-        The leader encodes the queued queries in one call and scores them all; followers just wait. Doing
-        the scoring in the leader too (rather than in each caller's thread) avoids sixteen threads fighting
-        over the GIL while the encoder runs: 166 -> see `tutor bench ask` for concurrent throughput.
+        The leader encodes the queued queries in one call and scores them all; followers just wait. Scoring
+        in the leader too, rather than in each caller's thread, keeps callers from fighting over the GIL
+        while the encoder runs; `tutor bench ask` compares it with unbatched concurrent callers.
         """
         with self._batch_lock:
             self._pending.append(request)
