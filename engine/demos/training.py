@@ -367,8 +367,9 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
     if bn_check:
         numbers["batchnorm_check"] = bn_check
 
-    fig = figure(11, 3.7)
+    fig = figure(11, 3.7, layout=None)  # fixed margins: constrained layout measures every tick label
     axs = fig.subplots(1, 3)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.9, bottom=0.14, wspace=0.22)
     styles = {"plain": "-", "batchnorm": "--"}
     for k, r in runs.items():
         for i, s in r["stats"].items():
@@ -381,8 +382,9 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
     axs[0].legend(loc="upper left", fontsize=8)
     img1 = png(fig)
 
-    fig = figure(10, 3.6)
+    fig = figure(10, 3.6, layout=None)
     axs = fig.subplots(1, len(runs), squeeze=False)[0]
+    fig.subplots_adjust(left=0.06, right=0.99, top=0.9, bottom=0.14, wspace=0.18)
     for ax, (k, r) in zip(axs, runs.items(), strict=True):
         h = np.stack(r["stats"][2]["hist"]).T
         ax.imshow(np.log1p(h), origin="lower", aspect="auto", cmap="viridis", extent=(0, len(h[0]), 0, 10))
