@@ -68,10 +68,63 @@ def _m002_feedback(db: sqlite_utils.Database) -> None:
     db["feedback"].create_index(["item_id"])
 
 
+def _m003_quiz(db: sqlite_utils.Database) -> None:
+    """Quiz users, per-user FSRS card state (a card is a duplicate group), sessions, their slots, reviews."""
+    db["quiz_users"].create(
+        {"user_id": str, "display_name": str, "leaderboard": int, "created_at": str},
+        pk="user_id",
+        defaults={"leaderboard": 0},
+    )
+    db["quiz_cards"].create(
+        {
+            "user_id": str, "card_id": int, "state": int, "due": str, "stability": float, "difficulty": float,
+            "reps": int, "lapses": int, "last_review": str, "fsrs": str, "updated_at": str,
+        },
+        pk=("user_id", "card_id"),
+        not_null={"due", "fsrs"},
+    )  # fmt: skip
+    db["quiz_cards"].create_index(["user_id", "due"])
+    db["quiz_sessions"].create(
+        {
+            "id": str, "user_id": str, "mode": str, "topic": str, "source": str, "review_only": int,
+            "total": int, "position": int, "status": str, "meta": str, "created_at": str, "updated_at": str,
+        },
+        pk="id",
+        not_null={"user_id", "status"},
+    )  # fmt: skip
+    db["quiz_sessions"].create_index(["user_id", "status"])
+    db["quiz_slots"].create(
+        {
+            "session_id": str, "position": int, "card_id": int, "item_id": int, "mode": str, "is_new": int,
+            "choices": str, "correct_choice": int, "phase": str, "asked_at": str, "hint_used": int,
+            "answer": str, "grade": str, "card_before": str, "review_id": int,
+        },
+        pk=("session_id", "position"),
+        foreign_keys=[("session_id", "quiz_sessions", "id")],
+        defaults={"hint_used": 0, "phase": "pending"},
+    )  # fmt: skip
+    db["quiz_reviews"].create(
+        {
+            "id": int, "user_id": str, "card_id": int, "item_id": int, "session_id": str, "position": int,
+            "mode": str, "rating": int, "rated_by": str, "verdict": str, "score": float, "answer": str,
+            "reviewed_at": str, "duration_ms": int, "state_before": int, "state_after": int, "due_after": str,
+            "stability_after": float, "difficulty_after": float,
+        },
+        pk="id",
+        not_null={"user_id", "card_id", "rating", "reviewed_at"},
+    )  # fmt: skip
+    # One review per question slot: a double-clicked button or a retried request cannot log twice.
+    db["quiz_reviews"].create_index(["session_id", "position"], unique=True)
+    db["quiz_reviews"].create_index(["user_id", "reviewed_at"])
+    # Embeddings of card texts (distractors, topics), so a restarted process does not re-encode the base.
+    db["quiz_vectors"].create({"key": str, "vector": bytes}, pk="key")
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
     ("002_feedback", _m002_feedback),
+    ("003_quiz", _m003_quiz),
 ]
 
 

@@ -1,0 +1,138 @@
+"""Plain values the quiz service hands to its front ends (terminal, Discord): frozen, no behaviour that needs I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from knowledge.errors import KnowledgeError
+
+ACTIVE, FINISHED, ENDED = "active", "finished", "ended"
+# Slot phases: pending (planned) -> asking (shown) -> answered (graded, review committed) -> rated (self-rated);
+# or skipped (no review).
+PENDING, ASKING, ANSWERED, RATED, SKIPPED = "pending", "asking", "answered", "rated", "skipped"
+
+
+class QuizError(KnowledgeError):
+    """A request the quiz cannot honour (no such session, not the owner, question closed); safe to show."""
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    user_id: str
+    mode: str
+    topic: str | None
+    source: str | None
+    review_only: bool
+    total: int  # questions planned
+    position: int  # 0-based index of the current question
+    status: str  # active | finished | ended
+    created_at: datetime
+    answered: int = 0  # reviews recorded
+    correct: int = 0
+    partly: int = 0
+    wrong: int = 0  # includes revealed
+    skipped: int = 0
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)  # front-end data (channel, message ids)
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+@dataclass(frozen=True)
+class Graded:
+    """The outcome of one question: verdict, the reference answer, and what FSRS made of it."""
+
+    session_id: str
+    position: int
+    card_id: int
+    item_id: int
+    mode: str
+    verdict: str  # correct | partly | wrong | revealed
+    score: float
+    answer: str  # what the learner typed (or the chosen option's text)
+    reference: str
+    choice: int | None  # multiple choice: the learner's 0-based choice
+    correct_choice: int | None
+    matched: tuple[str, ...]
+    missing: tuple[str, ...]
+    hint_used: bool
+    suggested_rating: int  # derived from the verdict (1 Again .. 4 Easy)
+    rating: int  # the rating in force: suggested until the learner rates
+    rated_by: str  # "grade" | "self"
+    due: datetime
+    interval: str  # "in 10 minutes"
+    source: str
+    n: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Question:
+    session_id: str
+    position: int
+    total: int
+    card_id: int
+    item_id: int
+    mode: str  # free | mc | cloze
+    prompt: str
+    choices: tuple[str, ...]  # multiple choice only
+    has_hint: bool
+    is_new: bool
+    topic: str
+    source: str
+    n: int
+    title: str
+    phase: str  # asking | answered | rated | skipped
+    graded: Graded | None = None  # set once answered: a restored view shows the rating buttons
+
+    @property
+    def number(self) -> int:
+        return self.position + 1
+
+
+@dataclass(frozen=True)
+class TopicMastery:
+    topic: str
+    cards: int
+    seen: int
+    mastered: int  # in FSRS review state and still recalled with probability >= 0.9
+    mastery: float  # mean current recall probability over the topic's cards (unseen count 0)
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: str  # YYYY-MM-DD (UTC)
+    reviews: int
+    recalled: int  # rated Hard or better
+
+
+@dataclass(frozen=True)
+class UserStats:
+    user_id: str
+    reviews: int
+    reviews_7d: int
+    cards_total: int  # quizzable cards in the base
+    cards_seen: int
+    due_now: int
+    due_24h: int
+    new_available: int
+    retention: float | None  # share of reviews of already-learned cards recalled (not Again)
+    accuracy: float | None  # share of graded answers judged correct
+    streak_days: int
+    next_due: datetime | None
+    topics: tuple[TopicMastery, ...]
+    daily: tuple[DayCount, ...]  # the last 30 days, oldest first
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    user_id: str
+    display_name: str
+    reviews: int
+    correct: int
+    retention: float | None
+    streak_days: int
