@@ -97,6 +97,7 @@ CHAT_HELP = """Commands:
   /help           this help
   /sources        the documents I answer from
   /more           the alternatives for the last answer
+  /quiz [n] [mode] [topic]  a spaced-repetition quiz right here (mode: free, mc, cloze, auto, review)
   /quit           leave (or Ctrl-D)
 Anything else is a question."""
 
@@ -140,6 +141,8 @@ def chat() -> None:
                 click.echo("No alternatives to show.")
             for alt in last.alternatives if last else ():
                 click.echo(f"  - {alt.question} ({alt.source} #{alt.n}, score {alt.score:.2f})")
+        elif line == "/quiz" or line.startswith("/quiz "):
+            _chat_quiz(line.split()[1:])
         elif line.startswith("/"):
             click.echo(f"Unknown command {line.split()[0]}. " + CHAT_HELP.splitlines()[0] + " /help")
         else:
@@ -148,6 +151,30 @@ def chat() -> None:
     if interactive and readline is not None:
         with contextlib.suppress(OSError):
             readline.write_history_file(history)
+
+
+def _chat_quiz(words: list[str]) -> None:
+    """`/quiz 5 mc dropout`: the same quiz as `tutor quiz`, inline; back to chatting when it ends."""
+    from knowledge.quiz.cli import default_user, open_service, run_quiz, stdin_read
+    from knowledge.quiz.models import QuizError
+    from knowledge.quiz.selection import MODES
+
+    options: dict = {}
+    topic = [w for w in words if not (w.isdigit() or w in MODES or w == "review")]
+    for word in words:
+        if word.isdigit():
+            options["n"] = int(word)
+        elif word in MODES:
+            options["mode"] = word
+        elif word == "review":
+            options["review_only"] = True
+    service = open_service()
+    try:
+        run_quiz(service, default_user(), stdin_read, click.echo, topic=" ".join(topic) or None, **options)
+    except QuizError as exc:
+        click.echo(str(exc))
+    finally:
+        service.close()
 
 
 @click.command("eval")

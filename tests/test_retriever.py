@@ -254,7 +254,7 @@ def test_chat_repl_through_stdin(data_dir):
     assert "Padding is the additional pixels" in out
     assert "/sources" in out and "Unknown command /nonsense" in out
     assert "That's not in my notes." in out
-    assert "never read" not in out and "/quiz" not in out and "/demo" not in out
+    assert "never read" not in out and "/demo" not in out
 
 
 def test_eval_cli(data_dir):

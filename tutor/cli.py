@@ -58,6 +58,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("engine.cli:demo", "Run a deep-learning demonstration (numbers + PNG plots)."),
     "bench": ("tutor.bench:bench", "Benchmarks (ask, demo)."),
     "bot": ("bot.cli:bot", "Run the Discord bot."),
+    "quiz": ("knowledge.quiz.cli:quiz", "Quiz yourself with spaced repetition (FSRS)."),
+    "stats": ("knowledge.quiz.cli:stats", "Your quiz progress: reviews, retention, due cards, mastery."),
 }
 
 

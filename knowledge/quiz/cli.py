@@ -1,0 +1,237 @@
+"""`tutor quiz` and `tutor stats`: the quiz in the terminal, on the same store and schedule as Discord.
+
+``run_quiz`` is the whole interactive loop over injected ``read``/``echo`` functions, so `tutor chat`'s
+``/quiz`` runs exactly the same quiz inline.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import textwrap
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from knowledge.errors import KnowledgeError
+from knowledge.quiz.models import Graded, Question, QuizError, Session
+from knowledge.quiz.scheduler import RATING_NAMES, parse_rating
+from knowledge.quiz.selection import AUTO, MC, MODES
+
+Read = Callable[[str], str | None]  # None: end of input
+Echo = Callable[[str], None]
+
+QUIZ_HELP = "Type your answer. Commands: :hint  :skip  :reveal  :quit  (an empty line reveals the answer)"
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): one shared local learner
+        return "local"
+
+
+def open_service():
+    """The quiz service over the configured store (``TUTOR_DATA_DIR``), with the shared encoder."""
+    from knowledge.quiz.service import QuizService
+    from tutor.services import encoder, open_store
+    from tutor.settings import load_settings
+
+    store = open_store(load_settings().data_dir)
+    if not store.items():
+        store.close()
+        raise click.ClickException("the knowledge base is empty; run `tutor kb ingest` first")
+    service = QuizService(store, encoder())
+    store.close()  # the service keeps its own connection
+    return service
+
+
+def _wrap(text: str, indent: str = "  ") -> str:
+    return "\n".join(
+        textwrap.fill(line, 100, initial_indent=indent, subsequent_indent=indent) if line.strip() else ""
+        for line in text.splitlines()
+    )
+
+
+def _show_question(q: Question, echo: Echo) -> None:
+    tag = "new" if q.is_new else "review"
+    echo(f"\nQuestion {q.number}/{q.total}  [{tag} · {q.topic} · {q.source} #{q.n}]")
+    echo(_wrap(q.prompt))
+    for i, choice in enumerate(q.choices):
+        first = f"  {chr(ord('A') + i)}) "
+        echo(
+            textwrap.fill(
+                " ".join(choice.split()), 100, initial_indent=first, subsequent_indent=" " * len(first)
+            )
+        )
+    if q.mode == MC:
+        echo("  (answer with a letter)")
+
+
+def _show_graded(g: Graded, echo: Echo) -> None:
+    label = {"correct": "Correct", "partly": "Partly right", "wrong": "Not quite", "revealed": "Answer"}[
+        g.verdict
+    ]
+    score = f" (score {g.score:.2f})" if g.verdict != "revealed" and g.mode != MC else ""
+    echo(f"{label}{score}.")
+    if g.mode == MC and g.correct_choice is not None:
+        echo(f"  The answer is {chr(ord('A') + g.correct_choice)}.")
+    echo("Reference answer:")
+    echo(_wrap(g.reference))
+    if g.missing and g.verdict in ("partly", "wrong"):
+        echo("  Key terms you missed: " + ", ".join(g.missing[:6]))
+
+
+def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Session | None:
+    """Ask, grade, self-rate until the session ends; returns the final session (None if none could start)."""
+    resume = options.pop("resume", True)
+    session = service.active_session(user_id) if resume else None
+    if session is not None:
+        reply = read(f"Resume your quiz in progress ({session.position + 1}/{session.total})? [Y/n] ")
+        if reply is None:
+            return session
+        if reply.strip().lower() in ("n", "no"):
+            session = None
+    if session is None:
+        session = service.start(user_id, **options)
+    if session.total == 0:
+        due = service.next_due(user_id)
+        echo("Nothing to quiz" + (f"; next card due {due:%Y-%m-%d %H:%M} UTC." if due else "."))
+        return session
+    echo(f"Quiz: {session.total} question{'s' if session.total != 1 else ''}. {QUIZ_HELP}")
+    while (question := service.question(session)) is not None:
+        if question.phase in ("answered", "rated") and question.graded is not None:
+            graded = question.graded  # resumed after an answer: go straight to rating
+        else:
+            _show_question(question, echo)
+            graded = None
+        while graded is None:
+            reply = read("answer> ")
+            if reply is None or reply.strip() == ":quit":
+                return _finish(service, service.end(session), echo)
+            text = reply.strip()
+            if text == ":hint":
+                echo("Hint: " + (service.hint(session) or "no hint for this one."))
+            elif text == ":skip":
+                service.skip(session)
+                echo("Skipped.")
+                break
+            elif text in ("", ":reveal"):
+                graded = service.reveal(session)
+            elif text in (":help", ":?"):
+                echo(QUIZ_HELP)
+            else:
+                try:
+                    graded = service.answer(session, text)
+                except QuizError as exc:
+                    echo(str(exc))
+        if graded is None:
+            continue
+        _show_graded(graded, echo)
+        suggested = RATING_NAMES[parse_rating(graded.suggested_rating)]
+        while True:
+            reply = read(f"How well did you know it? [a]gain [h]ard [g]ood [e]asy (Enter: {suggested}) ")
+            if reply is None or not reply.strip():
+                break
+            try:
+                graded = service.rate(session, reply)
+                break
+            except (ValueError, QuizError) as exc:
+                echo(str(exc))
+        echo(f"  Rated {RATING_NAMES[parse_rating(graded.rating)]}; next review {graded.interval}.")
+    return _finish(service, service.session(session), echo)
+
+
+def _finish(service, session: Session, echo: Echo) -> Session:
+    echo(
+        f"\nQuiz {'complete' if session.status == 'finished' else 'ended'}: {session.answered} answered "
+        f"({session.correct} correct, {session.partly} partly, {session.wrong} wrong), {session.skipped} skipped."
+    )
+    due = service.next_due(session.user_id)
+    if due is not None:
+        echo(f"Next card due {due:%Y-%m-%d %H:%M} UTC.")
+    return session
+
+
+def stdin_read(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None
+
+
+@click.command()
+@click.option("--topic", help="Only cards on this topic (see --topics).")
+@click.option("--source", help="Only cards from this document (file name, its prefix, or a title word).")
+@click.option("-n", "n", default=10, show_default=True, help="Number of questions.")
+@click.option("--mode", type=click.Choice(MODES), default=AUTO, show_default=True)
+@click.option("--review", "review_only", is_flag=True, help="Only cards that are due.")
+@click.option("--user", "user_id", help="Whose progress (default: your login name).")
+@click.option("--new", "fresh", is_flag=True, help="Start a new quiz even if one is in progress.")
+@click.option("--topics", "list_topics", is_flag=True, help="List the topics and their card counts.")
+@click.option(
+    "--calibrate", is_flag=True, help="Grade the labelled answer set: accuracy and confusion matrix."
+)
+@click.option(
+    "--search", is_flag=True, help="With --calibrate: grid-search the thresholds, 5-fold CV by item."
+)
+def quiz(topic, source, n, mode, review_only, user_id, fresh, list_topics, calibrate, search) -> None:
+    """Quiz yourself with spaced repetition (FSRS), on the same store and schedule as Discord."""
+    if calibrate:
+        _calibrate(search)
+        return
+    try:
+        service = open_service()
+        if list_topics:
+            for name, count in service.topics():
+                click.echo(f"  {count:>4}  {name}")
+            return
+        run_quiz(
+            service, user_id or default_user(), stdin_read, click.echo, topic=topic, source=source, n=n,
+            mode=mode, review_only=review_only, **({"resume": False} if fresh else {}),
+        )  # fmt: skip
+    except (QuizError, KnowledgeError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _calibrate(search: bool) -> None:
+    from knowledge.quiz.calibrate import cross_validate, evaluate, load_labels
+    from knowledge.quiz.calibrate import search as grid_search
+    from knowledge.quiz.grading import Grader
+    from tutor.services import encoder
+
+    cases = load_labels()
+    grader = Grader(encoder())
+    click.echo(evaluate(grader, cases).format())
+    if search:
+        click.echo("\nbest on the whole set:\n" + grid_search(grader, cases).format(show_errors=False))
+        click.echo(f"5-fold cross-validated accuracy (folds by item): {cross_validate(grader, cases):.3f}")
+
+
+@click.command()
+@click.option("--user", "user_id", help="Whose progress (default: your login name).")
+@click.option("--topic", help="Only this topic's cards.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the progress plot (PNG)."
+)
+@click.option("--json", "as_json", is_flag=True, help="The numbers as JSON.")
+def stats(user_id, topic, plot, as_json) -> None:
+    """Reviews, retention, due cards and per-topic mastery (the numbers Discord's /stats shows)."""
+    from dataclasses import asdict
+
+    from knowledge.quiz.stats import format_stats, plot_stats
+
+    try:
+        service = open_service()
+        result = service.stats(user_id or default_user(), topic=topic)
+    except (QuizError, KnowledgeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(asdict(result), default=str))
+    else:
+        click.echo(format_stats(result, datetime.now(UTC)))
+    if plot is not None:
+        plot_stats(result, plot)
+        click.echo(f"plot written to {plot}")

@@ -1,0 +1,406 @@
+"""The quiz engine over the seeded store: selection, FSRS state and review log, modes, persistence,
+concurrency, and the terminal front ends (`tutor quiz`, `tutor stats`, chat `/quiz`)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+from fsrs import Rating, Scheduler, State
+
+from knowledge.models import NOT_SERVABLE
+from knowledge.quiz import QuizError, QuizService
+from knowledge.quiz.selection import MC, distractors, resolve_mode
+from knowledge.store import Store
+
+pytestmark = pytest.mark.model
+
+START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+TANH, WIGGLE, CE_CLOZE, PARAMS_76 = 150, 155, 162, 116  # item ids in the seeded store
+
+
+class Clock:
+    def __init__(self, now: datetime = START):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="module")
+def quiz_store_path(seeded_store_path, encoder, tmp_path_factory):
+    """The seeded store with the quiz tables and its card vectors cached (built once per module)."""
+    path = tmp_path_factory.mktemp("quiz") / "tutor.db"
+    shutil.copy(seeded_store_path, path)
+    store = Store(path)
+    QuizService(store, encoder).catalogue()
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
+
+
+@pytest.fixture
+def store(quiz_store_path, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(quiz_store_path, data / "tutor.db")
+    store = Store(data / "tutor.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def quiz(store, encoder, clock):
+    service = QuizService(store, encoder, scheduler=Scheduler(enable_fuzzing=False), clock=clock)
+    yield service
+    service.close()
+
+
+def play(quiz, session, answer="I don't know"):
+    """Answer every remaining question; returns the questions asked."""
+    asked = []
+    while (q := quiz.question(session)) is not None:
+        asked.append(q)
+        quiz.answer(session, "a" if q.mode == MC else answer)
+    return asked
+
+
+# --- selection --------------------------------------------------------------------------------------------
+def test_never_asks_unservable_items_and_groups_count_once(quiz, store):
+    catalogue = quiz.catalogue()
+    items = {it.id: it for it in store.items()}
+    asked = {c.item_id for c in catalogue.cards}
+    assert all(not (items[i].flags & NOT_SERVABLE) for i in asked)
+    flagged = {i for i, it in items.items() if it.flags & NOT_SERVABLE}
+    assert flagged and not flagged & asked
+    groups = [c.card_id for c in catalogue.cards]
+    assert len(groups) == len(set(groups)) == len({it.group for it in items.values() if it.servable})
+    # The ch. 13 second answer set joins the first: one card, served with the group's best answer.
+    best = store.best_answers()
+    card = catalogue.card(23)
+    assert card.item_id == best[23] and len(card.sources) == 2
+    session = quiz.start("u1", n=50, mode="free")
+    picked = [q.card_id for q in play(quiz, session)]
+    assert len(picked) == len(set(picked)) == 50
+
+
+def test_disabled_item_leaves_the_quiz(quiz, store):
+    store.set_disabled(TANH)
+    session = quiz.start("u1", topic="nonlinearity", n=50)
+    assert TANH not in {q.item_id for q in play(quiz, session)}
+
+
+def test_due_cards_come_first_most_overdue_first(quiz, clock):
+    first = quiz.start("u1", n=3, mode="free")
+    early = [q.card_id for q in play(quiz, first)]  # all wrong: due again in minutes
+    clock.advance(days=1)
+    later = quiz.start("u1", n=5, mode="free")
+    order = []
+    while (q := quiz.question(later)) is not None:
+        order.append((q.card_id, q.is_new))
+        quiz.skip(later)
+    assert [c for c, new in order[:3]] == early and not any(new for _, new in order[:3])
+    assert all(new for _, new in order[3:])
+    review = quiz.start("u1", n=10, review_only=True)
+    assert review.total == 3
+    nothing = quiz.start("u2", n=5, review_only=True)
+    assert nothing.total == 0 and quiz.question(nothing) is None
+
+
+def test_topic_and_source_filters(quiz):
+    for topic in ("dropout", "softmax"):
+        for card in [c for c in quiz.catalogue().cards if c.topic == topic]:
+            assert topic in card.topic
+    session = quiz.start("u1", source="004", n=20)
+    assert {quiz.catalogue().card(q.card_id).source for q in play(quiz, session)} == {
+        "004_0cc870b9a54faf0e.txt"
+    }
+    assert dict(quiz.topics())["dropout"] >= 1
+    with pytest.raises(QuizError):
+        quiz.start("u1", mode="essay")
+
+
+# --- FSRS and the review log ------------------------------------------------------------------------------
+def test_review_is_committed_with_the_answer_and_rating_replaces_it(quiz, store, clock):
+    session = quiz.start("u1", source="004", topic="range of tanh", n=1, mode="free")
+    q = quiz.question(session)
+    assert q.item_id == TANH and q.phase == "asking" and q.has_hint
+    clock.advance(seconds=12)
+    graded = quiz.answer(session, "between -1 and 1")
+    assert graded.verdict == "correct" and graded.reference == "[-1,1]" and graded.rating == Rating.Good
+    other = Store(store.path)  # another connection sees it before any further call: committed
+    rows = list(other.db.query("SELECT * FROM quiz_reviews"))
+    assert len(rows) == 1 and rows[0]["duration_ms"] == 12000 and rows[0]["rated_by"] == "grade"
+    assert rows[0]["state_before"] == State.Learning and rows[0]["verdict"] == "correct"
+    card = other.db.execute("SELECT state, due, reps FROM quiz_cards WHERE user_id='u1'").fetchone()
+    assert card[0] == State.Learning and card[2] == 1
+    rated = quiz.rate(session, "easy")
+    assert rated.rating == Rating.Easy and rated.rated_by == "self" and rated.due > graded.due
+    rows = list(other.db.query("SELECT rating, rated_by, state_after FROM quiz_reviews"))
+    assert rows == [{"rating": 4, "rated_by": "self", "state_after": State.Review}]
+    assert other.db.execute("SELECT state FROM quiz_cards").fetchone()[0] == State.Review
+    other.close()
+    assert quiz.answer(session, "something else").verdict == "correct"  # idempotent: the first grade stands
+    assert quiz.question(session) is None and quiz.session(session).status == "finished"
+    with pytest.raises(QuizError):
+        quiz.rate(session, "good")
+
+
+def test_ratings_follow_fsrs_and_lapses_are_counted(quiz, store, clock):
+    session = quiz.start("u1", topic="range of tanh", n=1, mode="free")
+    quiz.question(session)
+    quiz.answer(session, "-1 to 1")
+    quiz.rate(session, Rating.Easy)
+    due = quiz.next_due("u1")
+    assert due >= START + timedelta(days=1)
+    clock.now = due + timedelta(hours=1)
+    again = quiz.start("u1", n=5, review_only=True)
+    assert again.total == 1
+    quiz.question(again)
+    graded = quiz.answer(again, "[0,1]")
+    assert graded.verdict == "wrong" and graded.rating == Rating.Again
+    row = store.db.execute("SELECT state, lapses, reps FROM quiz_cards").fetchone()
+    assert row == (State.Relearning, 1, 2)
+    hint_session = quiz.start("u1", topic="range of sigmoid", n=1, mode="free")
+    quiz.question(hint_session)
+    assert quiz.hint(hint_session) == "1 word: [_,_]"
+    assert quiz.answer(hint_session, "0 to 1").rating == Rating.Hard  # correct, but with a hint
+
+
+def test_reveal_and_skip(quiz, store):
+    session = quiz.start("u1", n=3, mode="free")
+    quiz.question(session)
+    revealed = quiz.reveal(session)
+    assert revealed.verdict == "revealed" and revealed.rating == Rating.Again and revealed.reference
+    assert quiz.rate(session, "good").rating == Rating.Good
+    quiz.question(session)
+    quiz.skip(session)
+    assert quiz.question(session).position == 2
+    final = quiz.end(session)
+    assert (final.status, final.answered, final.skipped) == ("ended", 1, 1)
+    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 1
+
+
+def test_only_the_owner_can_answer(quiz):
+    session = quiz.start("owner", n=1, mode="free")
+    quiz.question(session)
+    with pytest.raises(QuizError, match="someone else"):
+        quiz.answer(session, "x", user_id="intruder")
+    assert quiz.answer(session, "x", user_id="owner").verdict in ("wrong", "partly", "correct")
+
+
+# --- modes ------------------------------------------------------------------------------------------------
+def test_multiple_choice_distractors_are_distinct_and_wrong(quiz):
+    catalogue = quiz.catalogue()
+    for card in catalogue.cards:
+        options = distractors(catalogue, card)
+        assert len(options) == 3
+        assert card.answer not in options and len(set(options)) == 3
+    tanh = distractors(catalogue, catalogue.card(TANH))
+    assert "[0,1]" in tanh  # similar but wrong: the sigmoid's range
+    session = quiz.start("u1", n=5, mode="mc")
+    q = quiz.question(session)
+    assert q.mode == MC and len(q.choices) == 4 and not q.has_hint
+    with pytest.raises(QuizError):
+        quiz.answer(session, "z")
+    graded = quiz.answer(session, "B")
+    assert graded.choice == 1 and graded.verdict == ("correct" if graded.correct_choice == 1 else "wrong")
+    assert q.choices[graded.correct_choice] == graded.reference
+
+
+def test_cloze_mode_asks_blanks_and_grades_leniently(quiz):
+    session = quiz.start("u1", n=50, mode="cloze")
+    asked = []
+    while (q := quiz.question(session)) is not None:
+        assert q.mode == "cloze" and "__" in q.prompt and q.has_hint
+        asked.append(q.item_id)
+        if q.item_id == CE_CLOZE:
+            assert quiz.hint(session) == "3 words: c____ e______ l___"
+            assert quiz.answer(session, "Cross-entropy").verdict == "correct"
+        else:
+            quiz.skip(session)
+    assert CE_CLOZE in asked and len(asked) == 20
+    assert resolve_mode(quiz.catalogue().card(CE_CLOZE), "auto") == "cloze"
+
+
+# --- persistence and concurrency -------------------------------------------------------------------------
+def test_session_survives_reopening_the_store(store, encoder, clock):
+    first = QuizService(store, encoder, clock=clock)
+    session = first.start("u1", n=4, mode="mc")
+    q1 = first.question(session)
+    first.answer(session, "a")
+    q2 = first.question(session)
+    first.close()
+
+    reopened_store = Store(store.path)
+    second = QuizService(reopened_store, encoder, clock=clock)
+    resumed = second.active_session("u1")
+    assert resumed.id == session.id and resumed.answered == 1
+    again = second.current(resumed)
+    assert (again.card_id, again.choices, again.phase) == (q2.card_id, q2.choices, "asking")
+    second.answer(resumed, "b")
+    # A restored view of an answered question knows its grade (to show the rating buttons).
+    assert second.current(resumed).graded.choice == 1
+    rest = play(second, resumed)
+    assert len(rest) == 2 and q1.card_id not in {q.card_id for q in rest}
+    assert second.session(resumed).answered == 4
+    second.close()
+    reopened_store.close()
+
+
+def test_concurrent_users_in_threads(quiz, store):
+    users = [f"user{i}" for i in range(8)]
+    errors = []
+
+    def learner(user):
+        try:
+            session = quiz.start(user, n=6, mode="auto")
+            while (q := quiz.question(session, user_id=user)) is not None:
+                quiz.answer(session, "a" if q.mode == MC else "a tensor with three dimensions", user_id=user)
+                quiz.answer(session, "double click", user_id=user)  # a retried request: no second review
+                quiz.rate(session, "good", user_id=user)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=learner, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    check = Store(store.path)
+    assert check.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    per_user = dict(
+        check.db.execute("SELECT user_id, COUNT(*) FROM quiz_reviews GROUP BY user_id").fetchall()
+    )
+    assert per_user == dict.fromkeys(users, 6)
+    assert check.db.execute("SELECT COUNT(*) FROM quiz_cards").fetchone()[0] == 48
+    assert check.db.execute("SELECT COUNT(*) FROM quiz_reviews WHERE rated_by != 'self'").fetchone()[0] == 0
+    check.close()
+
+
+# --- progress ---------------------------------------------------------------------------------------------
+def test_stats_and_plot(quiz, clock):
+    from knowledge.quiz.stats import format_stats, plot_stats
+
+    session = quiz.start("u1", topic="range of tanh", n=1, mode="free")
+    quiz.question(session)
+    quiz.answer(session, "-1 to 1")
+    quiz.rate(session, "easy")
+    session = quiz.start("u1", n=2, mode="free")
+    play(quiz, session)
+    stats = quiz.stats("u1")
+    assert (stats.reviews, stats.cards_seen, stats.accuracy, stats.streak_days) == (3, 3, round(1 / 3, 3), 1)
+    assert stats.due_24h == 2 and stats.new_available == stats.cards_total - 3
+    assert stats.daily[-1].reviews == 3 and stats.daily[-1].recalled == 1
+    activation = next(t for t in stats.topics if t.topic == "activation functions")
+    assert activation.mastered == 1 and activation.mastery > 0
+    clock.advance(days=30)
+    later = quiz.stats("u1")
+    assert later.due_now == 3 and later.retention is None
+    text = format_stats(stats, clock.now)
+    assert "reviews     3" in text and "activation functions" in text
+    png = plot_stats(stats)
+    assert png.startswith(b"\x89PNG")
+    quiz.set_leaderboard("u1", True, display_name="Una")
+    assert [r.display_name for r in quiz.leaderboard(days=60)] == ["Una"]
+    assert quiz.leaderboard(user_ids=["someone"]) == []
+
+
+# --- terminal ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def data_dir(store, monkeypatch):
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(store.path.parent))
+    return store.path.parent
+
+
+def test_tutor_quiz_through_stdin(data_dir, store):
+    from tutor.cli import main
+
+    script = ":hint\n-1 to 1\ng\n:help\n:skip\n\ne\n"
+    args = [
+        "quiz",
+        "--source",
+        "004",
+        "--topic",
+        "nonlinearity",
+        "-n",
+        "3",
+        "--mode",
+        "free",
+        "--user",
+        "ann",
+    ]
+    result = CliRunner().invoke(main, args, input=script)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Question 1/3" in out and "range of tanh nonlinearity" in out and "Hint: 1 word: [-_,_]" in out
+    assert (
+        "Correct" in out and "(Enter: Hard)" in out and "Rated Good" in out
+    )  # the hint capped the suggestion
+    assert "Skipped." in out and "Reference answer:" in out and "Quiz complete" in out
+    rows = list(
+        store.db.query("SELECT rating, rated_by, verdict FROM quiz_reviews WHERE user_id='ann' ORDER BY id")
+    )
+    assert [r["verdict"] for r in rows] == ["correct", "revealed"]
+    assert [r["rated_by"] for r in rows] == ["self", "self"]
+
+
+def test_tutor_quiz_resumes_and_quits_cleanly(data_dir, store):
+    from tutor.cli import main
+
+    runner = CliRunner()
+    first = runner.invoke(main, ["quiz", "-n", "3", "--mode", "mc", "--user", "bo"], input="a\n\n:quit\n")
+    assert first.exit_code == 0, first.output
+    assert "Quiz ended: 1 answered" in first.output
+    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews WHERE user_id='bo'").fetchone()[0] == 1
+    # An ended session is not offered again; one left open (a killed process) is, where it stopped.
+    from tutor.services import encoder
+
+    service = QuizService(store, encoder())
+    session = service.start("bo", n=3, mode="free")
+    service.question(session)
+    service.answer(session, "no idea")
+    service.close()
+    again = runner.invoke(main, ["quiz", "--user", "bo"], input="y\n\n\n:quit\n")
+    assert "Resume your quiz in progress (1/3)?" in again.output
+    assert "Question 2/3" in again.output and "Quiz ended: 2 answered" in again.output
+
+
+def test_tutor_stats_prints_and_plots(data_dir, tmp_path):
+    from tutor.cli import main
+
+    runner = CliRunner()
+    runner.invoke(main, ["quiz", "-n", "2", "--mode", "free", "--user", "cy"], input="sparse\n\nno idea\n\n")
+    png = tmp_path / "progress.png"
+    result = runner.invoke(main, ["stats", "--user", "cy", "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "Quiz progress for cy" in result.output and "reviews     2" in result.output
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    as_json = runner.invoke(main, ["stats", "--user", "cy", "--json"])
+    assert '"reviews": 2' in as_json.output
+
+
+def test_chat_quiz_inline(data_dir, seeded_index_dir):
+    from tutor.cli import main
+
+    shutil.copytree(seeded_index_dir, data_dir / "index")
+    script = "/quiz 2 free\n-1 to 1\n\n:quit\nwhat is padding?\n/quit\n"
+    result = CliRunner().invoke(main, ["chat"], input=script, env={"USER": "chatter"})
+    assert result.exit_code == 0, result.output
+    assert "Question 1/2" in result.output and "Quiz ended: 1 answered" in result.output
+    assert "Padding is the additional pixels" in result.output  # back to chatting afterwards
