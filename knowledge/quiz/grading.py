@@ -204,15 +204,20 @@ def _is_number(token: str) -> bool:
 
 def key_terms(text: str) -> list[str]:
     """Content tokens in order: stems of non-stopwords, normalised numbers and intervals."""
-    terms: list[str] = []
+    return [term for term, _word in _terms_with_words(text)]
+
+
+def _terms_with_words(text: str) -> list[tuple[str, str]]:
+    """(term, the word it came from): feedback names "negative", not the stem "negativ"."""
+    terms: list[tuple[str, str]] = []
     for token in _TOKEN.findall(normalise(text)):
         parts = [token] if _is_number(token) else token.split("_")
         expanded = [w for part in parts for w in _GLOSSARY.get(part, part).split()]
         for word in expanded:
             if _is_number(word):
-                terms.append(word)
+                terms.append((word, word))
             elif word not in _STOP and (len(word) > 1 or word in "wbxyzfpsnk"):
-                terms.append(_stem(word))
+                terms.append((_stem(word), word))
     return terms
 
 
@@ -327,11 +332,14 @@ class Grader:
     def _grade_one(
         self, reference: str, answer: str, cos: Callable[[str, str], float], cloze: bool, given: set[str]
     ) -> Grade:
-        all_ref_terms = list(dict.fromkeys(key_terms(reference)))
+        words_of: dict[str, str] = {}  # term -> the first word it came from, in order
+        for term, word in _terms_with_words(reference):
+            words_of.setdefault(term, word)
+        all_ref_terms = list(words_of)
         ref_terms = [t for t in all_ref_terms if t not in given] or all_ref_terms
         ans_terms = set(key_terms(answer))
-        matched = tuple(t for t in ref_terms if t in ans_terms)
-        missing = tuple(t for t in ref_terms if t not in ans_terms)
+        matched = tuple(words_of[t] for t in ref_terms if t in ans_terms)
+        missing = tuple(words_of[t] for t in ref_terms if t not in ans_terms)
         coverage = len(matched) / min(len(ref_terms), COVERAGE_CAP) if ref_terms else 0.0
         coverage = min(coverage, 1.0)
 

@@ -78,6 +78,14 @@ class Catalogue:
             object.__setattr__(self, "_pos", cached)
         return cached
 
+    def answer_terms(self) -> list[frozenset[str]]:
+        """Key terms of each card's answer, computed once (distractor checks compare every pair)."""
+        cached = self.__dict__.get("_terms")
+        if cached is None:
+            cached = [frozenset(key_terms(c.answer)) for c in self.cards]
+            object.__setattr__(self, "_terms", cached)
+        return cached
+
     def topics(self) -> list[tuple[str, int]]:
         counts: dict[str, int] = {}
         for card in self.cards:
@@ -222,7 +230,8 @@ def distractors(catalogue: Catalogue, card: QuizCard, k: int = MC_CHOICES - 1) -
     """
     index = catalogue.position(card.card_id)
     sims = catalogue.answer_vectors @ catalogue.answer_vectors[index]
-    right_terms = set(key_terms(card.answer))
+    all_terms = catalogue.answer_terms()
+    right_terms = all_terms[index]
     right_len = max(len(card.answer), 1)
     lo, hi = DISTRACTOR_BAND
 
@@ -230,7 +239,7 @@ def distractors(catalogue: Catalogue, card: QuizCard, k: int = MC_CHOICES - 1) -
         other = catalogue.cards[j]
         if j == index or sims[j] >= hi or other.answer.strip().lower() == card.answer.strip().lower():
             return False
-        terms = set(key_terms(other.answer))
+        terms = all_terms[j]
         # Containing the right answer, or being a piece of it, is not wrong.
         if right_terms and (right_terms <= terms or terms <= right_terms):
             return False
@@ -247,10 +256,9 @@ def distractors(catalogue: Catalogue, card: QuizCard, k: int = MC_CHOICES - 1) -
     chosen: list[int] = []
     for j in in_band + rest:
         vec = catalogue.answer_vectors[j]
-        seen_terms = [set(key_terms(catalogue.cards[c].answer)) for c in chosen]
         if any(float(vec @ catalogue.answer_vectors[c]) >= hi for c in chosen):
             continue
-        if set(key_terms(catalogue.cards[j].answer)) in seen_terms:
+        if any(all_terms[j] == all_terms[c] for c in chosen):
             continue
         chosen.append(j)
         if len(chosen) == k:

@@ -59,6 +59,7 @@ def plot_stats(stats: UserStats, path: str | Path | None = None, max_topics: int
     left.set_xticks(range(0, len(days), 5))
     left.set_xticklabels(days[::5], fontsize=8)
     left.legend(loc="upper left", fontsize=8)
+    left.yaxis.get_major_locator().set_params(integer=True)
     left.spines[["top", "right"]].set_visible(False)
     topics = list(stats.topics[:max_topics])[::-1]
     right.barh([t.topic[:24] for t in topics], [t.mastery for t in topics], color="#4a78b5")
