@@ -156,19 +156,29 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
     build_s = time.perf_counter() - start
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     probe = encoder.encode(_queries(queries))
-    faiss.omp_set_num_threads(1)
-    latencies = []
-    found = []
-    for q in probe:
-        start = time.perf_counter()
-        result = index.search(q[None, :], 10)
-        latencies.append((time.perf_counter() - start) * 1000)
-        found.append(result.ids[0])
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     _, truth = exact.search(probe, 10)
-    recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+
+    def measure(nprobe: int) -> tuple[list[float], float]:
+        index.index.nprobe = nprobe
+        faiss.omp_set_num_threads(1)
+        latencies, found = [], []
+        for q in probe:
+            start = time.perf_counter()
+            found.append(index.search(q[None, :], 10).ids[0])
+            latencies.append((time.perf_counter() - start) * 1000)
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        return latencies, float(
+            np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
+        )
+
+    chosen = index.nprobe
+    sweep = {}
+    for nprobe in sorted({max(1, chosen // 4), max(1, chosen // 2), chosen, chosen * 2}):
+        lat, rec = measure(nprobe)
+        sweep[nprobe] = {"p50_ms": _percentiles(lat)["p50"], "recall_at_10": round(rec, 4)}
+    latencies, recall = measure(chosen)
     return {
         "n": n,
         "kind": index.kind,
@@ -179,6 +189,7 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
         "peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
         "query_ms": _percentiles(latencies),
         "recall_at_10": round(recall, 4),
+        "nprobe_sweep": sweep,
     }
 
 

@@ -18,6 +18,7 @@ from index.errors import IndexCorrupt
 
 EXACT_MAX = 50_000
 TARGET_RECALL = 0.95
+SAFETY_FACTOR = 2
 
 
 def _faiss():
@@ -97,7 +98,8 @@ class VectorIndex:
         return built
 
     def calibrate(self, queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray, k: int = 10) -> float:
-        """Set the smallest power-of-two nprobe whose recall@k against exact search reaches the target."""
+        """Set nprobe to SAFETY_FACTOR x the smallest power of two whose recall@k on ``queries`` reaches the
+        target; returns that recall."""
         if self.kind != "ivf":
             return 1.0
         exact = _faiss().IndexFlatIP(self.dim)
@@ -110,6 +112,9 @@ class VectorIndex:
             _, found = self.index.search(queries, k)
             recall = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True)) / truth.size
             if recall >= TARGET_RECALL or nprobe >= self.index.nlist:
+                # Real queries sit farther from their neighbours than any synthetic probe: at 1M items the
+                # calibrated nprobe gave recall@10 0.92 on real questions, so keep a factor-2 margin.
+                self.index.nprobe = min(self.index.nlist, nprobe * SAFETY_FACTOR)
                 self.recall_at_10 = recall
                 return recall
             nprobe = min(self.index.nlist, nprobe * 2)
