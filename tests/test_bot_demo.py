@@ -11,6 +11,8 @@ from bot_harness import World, running_tutor
 from discord_server import CB_DEFERRED_MESSAGE, CB_MESSAGE, DiscordServer, FakeMessage
 from PIL import Image
 
+import engine
+
 pytestmark = pytest.mark.model
 
 DEMO_WAIT = 60.0  # the first demo also starts the worker process (imports torch)
