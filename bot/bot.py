@@ -22,7 +22,9 @@ from bot.demos import DemoQueue
 from bot.exts import walk_extensions
 
 if TYPE_CHECKING:
+    from bot.guilds import GuildSettings
     from index.retriever import Retriever
+    from knowledge.quiz import QuizService
     from knowledge.store import Store
     from tutor.settings import Settings
 
@@ -37,6 +39,8 @@ class Services:
     store: Store
     retriever: Retriever
     demos: DemoQueue
+    quiz: QuizService  # its own SQLite connection: sessions, reviews, stats
+    guilds: GuildSettings  # per-guild answer channels and quiz defaults
 
 
 def configure_endpoints(api_url: str, gateway_url: str) -> None:
@@ -83,6 +87,8 @@ class TutorBot(commands.Bot):
         self.store = services.store
         self.retriever = services.retriever
         self.demos = services.demos
+        self.quiz = services.quiz
+        self.guild_settings = services.guilds
         self._serve = serve  # False: only log in and load the commands (``tutor bot sync``)
         self._warmup: asyncio.Task[None] | None = None
 

@@ -25,6 +25,8 @@ def build_services(settings):
     import engine
     from bot.bot import Services
     from bot.demos import DemoQueue
+    from bot.guilds import GuildSettings
+    from knowledge.quiz import QuizService
     from tutor.services import open_retriever
 
     retriever = open_retriever(settings.data_dir)
@@ -35,11 +37,20 @@ def build_services(settings):
         total=settings.demo_queue_total,
         max_budget_s=settings.demo_timeout_s,
     )
-    return Services(settings=settings, store=retriever.store, retriever=retriever, demos=demos)
+    return Services(
+        settings=settings,
+        store=retriever.store,
+        retriever=retriever,
+        demos=demos,
+        quiz=QuizService(retriever.store, retriever.encoder),
+        guilds=GuildSettings(retriever.store.path),
+    )
 
 
 def close_services(services) -> None:
     services.demos.worker.close()
+    services.quiz.close()
+    services.guilds.close()
     services.store.close()
 
 

@@ -17,6 +17,8 @@ from discord import app_commands
 
 from engine.errors import DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
 from index.errors import BadQuery, EmptyKnowledgeBase
+from knowledge.errors import NotFound
+from knowledge.quiz.models import QuizError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
         return f"⏳ I'm busy with other demos right now. {error}", True
     if isinstance(error, WorkerCrashed):
         return f"The demo crashed: {error}", False
-    if isinstance(error, EngineError | UserError | BadQuery):
+    if isinstance(error, EngineError | UserError | BadQuery | QuizError | NotFound):
         return str(error), True
     if isinstance(error, EmptyKnowledgeBase):
         return "My knowledge base is empty; an admin needs to run `tutor kb ingest`.", False

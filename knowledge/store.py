@@ -120,12 +120,26 @@ def _m003_quiz(db: sqlite_utils.Database) -> None:
     db["quiz_vectors"].create({"key": str, "vector": bytes}, pk="key")
 
 
+def _m004_guild_settings(db: sqlite_utils.Database) -> None:
+    """Per-guild settings (answer channels, quiz defaults) and per-guild leaderboard opt-ins."""
+    db["guild_settings"].create(
+        {"guild_id": str, "answer_channels": str, "quiz_questions": int, "quiz_mode": str, "updated_at": str},
+        pk="guild_id",
+        defaults={"answer_channels": "[]"},
+    )
+    db["guild_leaderboard"].create(
+        {"guild_id": str, "user_id": str, "joined_at": str}, pk=("guild_id", "user_id")
+    )
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
     ("002_feedback", _m002_feedback),
     ("003_quiz", _m003_quiz),
+    ("004_guild_settings", _m004_guild_settings),
 ]
+GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
 
 
 def register_migration(name: str, fn: Callable[[sqlite_utils.Database], None]) -> None:
@@ -362,6 +376,59 @@ class Store:
                 [int(disabled), json.dumps(sorted(flags)), _now(), item_id],
             )
         return self.item(item_id)
+
+    # --- guild settings ---
+    def guild_settings(self, guild_id: str | int) -> dict[str, Any]:
+        """A guild's settings; a guild never configured gets no answer channels and no quiz defaults."""
+        rows = list(self.db.query("SELECT * FROM guild_settings WHERE guild_id = ?", [str(guild_id)]))
+        row = rows[0] if rows else {}
+        return {
+            "answer_channels": [int(c) for c in json.loads(row.get("answer_channels") or "[]")],
+            "quiz_questions": row.get("quiz_questions"),
+            "quiz_mode": row.get("quiz_mode"),
+        }
+
+    def all_guild_settings(self) -> dict[str, dict[str, Any]]:
+        ids = [r["guild_id"] for r in self.db.query("SELECT guild_id FROM guild_settings")]
+        return {guild_id: self.guild_settings(guild_id) for guild_id in ids}
+
+    def update_guild_settings(self, guild_id: str | int, **values: Any) -> dict[str, Any]:
+        """Set some of a guild's settings (``GUILD_SETTING_KEYS``); the others keep their value."""
+        unknown = set(values) - set(GUILD_SETTING_KEYS)
+        if unknown:
+            raise StoreError(f"unknown guild settings {sorted(unknown)}")
+        with self.transaction():
+            merged = {**self.guild_settings(guild_id), **values}
+            self.db.execute(
+                "INSERT INTO guild_settings (guild_id, answer_channels, quiz_questions, quiz_mode, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(guild_id) DO UPDATE SET answer_channels=excluded.answer_channels,"
+                " quiz_questions=excluded.quiz_questions, quiz_mode=excluded.quiz_mode, updated_at=excluded.updated_at",
+                [str(guild_id), json.dumps(sorted({int(c) for c in merged["answer_channels"]})),
+                 merged["quiz_questions"], merged["quiz_mode"], _now()],
+            )  # fmt: skip
+        return self.guild_settings(guild_id)
+
+    def set_guild_leaderboard(self, guild_id: str | int, user_id: str | int, joined: bool) -> None:
+        """Opt a user in to (or out of) one guild's leaderboard."""
+        with self.transaction():
+            if joined:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO guild_leaderboard (guild_id, user_id, joined_at) VALUES (?, ?, ?)",
+                    [str(guild_id), str(user_id), _now()],
+                )
+            else:
+                self.db.execute(
+                    "DELETE FROM guild_leaderboard WHERE guild_id = ? AND user_id = ?",
+                    [str(guild_id), str(user_id)],
+                )
+
+    def guild_leaderboard_users(self, guild_id: str | int) -> list[str]:
+        return [
+            r["user_id"]
+            for r in self.db.query(
+                "SELECT user_id FROM guild_leaderboard WHERE guild_id = ?", [str(guild_id)]
+            )
+        ]
 
     # --- feedback ---
     def add_feedback(

@@ -17,6 +17,8 @@ from discord_server import DiscordServer, FakeChannel, FakeGuild, FakeUser
 
 from bot.bot import Services, TutorBot
 from bot.demos import DemoQueue
+from bot.guilds import GuildSettings
+from knowledge.quiz import QuizService
 from tutor.settings import Settings
 
 
@@ -66,7 +68,18 @@ async def running_tutor(
             total=settings.demo_queue_total,
             max_budget_s=settings.demo_timeout_s,
         )
-        services = Services(settings=settings, store=retriever.store, retriever=retriever, demos=demos)
+        quiz = QuizService(retriever.store, retriever.encoder)
+        stack.callback(quiz.close)
+        guilds = GuildSettings(retriever.store.path)
+        stack.callback(guilds.close)
+        services = Services(
+            settings=settings,
+            store=retriever.store,
+            retriever=retriever,
+            demos=demos,
+            quiz=quiz,
+            guilds=guilds,
+        )
         bot = TutorBot(services)
         try:
             async with server.running(bot):

@@ -85,3 +85,38 @@ def demo_worker():
     worker = DemoWorker(max_pending=8)
     yield worker
     worker.close()
+
+
+@pytest.fixture(scope="session")
+def quiz_store_path(tmp_path_factory, seeded_store_path, encoder):
+    """The seeded store with the quiz's card vectors cached (the first catalogue build encodes every card)."""
+    import shutil
+
+    from knowledge.quiz import QuizService
+    from knowledge.store import Store
+
+    path = tmp_path_factory.mktemp("quiz-seeded") / "tutor.db"
+    shutil.copy(seeded_store_path, path)
+    store = Store(path)
+    with QuizService(store, encoder) as quiz:
+        quiz.catalogue()
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
+
+
+@pytest.fixture
+def quiz_retriever(quiz_store_path, seeded_index_dir, encoder, tmp_path):
+    """A Retriever over a private copy of the quiz-ready seeded store (same items, so the same index)."""
+    import shutil
+
+    from index.retriever import Retriever
+    from knowledge.store import Store
+
+    target = tmp_path / "tutor.db"
+    shutil.copy(quiz_store_path, target)
+    index_dir = tmp_path / "index"
+    shutil.copytree(seeded_index_dir, index_dir)
+    store = Store(target)
+    yield Retriever(store, encoder, index_dir)
+    store.close()

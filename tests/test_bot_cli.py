@@ -10,6 +10,8 @@ from discord_server import DiscordServer
 from bot.bot import Services
 from bot.cli import NO_TOKEN, sync_global
 from bot.demos import DemoQueue
+from bot.guilds import GuildSettings
+from knowledge.quiz import QuizService
 from tutor.cli import main
 
 
@@ -27,7 +29,7 @@ async def test_start_syncs_to_the_dev_guild_only(retriever, demo_worker, tmp_pat
     async with running_tutor(retriever, demo_worker, tmp_path) as world:
         srv = world.server
         assert [c.route for c in srv.calls("PUT")] == ["/applications/{}/guilds/{}/commands"]
-        assert set(srv.commands[world.guild.id]) == {"ask", "demo"} and None not in srv.commands
+        assert {"ask", "demo", "quiz"} <= set(srv.commands[world.guild.id]) and None not in srv.commands
         assert srv.token not in repr(world.services.settings)
 
 
@@ -38,10 +40,11 @@ async def test_tutor_bot_sync_registers_global_commands_over_rest_only(
     async with DiscordServer() as srv:
         guild = srv.create_guild(channels=("general", "answers"))
         settings = make_settings(srv, guild, tmp_path, discord_token=srv.token)
-        services = Services(settings, retriever.store, retriever, DemoQueue(demo_worker))
+        quiz, guilds = QuizService(retriever.store, retriever.encoder), GuildSettings(retriever.store.path)
+        services = Services(settings, retriever.store, retriever, DemoQueue(demo_worker), quiz, guilds)
         names = await sync_global(services, srv.token)
-        assert sorted(names) == ["ask", "demo"]
-        assert set(srv.commands[None]) == {"ask", "demo"} and guild.id not in srv.commands
+        assert {"ask", "demo", "quiz"} <= set(names)
+        assert set(srv.commands[None]) == set(names) and guild.id not in srv.commands
         assert not srv.gateway_log, "syncing needs no gateway connection"
         schema = {o["name"]: o for o in srv.commands[None]["demo"]["options"]}
         assert schema["request"]["autocomplete"] is True and schema["request"]["required"] is True

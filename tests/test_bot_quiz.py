@@ -1,0 +1,127 @@
+"""Quizzes in Discord, end to end: the real bot, store and quiz service against the local Discord server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from bot_harness import World, running_tutor
+from discord_server import CB_MODAL
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+async def world(quiz_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(quiz_retriever, demo_worker, tmp_path) as w:
+        yield w
+
+
+def reviews(world: World) -> list[dict]:
+    return list(world.services.store.db.query("SELECT * FROM quiz_reviews ORDER BY id"))
+
+
+async def next_render(world: World, message, before: dict | None) -> None:
+    """Wait until the bot has edited the quiz message (its embed changed)."""
+    await world.server.wait_for(
+        lambda: message.embed != before, timeout=10, what="the quiz message to change"
+    )
+
+
+async def test_whole_free_answer_quiz_via_buttons_and_modal(world: World) -> None:
+    srv, alice = world.server, world.alice
+    ix = await srv.invoke_slash(alice, world.general, "quiz start", {"questions": 3, "mode": "free"})
+    msg = await ix.wait_message()
+    assert msg.embed["title"] == "Question 1/3"
+    assert [b["label"] for b in msg.buttons][:1] == ["Answer"] and "Reveal" in [
+        b["label"] for b in msg.buttons
+    ]
+
+    # 1: typed answer through the modal, then rated Good
+    click = await srv.click(msg, label="Answer", user=alice)
+    await click.wait_response()
+    assert click.response_type == CB_MODAL
+    before = msg.embed
+    await srv.submit_modal(click, {"quiz:answer-text": "the area of the input that affects an activation"})
+    await next_render(world, msg, before)
+    assert "Reference answer" in [f["name"] for f in msg.embed["fields"]]
+    assert [b["label"] for b in msg.buttons] == ["Again", "Hard", "Good", "Easy", "End quiz"]
+    before = msg.embed
+    await srv.click(msg, label="Good", user=alice)
+    await next_render(world, msg, before)
+    assert msg.embed["title"] == "Question 2/3" and "Rated Good" in msg.embed["footer"]["text"]
+
+    # 2: revealed, rated Again; 3: skipped
+    before = msg.embed
+    await srv.click(msg, label="Reveal", user=alice)
+    await next_render(world, msg, before)
+    assert msg.embed["title"].startswith("Question 2/3: 👀")
+    before = msg.embed
+    await srv.click(msg, label="Again", user=alice)
+    await next_render(world, msg, before)
+    before = msg.embed
+    await srv.click(msg, label="Skip", user=alice)
+    await next_render(world, msg, before)
+    assert msg.embed["title"] == "Quiz complete" and not msg.components
+    assert "2 answered" in msg.embed["description"] and "1 skipped" in msg.embed["description"]
+
+    rows = reviews(world)
+    assert [(r["position"], r["rating"], r["rated_by"]) for r in rows] == [(0, 3, "self"), (1, 1, "self")]
+    assert rows[0]["verdict"] in ("correct", "partly", "wrong") and rows[1]["verdict"] == "revealed"
+    assert {r["user_id"] for r in rows} == {str(alice.id)}
+
+
+async def test_multiple_choice_and_non_owner_is_refused(world: World) -> None:
+    srv, alice, bob = world.server, world.alice, world.bob
+    ix = await srv.invoke_slash(alice, world.general, "quiz start", {"questions": 1, "mode": "mc"})
+    msg = await ix.wait_message()
+    assert [b["label"] for b in msg.buttons][:4] == ["A", "B", "C", "D"]
+    intruder = await srv.click(msg, label="B", user=bob)
+    note = await intruder.wait_message()
+    assert note.ephemeral and "belongs to" in note.content
+    assert reviews(world) == [] and msg.embed["title"] == "Question 1/1"
+    before = msg.embed
+    await srv.click(msg, label="C", user=alice)
+    await next_render(world, msg, before)
+    assert "Correct choice" in [f["name"] for f in msg.embed["fields"]]
+    rate = await srv.click(msg, label="Easy", user=bob)
+    assert "belongs to" in (await rate.wait_message()).content
+    [row] = reviews(world)
+    assert row["mode"] == "mc" and row["rated_by"] == "grade" and row["answer"]
+
+
+async def test_buttons_disable_themselves_when_they_time_out(quiz_retriever, demo_worker, tmp_path) -> None:
+    async with running_tutor(quiz_retriever, demo_worker, tmp_path, view_timeout_s=0.5) as w:
+        ix = await w.server.invoke_slash(w.alice, w.general, "quiz start", {"questions": 2})
+        msg = await ix.wait_message()
+        assert msg.buttons and not any(b.get("disabled") for b in msg.buttons)
+        await w.server.wait_for(lambda: all(b.get("disabled") for b in msg.buttons), timeout=5)
+        assert "timed out" in msg.embed["footer"]["text"] and msg.embed["title"] == "Question 1/2"
+        resumed = await w.server.invoke_slash(w.alice, w.general, "quiz resume")
+        again = await resumed.wait_message()
+        assert again.embed["title"] == "Question 1/2" and not any(b.get("disabled") for b in again.buttons)
+
+
+async def test_quiz_survives_a_bot_restart(quiz_retriever, demo_worker, tmp_path) -> None:
+    from discord_server import DiscordServer
+
+    async with DiscordServer() as srv:
+        async with running_tutor(quiz_retriever, demo_worker, tmp_path, server=srv) as first:
+            alice, channel = first.alice, first.general
+            ix = await srv.invoke_slash(alice, channel, "quiz start", {"questions": 2, "mode": "free"})
+            msg = await ix.wait_message()
+            before = msg.embed
+            await srv.click(msg, label="Reveal", user=alice)
+            await next_render(first, msg, before)
+        # A new bot process on the same store: the old message's buttons still work.
+        async with running_tutor(quiz_retriever, demo_worker, tmp_path, server=srv) as second:
+            before = msg.embed
+            await srv.click(msg, label="Hard", user=alice)
+            await next_render(second, msg, before)
+            assert msg.embed["title"] == "Question 2/2"
+            before = msg.embed
+            await srv.click(msg, label="End quiz", user=alice)
+            await next_render(second, msg, before)
+            assert msg.embed["title"] == "Quiz ended" and "1 answered" in msg.embed["description"]
+            rows = reviews(second)
+            assert [(r["position"], r["rating"], r["rated_by"]) for r in rows] == [(0, 2, "self")]
