@@ -50,6 +50,8 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
         return f"Slow down a little: try again in {error.retry_after:.0f} s.", True
     if isinstance(error, app_commands.TransformerError):
         return f"I couldn't read that option: {error}", True
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the Manage Server permission for that.", True
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use that command here.", True
     return GENERIC, False

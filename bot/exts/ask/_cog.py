@@ -131,7 +131,11 @@ class Ask(commands.Cog):
         if me is None:
             return None
         mentioned = any(user.id == me.id for user in message.mentions)
-        in_answer_channel = message.channel.id in self.bot.settings.answer_channel_ids
+        in_answer_channel = message.channel.id in self.bot.settings.answer_channel_ids or (
+            self.bot.guild_settings.is_answer_channel(
+                message.guild.id if message.guild else None, message.channel.id
+            )
+        )
         if not (isinstance(message.channel, discord.DMChannel) or mentioned or in_answer_channel):
             return None
         text = re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
