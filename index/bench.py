@@ -39,6 +39,10 @@ def _queries(n: int) -> list[str]:
         if path.exists()
         for q in load_queries(path)
     ]
+    if not base:
+        raise click.ClickException(
+            f"no benchmark queries: neither {DEFAULT_QUERIES} nor {CALIBRATION_QUERIES} exists"
+        )
     # Unique texts (suffix a counter) so neither implementation benefits from a cache.
     return [f"{base[i % len(base)]} {i}" for i in range(n)]
 
@@ -106,8 +110,9 @@ def bench_ours(retriever, queries: list[str], threads: int) -> dict:
 
     def unbatched(text: str):
         # Same pipeline without micro-batching: each caller encodes its own query.
-        query = retriever._clean(text)
-        return retriever._answer(text, query, retriever.encoder.encode([query])[0], time.perf_counter())
+        kb = retriever._kb
+        query = retriever._clean(text, kb)
+        return retriever._answer(kb, text, query, retriever.encoder.encode([query])[0], time.perf_counter())
 
     concurrent = concurrent_qps(retriever.ask, " concurrently")
     concurrent_unbatched = concurrent_qps(unbatched, " unbatched")
