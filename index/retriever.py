@@ -65,6 +65,20 @@ class _Scored:
     fused: float
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """One consistent view of the knowledge base; ``reload`` replaces it whole."""
+
+    index: store_index.LoadedIndex
+    items: dict[int, Item]
+    titles: dict[str, str]
+    best: dict[int, int]
+    members: dict[int, list[Item]]
+    row_of: dict[int, int]  # item id -> row of the index's arrays
+    stem_df: dict[str, int]
+    stems: dict[int, frozenset[str]]  # filled lazily; belongs to this snapshot only
+
+
 class Retriever:
     """Answers questions from one knowledge store. Thread-safe; concurrent ``ask`` calls are micro-batched."""
 
@@ -80,63 +94,84 @@ class Retriever:
 
     # --- loading ---
     def reload(self) -> None:
-        """(Re)load the store's items and the index, rebuilding the index if it is missing or stale."""
+        """(Re)load the store's items and the index, rebuilding the index if it is missing or stale.
+
+        Everything is built first and published as one snapshot, so a question answered during a reload
+        sees either the old knowledge base or the new one, never half of each.
+        """
         index, reason = store_index.load_or_build(self.store, self.encoder, self.index_dir)
         items = {it.id: it for it in self.store.items()}
-        titles = {doc.source: doc.title for doc in self.store.documents()}
-        best = self.store.best_answers()
         members: dict[int, list[Item]] = {}
         for item in items.values():
-            members.setdefault(item.group if item.group is not None else -item.id, []).append(item)
-        self.index = index
-        self.items = items
-        self.titles = titles
-        self.best = best
-        self.members = members
-        self.row_of = index.row_of
-        self.rebuilt_because = reason
-        self._stems: dict[int, frozenset[str]] = {}
-        self._stem_df: dict[str, int] = {}
+            members.setdefault(_group_of(item), []).append(item)
+        stem_df: dict[str, int] = {}
         for word, df in index.lexical.vocabulary.items():
             stem = light_stem(word)
-            self._stem_df[stem] = max(self._stem_df.get(stem, 0), df)
+            stem_df[stem] = max(stem_df.get(stem, 0), df)
+        self._kb = _Snapshot(
+            index=index,
+            items=items,
+            titles={doc.source: doc.title for doc in self.store.documents()},
+            best=self.store.best_answers(),
+            members=members,
+            row_of=index.row_of,
+            stem_df=stem_df,
+            stems={},
+        )
+        self.rebuilt_because = reason
+
+    @property
+    def index(self) -> store_index.LoadedIndex:
+        return self._kb.index
+
+    @property
+    def items(self) -> dict[int, Item]:
+        return self._kb.items
+
+    @property
+    def titles(self) -> dict[str, str]:
+        return self._kb.titles
 
     # --- public API ---
     def ask(self, text: str) -> Answer:
         """Answer one message. Safe to call from many threads at once: their embeddings share a batch."""
-        query = self._clean(text)
+        kb = self._kb
+        query = self._clean(text, kb)
         if not query:
             return Answer(
-                status=NO_MATCH, query=text if isinstance(text, str) else "", suggestions=self._topics(None)
+                status=NO_MATCH, query=text if isinstance(text, str) else "", suggestions=_topics(kb, None)
             )
-        return self._answer_batched(_Request(text, query))
+        return self._answer_batched(_Request(text, query, kb))
 
     def ask_many(self, texts: Sequence[str]) -> list[Answer]:
         """Answer a batch: one encoder call for all of them."""
-        queries = [self._clean(t) for t in texts]
+        kb = self._kb
+        queries = [self._clean(t, kb) for t in texts]
         started = time.perf_counter()
         todo = [q for q in queries if q]
         vectors = iter(self.encoder.encode(todo) if todo else [])
         answers = []
         for text, query in zip(texts, queries, strict=True):
             if not query:
-                answers.append(Answer(status=NO_MATCH, query=text, suggestions=self._topics(None)))
+                answers.append(Answer(status=NO_MATCH, query=text, suggestions=_topics(kb, None)))
             else:
-                answers.append(self._answer(text, query, next(vectors), started))
+                answers.append(self._answer(kb, text, query, next(vectors), started))
         return answers
 
     def answer_item(self, item_id: int, query: str = "") -> Answer:
         """The answer for one entry the user picked (a "did you mean" choice): answered, as chosen."""
-        matched = self.items.get(item_id)
+        kb = self._kb
+        matched = kb.items.get(item_id)
         if matched is None or DISABLED in matched.flags:
             raise BadQuery(f"there is no knowledge-base entry {item_id}")
-        return self._matched(query, matched, ANSWERED, score=1.0)
+        return self._matched(kb, query, matched, ANSWERED, score=1.0)
 
     def explain(self, text: str) -> dict:
         """Scores behind an answer (for `tutor ask --explain` and threshold calibration)."""
-        query = self._clean(text)
+        kb = self._kb
+        query = self._clean(text, kb)
         vector = self.encoder.encode([query])[0]
-        ranked, unknown = self._rank(query, vector)
+        ranked, unknown = self._rank(kb, query, vector)
         return {
             "query": query,
             "unknown_words": unknown,
@@ -144,11 +179,11 @@ class Retriever:
         }
 
     # --- internals ---
-    def _clean(self, text: str) -> str:
+    def _clean(self, text: str, kb: _Snapshot) -> str:
         """Normalised query with typos fixed against the notes' vocabulary (the model embeds this)."""
         if not isinstance(text, str):
             raise BadQuery(f"a question must be text, not {type(text).__name__}")
-        lexical = self.index.lexical
+        lexical = kb.index.lexical
         return re.sub(
             r"[A-Za-z]{5,}",
             lambda m: (
@@ -157,20 +192,20 @@ class Retriever:
             normalize_query(text),
         )
 
-    def _coverage(self, query: str, item: Item) -> float:
+    def _coverage(self, kb: _Snapshot, query: str, item: Item) -> float:
         """IDF-weighted share of the query's content words that the matched group's text uses."""
         words = content_words(query)
         if not words:
             return 0.0
         stems = set()
-        for member in self.members[self._group_of(item)]:
-            if member.id not in self._stems:
-                self._stems[member.id] = frozenset(
+        for member in kb.members[_group_of(item)]:
+            if member.id not in kb.stems:
+                kb.stems[member.id] = frozenset(
                     light_stem(w) for w in terms(f"{member.question} {member.answer}")
                 )
-            stems |= self._stems[member.id]
-        size = self.index.lexical.size
-        weights = [math.log(1 + size / (1 + self._stem_df.get(light_stem(w), 0))) for w in words]
+            stems |= kb.stems[member.id]
+        size = kb.index.lexical.size
+        weights = [math.log(1 + size / (1 + kb.stem_df.get(light_stem(w), 0))) for w in words]
         return sum(wt for w, wt in zip(words, weights, strict=True) if light_stem(w) in stems) / sum(weights)
 
     def _answer_batched(self, request: _Request) -> Answer:
@@ -199,7 +234,7 @@ class Retriever:
                     else:
                         vectors = self.encoder.encode([r.query for r in batch])
                     for req, vector in zip(batch, vectors, strict=True):
-                        req.answer = self._answer(req.text, req.query, vector, req.started)
+                        req.answer = self._answer(req.kb, req.text, req.query, vector, req.started)
                 except Exception as exc:  # delivered to every waiting caller, not swallowed
                     for req in batch:
                         req.error = exc
@@ -213,9 +248,9 @@ class Retriever:
                 self._batch_lock.notify_all()
         return request.result()
 
-    def _unknown_words(self, query: str) -> tuple[list[str], list[str]]:
+    def _unknown_words(self, kb: _Snapshot, query: str) -> tuple[list[str], list[str]]:
         """(content words after typo correction, those the knowledge base never uses)."""
-        lexical = self.index.lexical
+        lexical = kb.index.lexical
         corrected, unknown = [], []
         for word in content_words(query):
             fixed = lexical.correct(word)
@@ -231,42 +266,39 @@ class Retriever:
                 unknown.append(word)
         return corrected, unknown
 
-    def _rank(self, query: str, vector: np.ndarray) -> tuple[list[_Scored], list[str]]:
+    def _rank(self, kb: _Snapshot, query: str, vector: np.ndarray) -> tuple[list[_Scored], list[str]]:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        hits = self.index.vectors.search(vector[None, :], DENSE_CANDIDATES * store_index.N_VIEWS)
+        hits = kb.index.vectors.search(vector[None, :], DENSE_CANDIDATES * store_index.N_VIEWS)
         candidates = {int(i) // store_index.N_VIEWS for i in hits.ids[0] if i >= 0}
-        words, unknown = self._unknown_words(query)
-        lexical_hits = self.index.lexical.search(words, LEXICAL_CANDIDATES)
+        words, unknown = self._unknown_words(kb, query)
+        lexical_hits = kb.index.lexical.search(words, LEXICAL_CANDIDATES)
         top_bm25 = max((h.score for h in lexical_hits), default=0.0)
         lexical = {h.key: h.score / top_bm25 for h in lexical_hits if top_bm25 > 0}
         candidates |= lexical.keys()
-        rows = [self.row_of[c] for c in candidates if c in self.row_of and c in self.items]
+        rows = [kb.row_of[c] for c in candidates if c in kb.row_of and c in kb.items]
         if not rows:
             return [], unknown
-        dense = (self.index.views[rows] @ vector).mean(axis=1)
+        dense = (kb.index.views[rows] @ vector).mean(axis=1)
         ranked = [
             _Scored(
-                int(self.index.item_ids[row]),
+                int(kb.index.item_ids[row]),
                 float(d),
-                float(d) + LEXICAL_WEIGHT * lexical.get(int(self.index.item_ids[row]), 0.0),
+                float(d) + LEXICAL_WEIGHT * lexical.get(int(kb.index.item_ids[row]), 0.0),
             )
             for row, d in zip(rows, dense, strict=True)
         ]
         ranked.sort(key=lambda s: (-s.fused, s.item_id))
         return ranked, unknown
 
-    def _group_of(self, item: Item) -> int:
-        return item.group if item.group is not None else -item.id
-
-    def _collapse(self, ranked: list[_Scored]) -> list[tuple[_Scored, Item]]:
+    def _collapse(self, kb: _Snapshot, ranked: list[_Scored]) -> list[tuple[_Scored, Item]]:
         """One entry per duplicate group, represented by its best-scored member."""
         groups: list[tuple[_Scored, Item]] = []
         seen: set[int] = set()
         for scored in ranked:
-            item = self.items[scored.item_id]
+            item = kb.items[scored.item_id]
             if DISABLED in item.flags:
                 continue
-            group = self._group_of(item)
+            group = _group_of(item)
             if group not in seen:
                 seen.add(group)
                 groups.append((scored, item))
@@ -274,23 +306,24 @@ class Retriever:
 
     def ranked_groups(self, text: str) -> list[set[tuple[str, str]]]:
         """The ranked groups for a message, each as its members' (source, normalized question): for eval."""
-        query = self._clean(text)
+        kb = self._kb
+        query = self._clean(text, kb)
         if not query:
             return []
-        ranked, _ = self._rank(query, self.encoder.encode([query])[0])
+        ranked, _ = self._rank(kb, query, self.encoder.encode([query])[0])
         return [
-            {(m.source, normalize_question(m.question)) for m in self.members[self._group_of(item)]}
-            for _, item in self._collapse(ranked)
+            {(m.source, normalize_question(m.question)) for m in kb.members[_group_of(item)]}
+            for _, item in self._collapse(kb, ranked)
         ]
 
-    def _answer(self, text: str, query: str, vector: np.ndarray, started: float) -> Answer:
-        ranked, unknown = self._rank(query, vector)
-        groups = self._collapse(ranked)
+    def _answer(self, kb: _Snapshot, text: str, query: str, vector: np.ndarray, started: float) -> Answer:
+        ranked, unknown = self._rank(kb, query, vector)
+        groups = self._collapse(kb, ranked)
         if not groups:
-            return Answer(status=NO_MATCH, query=text, suggestions=self._topics(vector))
+            return Answer(status=NO_MATCH, query=text, suggestions=_topics(kb, vector))
         top, matched = groups[0]
         confidence = (
-            top.dense + COVERAGE_WEIGHT * self._coverage(query, matched) - UNKNOWN_WORD_PENALTY * len(unknown)
+            top.dense + COVERAGE_WEIGHT * self._coverage(kb, query, matched) - UNKNOWN_WORD_PENALTY * len(unknown)
         )
         if confidence >= ANSWER_MIN:
             status = ANSWERED
@@ -301,11 +334,12 @@ class Retriever:
                 status=NO_MATCH,
                 query=text,
                 score=confidence,
-                suggestions=self._topics(vector),
+                suggestions=_topics(kb, vector),
                 alternatives=self._alternatives(groups[:MAX_ALTERNATIVES]),
                 timings_ms={"total": (time.perf_counter() - started) * 1000},
             )
         return self._matched(
+            kb,
             text,
             matched,
             status,
@@ -314,14 +348,14 @@ class Retriever:
             timings_ms={"total": (time.perf_counter() - started) * 1000},
         )
 
-    def _matched(self, text: str, matched: Item, status, *, score: float, **extra) -> Answer:
+    def _matched(self, kb: _Snapshot, text: str, matched: Item, status, *, score: float, **extra) -> Answer:
         """An answer for ``matched``: its group's best answer (or why there is none), citing every member."""
         served = (
-            self.items.get(self.best.get(matched.group, matched.id), matched) if matched.group else matched
+            kb.items.get(kb.best.get(matched.group, matched.id), matched) if matched.group else matched
         )
         reason = _no_answer_reason(served)
         members = sorted(
-            self.members[self._group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n)
+            kb.members[_group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n)
         )
         return Answer(
             status=status,
@@ -333,7 +367,7 @@ class Retriever:
             n=matched.n,
             score=score,
             citations=tuple(
-                Citation(m.source, m.n, self.titles.get(m.source, m.source), m.id) for m in members
+                Citation(m.source, m.n, kb.titles.get(m.source, m.source), m.id) for m in members
             ),
             no_answer_reason=reason,
             **extra,
@@ -341,15 +375,6 @@ class Retriever:
 
     def _alternatives(self, groups: list[tuple[_Scored, Item]]) -> tuple[Alternative, ...]:
         return tuple(Alternative(it.id, it.question, it.source, it.n, round(s.dense, 4)) for s, it in groups)
-
-    def _topics(self, vector: np.ndarray | None, k: int = 3) -> tuple[str, ...]:
-        topics = self.index.topics
-        if not topics:
-            return ()
-        if vector is None:
-            return tuple(topics[:k])
-        scores = self.index.topic_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
-        return tuple(topics[i] for i in np.argsort(-scores)[:k])
 
 
 def _no_answer_reason(item: Item) -> str | None:
@@ -362,10 +387,11 @@ def _no_answer_reason(item: Item) -> str | None:
 class _Request:
     """One caller's question waiting for the batch leader."""
 
-    __slots__ = ("answer", "done", "error", "query", "started", "text")
+    __slots__ = ("answer", "done", "error", "kb", "query", "started", "text")
 
-    def __init__(self, text: str, query: str):
+    def __init__(self, text: str, query: str, kb: _Snapshot):
         self.text = text
+        self.kb = kb
         self.query = query
         self.started = time.perf_counter()
         self.answer: Answer | None = None
@@ -377,3 +403,17 @@ class _Request:
             raise self.error
         assert self.answer is not None
         return self.answer
+
+
+def _topics(kb: _Snapshot, vector: np.ndarray | None, k: int = 3) -> tuple[str, ...]:
+    topics = kb.index.topics
+    if not topics:
+        return ()
+    if vector is None:
+        return tuple(topics[:k])
+    scores = kb.index.topic_vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
+    return tuple(topics[i] for i in np.argsort(-scores)[:k])
+
+
+def _group_of(item: Item) -> int:
+    return item.group if item.group is not None else -item.id

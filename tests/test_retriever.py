@@ -98,7 +98,7 @@ def test_matched_item_without_answer_is_reported_as_such(retriever, query, reaso
 def test_dense_scores_equal_brute_force(retriever, encoder):
     query = "why is a high learning rate risky at the start"
     vector = encoder.encode([query])[0]
-    ranked, _ = retriever._rank(query, vector)
+    ranked, _ = retriever._rank(retriever._kb, query, vector)
     views = retriever.index.views
     brute = (views @ vector).mean(axis=1)
     order = np.argsort(-brute)
@@ -126,6 +126,37 @@ def test_ask_many_equals_ask_and_concurrent_callers(retriever):
     assert results == {
         i: (single[i % len(queries)].status, single[i % len(queries)].item_id) for i in range(24)
     }
+
+
+def test_answers_during_reload_see_one_whole_knowledge_base(retriever):
+    """reload() publishes a new snapshot at once: questions asked meanwhile never fail or change answer."""
+    queries = ["what is stride", "what does NCHW mean", "tell me a joke"]
+    expected = [(a.status, a.item_id) for a in map(retriever.ask, queries)]
+    stop = threading.Event()
+    seen: list[tuple] = []
+    errors: list[BaseException] = []
+
+    def asker(i: int) -> None:
+        while not stop.is_set():
+            try:
+                answer = retriever.ask(queries[i % len(queries)])
+                seen.append((i % len(queries), answer.status, answer.item_id))
+            except BaseException as exc:  # the test reports any failure
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=asker, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            retriever.reload()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert errors == []
+    assert seen and all((status, item) == expected[q] for q, status, item in seen)
 
 
 @pytest.fixture
