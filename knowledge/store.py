@@ -2,7 +2,9 @@
 
 Ingest is one transaction: every file is parsed first, then all writes and the whole-base analysis
 (duplicate groups, off-topic answers, best answers) happen inside a single ``BEGIN ... COMMIT``. A failure
-anywhere leaves the database exactly as it was.
+anywhere leaves the database exactly as it was. The texts are embedded before the transaction begins, so
+the write lock is held for milliseconds, not for the seconds the model needs (quiz answers and feedback
+written meanwhile by the bot are not blocked).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlite_utils
 
 from knowledge.analysis import Candidate, Embed, analyse
@@ -223,6 +226,7 @@ class Store:
         say = progress or (lambda _msg: None)
         counts = Counter()
         skipped = 0
+        embed = self._embed_ahead(documents, embed)
         with self.transaction():
             for doc in documents:
                 row = self._document_row(doc.meta.source)
@@ -250,6 +254,40 @@ class Store:
             retired=counts["retired"],
             skipped_documents=skipped,
         )
+
+    def _embed_ahead(self, documents: Sequence[ParsedDocument], embed: Embed) -> Embed:
+        """Embed, outside any transaction, every text the analysis will need if anything changed.
+
+        Returns an ``embed`` that serves those vectors and embeds only what it has not seen (texts another
+        writer added between this read and the transaction).
+        """
+        changed = False
+        for doc in documents:
+            row = self._document_row(doc.meta.source)
+            active = self._items_of(doc.meta.source, include_retired=False)
+            if not (row and row["content_hash"] == doc.content_hash and len(active) == len(doc.entries)):
+                changed = True
+                break
+        if not changed:
+            return embed
+        replaced = {doc.meta.source for doc in documents}
+        texts = {
+            text
+            for row in self.db.query("SELECT source, question, answer FROM items WHERE retired_at IS NULL")
+            if row["source"] not in replaced
+            for text in (row["question"], row["answer"])
+        }
+        texts |= {text for doc in documents for e in doc.entries for text in (e.question, e.answer)}
+        texts = sorted(t for t in texts if t.strip())
+        known = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+
+        def cached(batch: Sequence[str]) -> np.ndarray:
+            missing = sorted({t for t in batch if t not in known})
+            if missing:
+                known.update(zip(missing, embed(missing), strict=True))
+            return np.stack([known[t] for t in batch]) if batch else np.zeros((0, 0), dtype=np.float32)
+
+        return cached
 
     def _document_row(self, source: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM documents WHERE source = ?", [source]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,21 @@ def test_bad_file_leaves_store_untouched(seeded_store, embed, tmp_path):
     assert dump(seeded_store) == before
 
 
-def test_failure_inside_the_transaction_rolls_back(seeded_store, tmp_path):
+def test_failure_inside_the_transaction_rolls_back(seeded_store, embed, tmp_path, monkeypatch):
+    before = dump(seeded_store)
+    deck = tmp_path / "deck.tsv"
+    deck.write_text("What is a tensor?\tAn n-dimensional array\n")
+
+    def broken_analyse(*_args):
+        raise RuntimeError("analysis crashed after the items were written")
+
+    monkeypatch.setattr("knowledge.store.analyse", broken_analyse)
+    with pytest.raises(RuntimeError):
+        seeded_store.ingest([load_document(deck)], embed)
+    assert dump(seeded_store) == before
+
+
+def test_failing_model_changes_nothing(seeded_store, tmp_path):
     before = dump(seeded_store)
     deck = tmp_path / "deck.tsv"
     deck.write_text("What is a tensor?\tAn n-dimensional array\n")
@@ -139,6 +154,30 @@ def test_failure_inside_the_transaction_rolls_back(seeded_store, tmp_path):
     with pytest.raises(RuntimeError):
         seeded_store.ingest([load_document(deck)], broken_embed)
     assert dump(seeded_store) == before
+
+
+def test_model_runs_outside_the_write_lock(seeded_store, embed, tmp_path):
+    """Embedding takes seconds; other writers (quiz answers, feedback) must not wait for it."""
+    deck = tmp_path / "deck.tsv"
+    deck.write_text("What is a tensor?\tAn n-dimensional array\nWhat is a ___ layer?\tdense\n")
+    other = sqlite3.connect(seeded_store.path, timeout=0, isolation_level=None)
+    lock_free_during_embed: list[bool] = []
+
+    def watching_embed(texts):
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            lock_free_during_embed.append(True)
+        except sqlite3.OperationalError:  # "database is locked": ingest holds the write lock
+            lock_free_during_embed.append(False)
+        return embed(texts)
+
+    try:
+        report = seeded_store.ingest([load_document(deck)], watching_embed)
+    finally:
+        other.close()
+    assert report.added == 2
+    assert lock_free_during_embed and all(lock_free_during_embed)
 
 
 def test_user_deck_joins_the_base(seeded_store, embed, tmp_path):
