@@ -38,11 +38,14 @@ def words(text: str) -> list[str]:
 
 
 def terms(text: str) -> set[str]:
-    """Words plus the parts of compounds: "mixed-precision" also counts as "mixed" and "precision"."""
+    """Words plus the parts of compounds: "mixed-precision" also counts as "mixed" and "precision", and
+    hyphenated names also count written solid, as students type them ("L-BFGS" -> "lbfgs")."""
     found = set(words(text))
     for word in list(found):
         if any(sep in word for sep in "-_."):
             found.update(p for p in re.split(r"[-_.']", word) if len(p) > 1)
+        if "-" in word:
+            found.add(word.replace("-", ""))
     return found
 
 

@@ -34,7 +34,7 @@ from knowledge.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: vocabulary also holds hyphenated words written solid
 VIEWS = ("question", "question+answer")
 N_VIEWS = len(VIEWS)
 FILES = ("vectors.faiss", "views.npy", "item_ids.npy", "topics.npy", "lexical.sqlite")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.errors import IndexCorrupt
-from index.lexical import LexicalIndex, content_words, light_stem, words
+from index.lexical import LexicalIndex, content_words, light_stem, terms, words
 from index.text import clean_message, expand_abbreviations, normalize_query
 from index.vector import VectorIndex
 
@@ -26,10 +26,17 @@ from index.vector import VectorIndex
         ("F.relu or nn.ReLU?", "F.relu or nn.ReLU?"),
         ("```python\nx.view(3,3)\n``` what does this do?", "x.view(3,3) what does this do?"),
         ("@everyone why zero the grads", "why zero the gradients"),
+        ("why dont ppl use lbfgs more", "why do not people use lbfgs more"),
     ],
 )
 def test_normalize_query(message, expected):
     assert normalize_query(message) == expected
+
+
+def test_terms_count_hyphenated_names_written_solid():
+    assert {"l-bfgs", "bfgs", "lbfgs", "super-convergence", "superconvergence"} <= terms(
+        "L-BFGS and super-convergence"
+    )
 
 
 def test_clean_message_edge_cases():
