@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import yaml
 
 from knowledge.errors import ParseError
 from knowledge.models import DocumentMeta, ParsedDocument
-from knowledge.parsers.decks import DECK_PARSERS, FORMATS, detect_format
+from knowledge.parsers.decks import DECK_PARSERS, FORMATS, detect_format, meta_text, topic_list
 from knowledge.parsers.questionnaire import LAYOUTS
 
 MANIFEST = "manifest.yaml"
@@ -64,18 +66,21 @@ def load_document(path: Path, fmt: str | None = None) -> ParsedDocument:
         raise ParseError(str(path), line, "not valid UTF-8 text") from None
     if "\x00" in text:
         raise ParseError(str(path), None, "binary file (contains NUL bytes)")
-    content_hash = hashlib.sha256(raw).hexdigest()
-
     listed = _read_manifest(path.parent).get(path.name)
+    manifest = path.parent / MANIFEST
+    if listed is not None and not isinstance(listed, dict):
+        raise ParseError(
+            str(manifest), None, f"the entry for {path.name} must be a mapping (title: ..., topics: [...])"
+        )
     layout = fmt or (listed or {}).get("layout")
     if layout in LAYOUTS:
         listed = listed or {}
         meta = DocumentMeta(
             source=path.name,
-            title=str(listed.get("title") or path.stem),
-            course=str(listed.get("course") or ""),
-            chapter=str(listed.get("chapter") or ""),
-            topics=tuple(str(t) for t in listed.get("topics") or ()),
+            title=meta_text(listed, "title", manifest) or path.stem,
+            course=meta_text(listed, "course", manifest),
+            chapter=meta_text(listed, "chapter", manifest),
+            topics=topic_list(listed.get("topics"), manifest),
             layout=layout,
         )
         entries = LAYOUTS[layout](text, str(path))
@@ -85,10 +90,14 @@ def load_document(path: Path, fmt: str | None = None) -> ParsedDocument:
         if listed:  # a manifest entry overrides what the deck says about itself
             meta = DocumentMeta(
                 source=meta.source,
-                title=str(listed.get("title") or meta.title),
-                course=str(listed.get("course") or meta.course),
-                chapter=str(listed.get("chapter") or meta.chapter),
-                topics=tuple(str(t) for t in listed.get("topics") or meta.topics),
+                title=meta_text(listed, "title", manifest) or meta.title,
+                course=meta_text(listed, "course", manifest) or meta.course,
+                chapter=meta_text(listed, "chapter", manifest) or meta.chapter,
+                topics=topic_list(listed.get("topics"), manifest) or meta.topics,
                 layout=meta.layout,
             )
+    # The manifest's title/chapter/topics are part of the document: editing them must count as a change.
+    content_hash = hashlib.sha256(
+        raw + json.dumps(dataclasses.asdict(meta), sort_keys=True).encode()
+    ).hexdigest()
     return ParsedDocument(meta=meta, entries=tuple(entries), content_hash=content_hash)

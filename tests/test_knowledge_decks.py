@@ -139,3 +139,50 @@ def test_binary_and_non_utf8_files_are_refused(tmp_path):
 def _write_bytes(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("topics.md", "---\ntitle: x\ntopics: 5\n---\n## q\na\n"),
+        ("nested.md", "---\ntopics: [[a, b]]\n---\n## q\na\n"),
+        ("title.json", '{"title": ["a"], "items": [{"question": "q", "answer": "a"}]}'),
+    ],
+)
+def test_malformed_metadata_is_a_parse_error(tmp_path, name, text):
+    with pytest.raises(ParseError, match=r"(topics|title) must be"):
+        load_document(_write(tmp_path, name, text))
+
+
+def test_topics_as_comma_separated_string(tmp_path):
+    doc = load_document(_write(tmp_path, "t.md", "---\ntopics: cnn, stride\n---\n## q\na\n"))
+    assert doc.meta.topics == ("cnn", "stride")
+
+
+def test_anki_html_export_is_turned_into_text(tmp_path):
+    text = (
+        "#separator:tab\n#html:true\n"
+        "What does <b>ReLU</b> compute?\tmax(0,&nbsp;x)<br>for each input\n"
+        "a &lt; b &amp;&amp; c\t<div>yes</div>\n"
+    )
+    doc = load_document(_write(tmp_path, "anki.txt", text))
+    assert [(e.question, e.answer) for e in doc.entries] == [
+        ("What does ReLU compute?", "max(0, x)\nfor each input"),
+        ("a < b && c", "yes"),
+    ]
+
+
+def test_anki_plain_export_keeps_angle_brackets(tmp_path):
+    doc = load_document(_write(tmp_path, "plain.txt", "#html:false\nIs 1 <b> 2?\tno\n"))
+    assert doc.entries[0].question == "Is 1 <b> 2?"
+
+
+def test_manifest_edits_change_the_content_hash(tmp_path):
+    deck = _write(tmp_path, "notes.tsv", "q\ta\n")
+    before = load_document(deck).content_hash
+    (tmp_path / "manifest.yaml").write_text("notes.tsv:\n  title: Better title\n")
+    after = load_document(deck)
+    assert after.meta.title == "Better title" and after.content_hash != before
+    (tmp_path / "manifest.yaml").write_text("notes.tsv: just a string\n")
+    with pytest.raises(ParseError, match="must be a mapping"):
+        load_document(deck)

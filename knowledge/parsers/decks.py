@@ -17,6 +17,7 @@ Formats:
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -34,6 +35,16 @@ _EXTENSIONS = {
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
 }  # fmt: skip
 _ANKI_HEADER = re.compile(r"^#[a-z][a-z ]*:[^\t]*$")
+_HTML_BREAK = re.compile(r"<br\s*/?>|</?(?:div|p|li)\b[^>]*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def _html_to_text(field: str) -> str:
+    """An Anki field exported with ``#html:true``: line breaks kept, tags dropped, entities decoded."""
+    text = _HTML_TAG.sub("", _HTML_BREAK.sub("\n", field))
+    return "\n".join(line.strip() for line in html.unescape(text).replace("\xa0", " ").splitlines()).strip()
+
+
 _KEY_PAIRS = (("question", "answer"), ("front", "back"), ("q", "a"), ("prompt", "response"))
 
 
@@ -59,16 +70,36 @@ def detect_format(path: Path, text: str) -> str:
     raise ParseError(str(path), None, f"cannot tell the deck format; pass --format ({', '.join(FORMATS)})")
 
 
+def topic_list(value: Any, path: Path | str, line: int | None = None) -> tuple[str, ...]:
+    """``topics`` as written by people: a YAML/JSON list, or one comma-separated string."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(t.strip() for t in value.split(",") if t.strip())
+    if isinstance(value, list | tuple) and all(isinstance(t, str | int | float) for t in value):
+        return tuple(str(t).strip() for t in value if str(t).strip())
+    raise ParseError(
+        str(path), line, f"topics must be a list of words or a comma-separated string, not {value!r}"
+    )
+
+
+def meta_text(mapping: dict[str, Any], key: str, path: Path | str, line: int | None = None) -> str:
+    """A title/course/chapter value: text or a number, never a list or mapping."""
+    value = mapping.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        raise ParseError(str(path), line, f"{key} must be text, not {value!r}")
+    return str(value).strip()
+
+
 def _meta_from(mapping: dict[str, Any], path: Path, layout: str) -> DocumentMeta:
-    topics = mapping.get("topics") or ()
-    if isinstance(topics, str):
-        topics = [t.strip() for t in topics.split(",") if t.strip()]
     return DocumentMeta(
         source=path.name,
-        title=str(mapping.get("title") or path.stem),
-        course=str(mapping.get("course") or ""),
-        chapter=str(mapping.get("chapter") or ""),
-        topics=tuple(str(t) for t in topics),
+        title=meta_text(mapping, "title", path) or path.stem,
+        course=meta_text(mapping, "course", path),
+        chapter=meta_text(mapping, "chapter", path),
+        topics=topic_list(mapping.get("topics"), path),
         layout=layout,
     )
 
@@ -123,8 +154,12 @@ def parse_markdown(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
 def parse_tsv(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
     lines = text.splitlines(keepends=True)
     skip = 0
+    is_html = False
     while skip < len(lines) and _ANKI_HEADER.match(lines[skip]):
-        skip += 1  # Anki export headers: #separator:tab, #html:false, #tags column:3
+        # Anki export headers: #separator:tab, #html:false, #tags column:3
+        is_html = is_html or lines[skip].strip().replace(" ", "").lower() == "#html:true"
+        skip += 1
+    clean = _html_to_text if is_html else str
     reader = csv.reader(io.StringIO("".join(lines[skip:])), delimiter="\t", quotechar='"', strict=True)
     entries: list[Entry] = []
     try:
@@ -134,7 +169,9 @@ def parse_tsv(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
                 continue
             if len(row) < 2:
                 raise ParseError(str(path), lineno, "expected 'front<TAB>back' but found no tab")
-            entries.append(Entry(_require_question(path, lineno, row[0]), row[1].strip(), lineno))
+            entries.append(
+                Entry(_require_question(path, lineno, clean(row[0])), clean(row[1]).strip(), lineno)
+            )
     except csv.Error as exc:
         raise ParseError(str(path), skip + reader.line_num, f"malformed quoting: {exc}") from None
     if not entries:
