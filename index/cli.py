@@ -52,8 +52,9 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         lines.append(wrap(NO_ANSWER_TEXT.get(answer.no_answer_reason or "", "No answer in the source.")))
     cites = "; ".join(f"{c.title} ({c.source}, entry {c.n})" for c in answer.citations)
     lines.append(f"Source: {cites}")
-    if answer.alternatives and answer.status != ANSWERED:
-        lines.append("Did you mean:")
+    if answer.alternatives and (answer.status != ANSWERED or answer.answer is None):
+        # A matched entry without an answer still leaves the student a question: offer the neighbours.
+        lines.append("Did you mean:" if answer.answer is not None else "Related entries:")
         lines += [f"  - {alt.question} ({alt.source} #{alt.n})" for alt in answer.alternatives]
     return "\n".join(lines)
 

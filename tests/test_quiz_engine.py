@@ -131,6 +131,22 @@ def test_topic_and_source_filters(quiz):
         quiz.start("u1", mode="essay")
 
 
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        (
+            {"topic": "quantum chromodynamics"},
+            "no cards match the topic 'quantum chromodynamics'; topics include",
+        ),
+        ({"source": "999"}, "no document matches '999'; documents: 000_"),
+    ],
+)
+def test_filters_matching_nothing_say_so(quiz, filters, message):
+    with pytest.raises(QuizError, match=message):
+        quiz.start("u1", **filters)
+    assert quiz.active_session("u1") is None
+
+
 # --- FSRS and the review log ------------------------------------------------------------------------------
 def test_review_is_committed_with_the_answer_and_rating_replaces_it(quiz, store, clock):
     session = quiz.start("u1", source="004", topic="range of tanh", n=1, mode="free")
@@ -393,6 +409,9 @@ def test_tutor_stats_prints_and_plots(data_dir, tmp_path):
     assert image.shape[0] > 100 and image.shape[1] > 100
     as_json = runner.invoke(main, ["stats", "--user", "cy", "--json"])
     assert '"reviews": 2' in as_json.output
+    missing_dir = runner.invoke(main, ["stats", "--user", "cy", "--plot", str(tmp_path / "nope" / "p.png")])
+    assert missing_dir.exit_code == 1 and "cannot write the plot" in missing_dir.output
+    assert missing_dir.exception is None or isinstance(missing_dir.exception, SystemExit)
 
 
 def test_chat_quiz_inline(data_dir, seeded_index_dir):

@@ -233,5 +233,8 @@ def stats(user_id, topic, plot, as_json) -> None:
     else:
         click.echo(format_stats(result, datetime.now(UTC)))
     if plot is not None:
-        plot_stats(result, plot)
+        try:
+            plot_stats(result, plot)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the plot to {plot}: {exc.strerror or exc}") from None
         click.echo(f"plot written to {plot}")

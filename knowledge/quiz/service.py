@@ -140,6 +140,7 @@ class QuizService:
         if not 1 <= n <= MAX_QUESTIONS:
             raise QuizError(f"a quiz has 1 to {MAX_QUESTIONS} questions, not {n}")
         catalogue = self.catalogue(refresh=True)
+        _check_filters(catalogue, topic, source)
         session_id = uuid.uuid4().hex
         rng = random.Random(session_id)
         with self._lock, self._store.transaction():
@@ -639,3 +640,15 @@ def _parse_choice(response: str | int, count: int) -> int:
     if not 0 <= index < count:
         raise QuizError(f"choose one of {', '.join(chr(ord('A') + i) for i in range(count))}")
     return index
+
+
+def _check_filters(catalogue: Catalogue, topic: str | None, source: str | None) -> None:
+    """A filter that matches no card is a typo, not "nothing due": say so and name what exists."""
+    if source and not any(matches(c, source=source) for c in catalogue.cards):
+        names = sorted({s for c in catalogue.cards for s in c.sources})
+        raise QuizError(f"no document matches {source!r}; documents: {', '.join(names)}")
+    if topic and not any(matches(c, topic=topic) for c in catalogue.cards):
+        known = ", ".join(name for name, _ in catalogue.topics()[:8])
+        raise QuizError(f"no cards match the topic {topic!r}; topics include: {known}")
+    if topic and source and not any(matches(c, topic, source) for c in catalogue.cards):
+        raise QuizError(f"no cards on {topic!r} in {source!r}")
