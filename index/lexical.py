@@ -8,7 +8,6 @@ notes" signal).
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import threading
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import IndexCorrupt
+from index.files import replacing
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_]*(?:[.'-][a-z0-9_]+)*")
 STOPWORDS = frozenset(
@@ -128,8 +128,12 @@ class LexicalIndex:
     def build(cls, path: str | Path, rows: Iterable[tuple[int, str, str]]) -> LexicalIndex:
         """Write a fresh index next to the old one and swap it in atomically."""
         path = Path(path)
-        tmp = path.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
+        with replacing(path) as tmp:
+            cls._write(tmp, rows)
+        return cls(path)
+
+    @staticmethod
+    def _write(tmp: Path, rows: Iterable[tuple[int, str, str]]) -> None:
         conn = sqlite3.connect(tmp)
         conn.execute(
             "CREATE VIRTUAL TABLE docs USING fts5(question, answer, tokenize=\"porter unicode61 tokenchars '_'\")"
@@ -146,8 +150,6 @@ class LexicalIndex:
         conn.execute("INSERT INTO docs(docs) VALUES ('optimize')")
         conn.commit()
         conn.close()
-        os.replace(tmp, path)
-        return cls(path)
 
     def search(self, terms: Sequence[str], limit: int = 50) -> list[LexicalHit]:
         """BM25 (question column weighted double) over any of ``terms``."""

@@ -327,7 +327,9 @@ class Retriever:
             return Answer(status=NO_MATCH, query=text, suggestions=_topics(kb, vector))
         top, matched = groups[0]
         confidence = (
-            top.dense + COVERAGE_WEIGHT * self._coverage(kb, query, matched) - UNKNOWN_WORD_PENALTY * len(unknown)
+            top.dense
+            + COVERAGE_WEIGHT * self._coverage(kb, query, matched)
+            - UNKNOWN_WORD_PENALTY * len(unknown)
         )
         if confidence >= ANSWER_MIN:
             status = ANSWERED
@@ -354,13 +356,9 @@ class Retriever:
 
     def _matched(self, kb: _Snapshot, text: str, matched: Item, status, *, score: float, **extra) -> Answer:
         """An answer for ``matched``: its group's best answer (or why there is none), citing every member."""
-        served = (
-            kb.items.get(kb.best.get(matched.group, matched.id), matched) if matched.group else matched
-        )
+        served = kb.items.get(kb.best.get(matched.group, matched.id), matched) if matched.group else matched
         reason = _no_answer_reason(served)
-        members = sorted(
-            kb.members[_group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n)
-        )
+        members = sorted(kb.members[_group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n))
         return Answer(
             status=status,
             query=text,

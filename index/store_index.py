@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import EmptyKnowledgeBase, IndexCorrupt
+from index.files import build_lock, replacing
 from index.lexical import LexicalIndex
 from index.vector import VectorIndex
 from knowledge.models import DISABLED
@@ -106,17 +106,14 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
         "build_seconds": round(time.perf_counter() - started, 3),
         "files": {name: _sha256(directory / name) for name in FILES},
     }
-    tmp = directory / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, directory / "manifest.json")
+    with replacing(directory / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2))
     return LoadedIndex(manifest, vectors, views, item_ids, topics, topic_vectors, lexical)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
 
 
 def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> LoadedIndex:
@@ -161,5 +158,10 @@ def load_or_build(store: Store, encoder, directory: Path) -> tuple[LoadedIndex, 
         return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
     except IndexCorrupt as exc:
         reason = str(exc)
-    log.warning("retrieval index at %s: %s; rebuilding from the knowledge base", directory, reason)
-    return build(store, encoder, directory), reason
+    with build_lock(directory):
+        try:  # another process may have rebuilt it while we waited for the lock
+            return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
+        except IndexCorrupt as exc:
+            reason = str(exc)
+        log.warning("retrieval index at %s: %s; rebuilding from the knowledge base", directory, reason)
+        return build(store, encoder, directory), reason

@@ -8,13 +8,13 @@ against exact search on a sample so that recall@10 meets ``TARGET_RECALL``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from index.errors import IndexCorrupt
+from index.files import replacing
 
 EXACT_MAX = 50_000
 TARGET_RECALL = 0.95
@@ -138,10 +138,8 @@ class VectorIndex:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file + rename) so a crash never leaves a half-written index."""
-        path = Path(path)
-        tmp = path.with_suffix(".tmp")
-        _faiss().write_index(self.index, str(tmp))
-        os.replace(tmp, path)
+        with replacing(Path(path)) as tmp:
+            _faiss().write_index(self.index, str(tmp))
 
     @classmethod
     def load(cls, path: str | Path, kind: str, nprobe: int | None = None) -> VectorIndex:

@@ -207,6 +207,31 @@ def test_retriever_rebuilds_a_corrupt_index_with_one_log_line(seeded_store, enco
     assert Retriever(seeded_store, encoder, index_copy).rebuilt_because is None  # the rebuilt index is valid
 
 
+def test_concurrent_rebuilds_build_once_and_leave_no_temp_files(seeded_store, encoder, index_copy):
+    """Two processes finding the index missing: one builds, the other waits for it and loads it."""
+    from knowledge.store import Store
+
+    shutil.rmtree(index_copy)
+    results: dict[int, tuple] = {}
+
+    def opener(i: int) -> None:
+        store = Store(seeded_store.path)
+        try:
+            index, reason = store_index.load_or_build(store, encoder, index_copy)
+            results[i] = (index.manifest["n_items"], reason)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=opener, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(n for n, _ in results.values()) == [221, 221]
+    assert sorted(reason is None for _, reason in results.values()) == [False, True]
+    assert not list(index_copy.glob("*.tmp")) and _load(seeded_store, encoder, index_copy)
+
+
 def test_empty_knowledge_base_is_a_clear_error(tmp_path, encoder):
     from index.errors import EmptyKnowledgeBase
     from knowledge.store import Store

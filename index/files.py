@@ -1,0 +1,51 @@
+"""Index files written safely when several processes (the bot, `tutor ask`, a second bot) share a data dir.
+
+Every file is written under a temp name unique to the writer and renamed into place, and a rebuild holds an
+exclusive lock on ``.build.lock`` so a second process waits for the first build and then loads it instead
+of building the same index again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: builds are still atomic, just not serialised
+    fcntl = None  # type: ignore[assignment]
+
+
+def temp_path_for(path: Path) -> Path:
+    """A fresh, unique, empty file beside ``path`` (same filesystem, so ``os.replace`` is atomic)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a temp path to write; on success it replaces ``path``, on failure it is removed."""
+    tmp = temp_path_for(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Exclusive, process-wide lock for rebuilding the index in ``directory`` (released on exit or crash)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".build.lock", "a+b") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh, fcntl.LOCK_UN)
