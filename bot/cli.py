@@ -14,9 +14,10 @@ import click
 
 log = logging.getLogger(__name__)
 
+DOCS = 'README.md, section "The Discord bot"'
 NO_TOKEN = (
     "TUTOR_DISCORD_TOKEN is not set. Create a Discord application with a bot user, copy its token into "
-    "TUTOR_DISCORD_TOKEN (environment or .env), and see bot/README.md for the intents and the invite link."
+    f"TUTOR_DISCORD_TOKEN (environment or .env), and see {DOCS} for the intents and the invite link."
 )
 
 
@@ -99,7 +100,7 @@ def _discord_errors(exc: Exception) -> click.ClickException:
     if isinstance(exc, discord.PrivilegedIntentsRequired):
         return click.ClickException(
             "Discord refused the Message Content intent: enable it under Bot > Privileged Gateway Intents "
-            "in the Developer Portal (see bot/README.md)."
+            f"in the Developer Portal (see {DOCS})."
         )
     return click.ClickException(f"could not reach Discord: {exc}")
 

@@ -1,7 +1,10 @@
 """Per-guild settings (answer channels, quiz defaults), read on every message, so cached in memory.
 
 The settings live in the store (``guild_settings``); this wrapper has its own SQLite connection (the
-retriever's is used from retrieval threads) and a lock, and is safe to call from any thread.
+retriever's is used from retrieval threads) and a lock, and is safe to call from any thread. Every method
+but ``is_answer_channel`` may touch SQLite or wait for the lock: call them in a thread, never on the event
+loop. ``is_answer_channel`` (asked for every message, on the event loop) only reads the cache, without the
+lock: a cached value is never changed in place, only replaced (one atomic dict assignment).
 """
 
 from __future__ import annotations
@@ -39,10 +42,10 @@ class GuildSettings:
             return dict(self._cache[str(guild_id)])
 
     def is_answer_channel(self, guild_id: int | None, channel_id: int) -> bool:
+        """Cache only, no lock: safe on the event loop while a write holds the lock in a thread."""
         if guild_id is None:
             return False
-        with self._lock:
-            settings = self._cache.get(str(guild_id))
+        settings = self._cache.get(str(guild_id))
         return settings is not None and channel_id in settings["answer_channels"]
 
     def set_leaderboard(self, guild_id: int | str, user_id: int | str, joined: bool) -> None:

@@ -50,11 +50,11 @@ async def send(interaction: discord.Interaction, **kwargs: Any) -> discord.Messa
 
 
 async def within_deadline(
-    interaction: discord.Interaction, work: Awaitable[T], *, thinking: bool = True
+    interaction: discord.Interaction, work: Awaitable[T], *, thinking: bool = True, ephemeral: bool = False
 ) -> T:
     """Await ``work``; if it is not done in ``ANSWER_WITHIN_S``, defer first so the interaction stays alive."""
     task = asyncio.ensure_future(work)
     done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_S)
     if not done and not interaction.response.is_done():
-        await interaction.response.defer(thinking=thinking)
+        await interaction.response.defer(thinking=thinking, ephemeral=ephemeral)
     return await task

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import discord
 import pytest
 from bot_harness import running_tutor
+from discord_server import CB_DEFERRED_MESSAGE
 
 pytestmark = pytest.mark.model
 
@@ -55,3 +59,34 @@ async def test_admin_commands(quiz_retriever, demo_worker, tmp_path) -> None:
         posted = await srv.post_message(w.alice, w.general, QUESTION)
         answer = await srv.wait_for_message(w.general, after=posted)
         assert answer.embed is not None and "receptive" in answer.embed["title"].lower()
+
+
+async def test_event_loop_never_waits_for_the_guild_settings(quiz_retriever, demo_worker, tmp_path) -> None:
+    """A settings write holding the settings' lock in another thread blocks neither the answers nor /quiz."""
+    async with running_tutor(quiz_retriever, demo_worker, tmp_path) as w:
+        srv, guilds = w.server, w.services.guilds
+        await asyncio.to_thread(guilds.update, w.guild.id, quiz_questions=2)
+        held, release = threading.Event(), threading.Event()
+
+        def slow_write() -> None:
+            with guilds._lock:
+                held.set()
+                # Bounded: a bot that blocks its event loop on the lock fails the test instead of hanging it.
+                release.wait(timeout=30)
+
+        writer = threading.Thread(target=slow_write)
+        writer.start()
+        try:
+            assert await asyncio.to_thread(held.wait, 10)
+            start = await srv.invoke_slash(w.alice, w.general, "quiz start")
+            posted = await srv.post_message(w.bob, w.general, f"{srv.bot_user.mention} {QUESTION}")
+            answer = await srv.wait_for_message(w.general, lambda m: m.embed is not None, after=posted)
+            assert "receptive" in answer.embed["title"].lower()
+            await start.wait_response()
+            assert start.response_type == CB_DEFERRED_MESSAGE and not start.rejected
+            assert writer.is_alive(), "all of this happened while the write held the lock"
+        finally:
+            release.set()
+            await asyncio.to_thread(writer.join)
+        quiz = await start.wait_message(timeout=20)
+        assert quiz.embed["title"] == "Question 1/2", "the server's default number of questions"

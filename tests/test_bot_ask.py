@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from bot_harness import World, running_tutor
-from discord_server import CB_MESSAGE, CB_MODAL
+from discord_server import CB_DEFERRED_UPDATE, CB_MESSAGE, CB_MODAL
 
 from bot.errors import GENERIC
 from bot.exts.ask._embeds import UNSURE_NOTE
@@ -38,6 +38,11 @@ def unsure_query(retriever, monkeypatch) -> str:
 async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
     async with running_tutor(retriever, demo_worker, tmp_path) as w:
         yield w
+
+
+def ephemeral(message) -> bool:
+    """The bot's ephemeral reply (after a deferred update, an interaction's original is the answer itself)."""
+    return message.ephemeral
 
 
 def field(embed: dict, name: str) -> str:
@@ -112,7 +117,7 @@ async def test_feedback_buttons_and_modal_are_stored(world: World) -> None:
     answer_text = msg.embed["description"]
 
     helpful = await srv.click(msg, label="Helpful", user=world.alice)
-    thanks = await helpful.wait_message()
+    thanks = await helpful.wait_message(ephemeral)
     assert thanks.ephemeral and "Thanks" in thanks.content
     again = await srv.click(msg, label="Not helpful", user=world.alice)
     assert "already rated" in (await again.wait_message()).content
@@ -121,7 +126,7 @@ async def test_feedback_buttons_and_modal_are_stored(world: World) -> None:
     await not_helpful.wait_response()
     assert not_helpful.response_type == CB_MODAL and not_helpful.modal["title"] == "What was wrong?"
     submit = await srv.submit_modal(not_helpful, {"feedback:details": "it should mention stride"})
-    assert (await submit.wait_message()).ephemeral
+    assert (await submit.wait_message(ephemeral)).ephemeral
 
     rows = store.feedback()
     assert [(r["user_id"], r["helpful"]) for r in rows] == [(str(world.alice.id), 1), (str(world.bob.id), 0)]
@@ -132,13 +137,36 @@ async def test_feedback_buttons_and_modal_are_stored(world: World) -> None:
     assert rows[0]["comment"] is None and rows[1]["comment"] == "it should mention stride"
 
 
+async def test_feedback_is_answered_while_the_store_is_busy(world: World) -> None:
+    srv, store = world.server, world.services.store
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": ANSWERED})
+    msg = await ix.wait_message()
+    ask = world.bot.get_cog("Ask")
+    async with ask._store_lock:  # another feedback write holds the store: votes cannot be stored yet
+        not_helpful = await srv.click(msg, label="Not helpful", user=world.bob)
+        await not_helpful.wait_response()
+        assert not_helpful.response_type == CB_MODAL, "the form opens before the vote is stored"
+        helpful = await srv.click(msg, label="Helpful", user=world.alice)
+        await helpful.wait_response()
+        assert helpful.response_type == CB_DEFERRED_UPDATE, "deferred rather than left unanswered"
+        assert store.feedback() == []
+    submit = await srv.submit_modal(not_helpful, {"feedback:details": "it is too short"})
+    await submit.wait_message(ephemeral)
+    thanks = await helpful.wait_followup()
+    assert thanks.ephemeral and "Thanks" in thanks.content
+    assert not not_helpful.rejected and not helpful.rejected and not submit.rejected
+    rows = {r["user_id"]: r for r in store.feedback()}
+    assert rows[str(world.bob.id)]["helpful"] == 0 and rows[str(world.bob.id)]["comment"] == "it is too short"
+    assert rows[str(world.alice.id)]["helpful"] == 1 and rows[str(world.alice.id)]["comment"] is None
+
+
 async def test_modal_may_be_left_empty(world: World) -> None:
     srv = world.server
     posted = await srv.post_message(world.alice, world.general, f"{srv.bot_user.mention} {NO_MATCH}")
     reply = await srv.wait_for_message(world.general, after=posted)
     click = await srv.click(reply, label="Not helpful", user=world.alice)
     submit = await srv.submit_modal(click, {})
-    await submit.wait_message()
+    await submit.wait_message(ephemeral)
     [row] = world.services.store.feedback()
     assert row["status"] == "no_match" and row["helpful"] == 0 and row["comment"] is None
     assert row["query"] == f"{srv.bot_user.mention} {NO_MATCH}".replace(srv.bot_user.mention, "").strip()
@@ -153,7 +181,7 @@ async def test_unexpected_error_gets_a_friendly_message_and_a_logged_traceback(
     world.services.store.close()  # the database goes away under the bot: a real failure, not a mock
     with caplog.at_level(logging.INFO):
         click = await srv.click(msg, label="Helpful", user=world.alice)
-        reply = await click.wait_message()
+        reply = await click.wait_message(ephemeral)
     assert reply.ephemeral and reply.content == GENERIC
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.name == "bot.errors" and record.exc_info is not None

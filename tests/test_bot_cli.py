@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import discord
 import pytest
 from bot_harness import make_settings, running_tutor
 from click.testing import CliRunner
 from discord_server import DiscordServer
 
 from bot.bot import Services
-from bot.cli import NO_TOKEN, sync_global
+from bot.cli import NO_TOKEN, _discord_errors, sync_global
 from bot.demos import DemoQueue
 from bot.guilds import GuildSettings
 from knowledge.quiz import QuizService
@@ -22,6 +26,15 @@ def test_missing_token_is_a_clear_error(args, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and NO_TOKEN[:40] in result.output
+
+
+def test_messages_point_to_the_readme_section_that_exists() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    intents = _discord_errors(discord.PrivilegedIntentsRequired(None)).message
+    for message in (NO_TOKEN, intents):
+        assert "bot/README.md" not in message
+        [section] = re.findall(r'README\.md, section "([^"]+)"', message)
+        assert re.search(rf"^## {re.escape(section)}$", readme, re.MULTILINE), section
 
 
 @pytest.mark.model

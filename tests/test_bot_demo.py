@@ -96,6 +96,21 @@ async def test_unknown_demo_is_explained_at_once(world: World) -> None:
     assert "Nearest demos" in reply.content and "/demo" in reply.content
 
 
+async def test_overlong_request_is_refused_with_the_limit(world: World) -> None:
+    from engine.parse import MAX_TEXT
+
+    srv = world.server
+    text = "receptive field after two stride-2 convs, " * 15  # 630 characters, over the engine's limit
+    typed = await srv.autocomplete(world.alice, world.general, "demo", {"request": text}, focused="request")
+    [choice] = typed
+    assert f"at most {MAX_TEXT} characters" in choice["name"] and len(choice["value"]) <= 100
+    ix = await srv.invoke_slash(world.alice, world.general, "demo", {"request": text})
+    reply = await ix.wait_message()
+    assert ix.response_type == CB_MESSAGE and reply.ephemeral
+    assert f"request too long ({len(text)} characters; the limit is {MAX_TEXT})" in reply.content
+    assert world.services.demos.in_flight == 0
+
+
 async def test_show_me_runs_the_demo_that_illustrates_the_answer(world: World) -> None:
     srv = world.server
     ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is a receptive field"})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from bot_harness import World, running_tutor
-from discord_server import CB_MODAL
+from discord_server import CB_DEFERRED_UPDATE, CB_MODAL
 
 pytestmark = pytest.mark.model
 
@@ -88,6 +89,61 @@ async def test_multiple_choice_and_non_owner_is_refused(world: World) -> None:
     assert "belongs to" in (await rate.wait_message()).content
     [row] = reviews(world)
     assert row["mode"] == "mc" and row["rated_by"] == "grade" and row["answer"]
+
+
+async def locks_dropped(world: World) -> None:
+    """Wait until the bot keeps no session lock (the click handlers finish just after their last edit)."""
+    quiz = world.bot.get_cog("Quiz")
+    await world.server.wait_for(
+        lambda: not quiz._locks and not quiz._lock_users, timeout=10, what="the session locks to be dropped"
+    )
+
+
+def session_of(message) -> str:
+    """The quiz session id a quiz message's buttons carry (``quiz:action:session:...``)."""
+    return message.buttons[0]["custom_id"].split(":")[2]
+
+
+async def test_a_click_waiting_for_its_session_is_deferred_first(world: World) -> None:
+    srv, alice = world.server, world.alice
+    quiz = world.bot.get_cog("Quiz")
+    ix = await srv.invoke_slash(alice, world.general, "quiz start", {"questions": 1, "mode": "free"})
+    msg = await ix.wait_message()
+    before = msg.embed
+    async with quiz._locked(session_of(msg)):  # an earlier click of this quiz is still being handled
+        click = await srv.click(msg, label="Reveal", user=alice)
+        await click.wait_response()
+        assert click.response_type == CB_DEFERRED_UPDATE and msg.embed == before and reviews(world) == []
+    await next_render(world, msg, before)
+    assert msg.embed["title"].startswith("Question 1/1: 👀") and not click.rejected
+    assert len(reviews(world)) == 1
+    await locks_dropped(world)
+
+
+async def test_session_locks_do_not_accumulate(world: World) -> None:
+    srv = world.server
+    users = [srv.create_user(f"learner{i}") for i in range(12)]
+
+    async def play(i: int) -> None:
+        user = users[i]
+        ix = await srv.invoke_slash(user, world.general, "quiz start", {"questions": 2, "mode": "free"})
+        msg = await ix.wait_message(timeout=20)
+        before = msg.embed
+        await srv.click(msg, label="Reveal", user=user)
+        await next_render(world, msg, before)
+        if i % 2:
+            before = msg.embed
+            await srv.click(msg, label="End quiz", user=user)
+            await next_render(world, msg, before)
+            assert msg.embed["title"] == "Quiz ended"
+        else:
+            ended = await srv.invoke_slash(user, world.general, "quiz end")
+            summary = await ended.wait_message(timeout=20)
+            assert summary.ephemeral and summary.embed["title"] == "Quiz ended"
+
+    await asyncio.gather(*(play(i) for i in range(len(users))))
+    assert len(reviews(world)) == len(users)
+    await locks_dropped(world)
 
 
 async def test_buttons_disable_themselves_when_they_time_out(quiz_retriever, demo_worker, tmp_path) -> None:

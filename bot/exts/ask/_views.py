@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot.demos import demo_reply
 from bot.formatting import BUTTON_LABEL_LIMIT, shorten
-from bot.ui import TutorModal, TutorView, within_deadline
+from bot.ui import TutorModal, TutorView, send, within_deadline
 from index.answer import UNSURE, Alternative, Answer
 
 if TYPE_CHECKING:
@@ -88,14 +89,26 @@ class FeedbackButton(discord.ui.Button[AnswerView]):
             return
         view.voters.add(interaction.user.id)  # before any await: a double click must not vote twice
         try:
-            feedback_id = await view.cog.record_feedback(interaction, view.answer, helpful=self.helpful)
+            if self.helpful:
+                await within_deadline(
+                    interaction,
+                    view.cog.record_feedback(interaction, view.answer, helpful=True),
+                    thinking=False,
+                )
+                await send(interaction, content="Thanks! Glad it helped.", ephemeral=True)
+                return
+            # A modal can only be the first response and Discord drops an interaction not answered within
+            # 3 s, so the form opens first; the vote is stored meanwhile and the form waits for its id.
+            recorded = asyncio.ensure_future(
+                view.cog.record_feedback(interaction, view.answer, helpful=False)
+            )
+            try:
+                await interaction.response.send_modal(WhatWasWrong(view.cog, recorded))
+            finally:
+                await recorded
         except BaseException:
             view.voters.discard(interaction.user.id)
             raise
-        if self.helpful:
-            await interaction.response.send_message("Thanks! Glad it helped.", ephemeral=True)
-        else:
-            await interaction.response.send_modal(WhatWasWrong(view.cog, feedback_id))
 
 
 class WhatWasWrong(TutorModal, title="What was wrong?"):
@@ -110,13 +123,18 @@ class WhatWasWrong(TutorModal, title="What was wrong?"):
         max_length=1000,
     )
 
-    def __init__(self, cog: Ask, feedback_id: int) -> None:
+    def __init__(self, cog: Ask, feedback_id: asyncio.Future[int]) -> None:
         super().__init__(timeout=600)
         self.cog = cog
-        self.feedback_id = feedback_id
+        self.feedback_id = feedback_id  # the vote being stored while the form is open
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         comment = self.details.value.strip()
-        if comment:
-            await self.cog.record_comment(self.feedback_id, comment)
-        await interaction.response.send_message("Thanks, noted. That helps me improve.", ephemeral=True)
+
+        async def save() -> None:
+            feedback_id = await self.feedback_id  # the vote is stored before the thanks, comment or not
+            if comment:
+                await self.cog.record_comment(feedback_id, comment)
+
+        await within_deadline(interaction, save(), thinking=False)
+        await send(interaction, content="Thanks, noted. That helps me improve.", ephemeral=True)

@@ -4,10 +4,14 @@
 autocomplete over the catalogue. The options after it are structured parameters shared by the common demos
 (``layers`` for the receptive-field and conv-output demos, ``size``, ``steps``, ``lr``, ``seed``); they
 override what the request text says, and a demo without that parameter says so.
+
+Reading the request (parsing, the nearest demos) is plain Python whose cost grows with the text: it runs
+in a thread, on at most ``MAX_REQUEST`` characters (the engine's own limit).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -18,17 +22,21 @@ import engine
 from bot.demos import demo_reply
 from bot.formatting import CHOICE_NAME_LIMIT, shorten
 from engine import DemoRequest
+from engine.parse import MAX_TEXT
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
 
 MAX_CHOICES = 25
-MAX_REQUEST = 500
+MAX_REQUEST = MAX_TEXT  # longer requests are refused by the engine ("request too long")
 
 
 def demo_choices(current: str) -> list[app_commands.Choice[str]]:
     """Autocomplete: the user's own phrasing first, then demos and example requests that match it."""
     text = " ".join(current.split())
+    if len(text) > MAX_REQUEST:
+        note = f"Too long: a request is at most {MAX_REQUEST} characters ({len(text)} typed)"
+        return [app_commands.Choice(name=shorten(note, CHOICE_NAME_LIMIT), value=text[:CHOICE_NAME_LIMIT])]
     specs = engine.catalogue()
     if not text:
         return [
@@ -87,8 +95,10 @@ class Demos(commands.Cog):
         lr: app_commands.Range[float, 0.0, 100.0] | None = None,
         seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
     ) -> None:
-        job = self.build_request(
-            request, {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed}
+        job = await asyncio.to_thread(
+            self.build_request,
+            request,
+            {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed},
         )
         with self.bot.demos.slot(interaction.user.id):
             await interaction.response.defer(thinking=True)
@@ -100,4 +110,4 @@ class Demos(commands.Cog):
     async def demo_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return demo_choices(current)
+        return await asyncio.to_thread(demo_choices, current)

@@ -1,8 +1,9 @@
 """``/quiz start``, ``/quiz review``, ``/quiz resume``, ``/quiz end`` and the quiz message's buttons.
 
 One message per quiz, edited in place: question -> grade with rating buttons -> next question -> summary.
-All state lives in the ``QuizService`` (SQLite); the bot holds only a lock per session (so a double click
-is one action) and the views that time the buttons out. Every service call runs in a thread.
+All state lives in the ``QuizService`` (SQLite); the bot holds only a lock per session while it is in use
+(so a double click is one action) and the views that time the buttons out. Every service call, and every
+read of the server's settings, runs in a thread.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,7 +86,8 @@ class Quiz(commands.Cog):
         self.service = bot.quiz
         self.view_timeout = bot.settings.view_timeout_s
         self._views: dict[int, QuizView] = {}  # message id -> the live view (its timeout)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # session id -> its lock, while held or awaited
+        self._lock_users: Counter[str] = Counter()  # session id -> clicks holding or awaiting its lock
         self._warm: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
@@ -121,13 +125,7 @@ class Quiz(commands.Cog):
         questions: app_commands.Range[int, 1, MAX_QUESTIONS] | None = None,
         mode: str | None = None,
     ) -> None:
-        defaults = self.bot.guild_settings.get(interaction.guild_id) if interaction.guild_id else {}
-        await self.begin(
-            interaction,
-            topic=topic,
-            n=questions or defaults.get("quiz_questions") or DEFAULT_QUESTIONS,
-            mode=mode or defaults.get("quiz_mode") or AUTO,
-        )
+        await self.begin(interaction, server_defaults=True, topic=topic, n=questions, mode=mode)
 
     @quiz.command(name="review", description="Review the cards that are due.")
     @app_commands.describe(questions=f"At most this many (default {MAX_QUESTIONS})")
@@ -160,10 +158,13 @@ class Quiz(commands.Cog):
         if session is None:
             await interaction.response.send_message("You have no quiz in progress.", ephemeral=True)
             return
-        async with self._lock(session.id):
-            ended = await asyncio.to_thread(self.service.end, session.id, uid)
-            due = await asyncio.to_thread(self.service.next_due, uid)
-        await interaction.response.send_message(embed=summary_embed(ended, due), ephemeral=True)
+
+        def work() -> tuple[Session, datetime | None]:
+            return self.service.end(session.id, uid), self.service.next_due(uid)
+
+        async with self._locked(session.id, interaction, ephemeral=True):
+            ended, due = await within_deadline(interaction, asyncio.to_thread(work), ephemeral=True)
+        await send(interaction, embed=summary_embed(ended, due), ephemeral=True)
         if session.meta.get("message_id") is not None:
             await self.retire(int(session.meta["message_id"]))
 
@@ -182,14 +183,20 @@ class Quiz(commands.Cog):
             if wanted in name.lower()
         ][:25]
 
-    async def begin(self, interaction: discord.Interaction, **options: Any) -> None:
-        uid, owner = str(interaction.user.id), interaction.user.id
-        meta = {"guild_id": interaction.guild_id, "channel_id": interaction.channel_id}
+    async def begin(
+        self, interaction: discord.Interaction, *, server_defaults: bool = False, **options: Any
+    ) -> None:
+        """Start a session; with ``server_defaults``, a missing ``n`` or ``mode`` is the server's own."""
+        uid, owner, guild_id = str(interaction.user.id), interaction.user.id, interaction.guild_id
+        meta = {"guild_id": guild_id, "channel_id": interaction.channel_id}
 
         def work() -> tuple[Session, Screen]:
-            session = self.service.start(
-                uid, display_name=interaction.user.display_name, meta=meta, **options
-            )
+            chosen = dict(options)
+            if server_defaults:  # the server's settings are in SQLite: read here, off the event loop
+                saved = self.bot.guild_settings.get(guild_id) if guild_id else {}
+                chosen["n"] = chosen.get("n") or saved.get("quiz_questions") or DEFAULT_QUESTIONS
+                chosen["mode"] = chosen.get("mode") or saved.get("quiz_mode") or AUTO
+            session = self.service.start(uid, display_name=interaction.user.display_name, meta=meta, **chosen)
             return session, self._resume(session.id, uid) if session.total else Screen()
 
         session, screen = await within_deadline(interaction, asyncio.to_thread(work))
@@ -213,14 +220,14 @@ class Quiz(commands.Cog):
                     AnswerModal(self, button, current.prompt, current.number)
                 )
                 return
-        async with self._lock(button.session):
+        async with self._locked(button.session, interaction):
             screen = await within_deadline(
                 interaction, asyncio.to_thread(self._act, button, None), thinking=False
             )
             await self.show(interaction, screen, button.owner)
 
     async def on_answer(self, interaction: discord.Interaction, button: QuizButton, text: str) -> None:
-        async with self._lock(button.session):
+        async with self._locked(button.session, interaction):
             screen = await within_deadline(
                 interaction, asyncio.to_thread(self._act, button, text), thinking=False
             )
@@ -335,5 +342,21 @@ class Quiz(commands.Cog):
         with contextlib.suppress(discord.HTTPException):
             await partial.edit(view=None)
 
-    def _lock(self, session_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(session_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _locked(
+        self, session_id: str, interaction: discord.Interaction | None = None, *, ephemeral: bool = False
+    ) -> AsyncIterator[None]:
+        """Hold the session's lock. When another click holds or awaits it, the interaction is deferred
+        first: the wait may outlast the 3 s Discord gives to answer. The lock is dropped once unused."""
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        self._lock_users[session_id] += 1
+        try:
+            busy = self._lock_users[session_id] > 1
+            if busy and interaction is not None and not interaction.response.is_done():
+                await interaction.response.defer(ephemeral=ephemeral)
+            async with lock:
+                yield
+        finally:
+            self._lock_users[session_id] -= 1
+            if not self._lock_users[session_id]:
+                del self._lock_users[session_id], self._locks[session_id]
