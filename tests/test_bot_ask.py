@@ -102,6 +102,22 @@ async def test_ask_unsure_offers_did_you_mean_and_answers_the_pick(world: World,
     assert unsure_query in picked.embed["footer"]["text"], "the pick keeps the original question"
 
 
+async def test_match_without_an_answer_offers_related_entries(world: World) -> None:
+    srv, question = world.server, "whats the lr finder for?"
+    expected = world.services.retriever.ask(question)
+    assert expected.answer is None and expected.no_answer_reason and expected.alternatives
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": question})
+    msg = await ix.wait_message()
+    assert "no answer" in msg.embed["description"].lower()
+    related = [b for b in msg.buttons if b["label"].startswith("See also: ")]
+    assert 1 <= len(related) <= 3
+    click = await srv.click(msg, related[0]["custom_id"])
+    picked = await click.wait_message()
+    assert picked.embed["title"] == expected.alternatives[0].question[:256] or picked.embed["title"].endswith(
+        "…"
+    )
+
+
 async def test_ask_no_match_says_so_and_suggests_topics(world: World) -> None:
     ix = await world.server.invoke_slash(world.alice, world.general, "ask", {"question": NO_MATCH})
     msg = await ix.wait_message()

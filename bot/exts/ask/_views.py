@@ -10,7 +10,7 @@ import discord
 from bot.demos import demo_reply
 from bot.formatting import BUTTON_LABEL_LIMIT, shorten
 from bot.ui import TutorModal, TutorView, send, within_deadline
-from index.answer import UNSURE, Alternative, Answer
+from index.answer import ANSWERED, UNSURE, Alternative, Answer
 
 if TYPE_CHECKING:
     from bot.exts.ask._cog import Ask
@@ -26,9 +26,12 @@ class AnswerView(TutorView):
         self.cog = cog
         self.answer = answer
         self.voters: set[int] = set()
-        if answer.status == UNSURE and not picked:
+        # Unsure: "did you mean". A match whose source has no answer: the neighbours that may have one.
+        no_answer = answer.status == ANSWERED and answer.answer is None
+        if (answer.status == UNSURE or no_answer) and not picked:
+            prefix = "Did you mean" if answer.status == UNSURE else "See also"
             for alternative in answer.alternatives[:MAX_ALTERNATIVES]:
-                self.add_item(AlternativeButton(alternative))
+                self.add_item(AlternativeButton(alternative, prefix))
         illustration = cog.illustration(answer)
         if illustration is not None:
             self.add_item(ShowMeButton(illustration.demo))
@@ -39,8 +42,8 @@ class AnswerView(TutorView):
 class AlternativeButton(discord.ui.Button[AnswerView]):
     """Answers the alternative the user picks, in a new message (the original stays for others)."""
 
-    def __init__(self, alternative: Alternative) -> None:
-        label = shorten(f"Did you mean: {alternative.question}", BUTTON_LABEL_LIMIT)
+    def __init__(self, alternative: Alternative, prefix: str = "Did you mean") -> None:
+        label = shorten(f"{prefix}: {alternative.question}", BUTTON_LABEL_LIMIT)
         super().__init__(label=label, style=discord.ButtonStyle.primary, row=0)
         self.alternative = alternative
 
