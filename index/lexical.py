@@ -8,6 +8,7 @@ notes" signal).
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import threading
@@ -32,6 +33,18 @@ STOPWORDS = frozenset(
 )
 
 
+# Everyday qualifiers that say nothing about the topic: a question using one ("typical lr", "vanilla sgd",
+# "pros and cons") is not about something the notes lack, so they never count as unknown words.
+GENERAL_WORDS = frozenset(
+    """actual basic best better big bigger biggest bad worse worst classic common correct decent default
+    different easy entire exact famous general good great huge ideal important key large larger largest main
+    massive modern naive new nice normal old optimal ordinary original overall particular plain popular
+    proper pros cons real reasonable regular right simple small smaller smallest specific standard tiny
+    traditional typical usual vanilla whole wrong kind kinds type types sort sorts lot lots stuff
+    basically actually exactly generally usually typically normally really simply""".split()
+)
+
+
 def words(text: str) -> list[str]:
     """Lowercased word tokens, keeping identifiers like ``color_dim`` and ``l-bfgs`` whole."""
     return _WORD.findall(text.lower())
@@ -51,6 +64,22 @@ def terms(text: str) -> set[str]:
 
 def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and not w.isdigit()]
+
+
+def american(word: str) -> str:
+    """British spellings as the notes write them: "normalisation" -> "normalization", "neighbour" -> "neighbor"."""
+    word = re.sub(r"(?<=[a-z]{3})is(e|ed|es|ing|ation|ations)$", r"iz\1", word)
+    return re.sub(r"(?<=[a-z]{2})our(s|ed|ing|ite|ites)?$", r"or\1", word) if len(word) > 5 else word
+
+
+def head_modifiers(texts: Iterable[str]) -> dict[str, set[str]]:
+    """For every word stem, the content words that directly precede it somewhere in ``texts``."""
+    found: dict[str, set[str]] = {}
+    for text in texts:
+        for left, right in itertools.pairwise(words(text)):
+            if left not in STOPWORDS and left.isalpha():
+                found.setdefault(light_stem(right), set()).add(left)
+    return found
 
 
 def light_stem(word: str) -> str:

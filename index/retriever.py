@@ -1,11 +1,11 @@
 """Answers from the knowledge base: dense + lexical retrieval, duplicate groups, calibrated abstention.
 
 Scoring, per candidate item (every number below was chosen on ``shared/eval/dev_queries.jsonl``;
-``index/data/calibration_queries.jsonl`` was written afterwards as a held-out check and was not tuned on;
-``tutor eval [FILE]`` reproduces both). The known weakness, visible only on the held-out set: near-miss
-topics built from the notes' own words ("layer normalization" next to the notes' batch normalization,
-"precision vs recall") score like paraphrases and get answered; no lexical rule separates them from real
-paraphrases without also refusing those.
+``index/data/calibration_queries.jsonl`` was written afterwards as a held-out check, and
+``index/data/probe_queries.jsonl`` by someone who had not seen this code, half of it near-miss topics that
+share words with the notes; thresholds were not tuned on either, but the unknown-variant rule below was
+designed after reading their misses, so for that rule they are not held out; ``tutor eval FILE``
+reproduces each).
 
 * ``dense`` = mean of cosine(query, question) and cosine(query, question + answer). Mean of the two views
   beat either alone (dev Hit@1: question 0.80, question+answer 0.88, mean 0.88 raw / 0.94 with query
@@ -27,10 +27,21 @@ paraphrases without also refusing those.
   ANSWER_MIN 0.36-0.40; we take its middle. There, dev in-base queries score >= 0.41 and out-of-base ones
   <= 0.38, so the unsure band [0.38, 0.39)
   is deliberately thin: a wider band would turn correct answers or clean abstentions into hedges.
+* Unknown variants: a word the notes never use, directly modifying a term they do use ("nesterov
+  momentum", "focal loss", "group normalization"), asks about a kind of that term the notes do not cover;
+  answering with the covered term would be wrong, so it is no_match whatever the confidence. Exceptions:
+  the modifier means the same as one the notes pair with that term (single-word cosine >= ``SAME_MEANING``:
+  "biggest" vs the notes' "largest bottleneck" is 0.94, "nesterov" vs any is <= 0.21), everyday qualifiers
+  (``GENERAL_WORDS``: "typical", "vanilla") and British spellings. On the probe set this lifts abstention
+  from 0.45 to 0.68 with no false abstention; dev and the held-out set are unchanged.
+  The remaining misses are siblings made only of the notes' own words ("layer norm vs batch norm", "kernel
+  trick", "spatial dropout"): rules on such terms also refused "what is the softmax function" or "what is a
+  dead neuron", so none ships.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -45,8 +56,17 @@ import numpy as np
 from index import store_index
 from index.answer import ANSWERED, NO_MATCH, UNSURE, Alternative, Answer, Citation
 from index.errors import BadQuery
-from index.lexical import content_words, light_stem, terms
-from index.text import normalize_query
+from index.lexical import (
+    GENERAL_WORDS,
+    STOPWORDS,
+    american,
+    content_words,
+    head_modifiers,
+    light_stem,
+    terms,
+    words,
+)
+from index.text import GLOSSARY, normalize_query
 from knowledge.models import DISABLED, OFF_TOPIC, PLACEHOLDER, UNANSWERED, Item, normalize_question
 from knowledge.store import Store
 
@@ -60,6 +80,7 @@ UNSURE_MIN = 0.38
 DENSE_CANDIDATES = 40
 LEXICAL_CANDIDATES = 40
 MAX_ALTERNATIVES = 3
+SAME_MEANING = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,7 @@ class _Snapshot:
     members: dict[int, list[Item]]
     row_of: dict[int, int]  # item id -> row of the index's arrays
     stem_df: dict[str, int]
+    modifiers_of: dict[str, set[str]]  # word stem -> the words that precede it in the notes
     stems: dict[int, frozenset[str]]  # filled lazily; belongs to this snapshot only
 
 
@@ -94,6 +116,7 @@ class Retriever:
         self._batch_lock = threading.Condition()
         self._pending: list[_Request] = []
         self._leader = False
+        self._word_vectors: dict[str, np.ndarray] = {}
         self.reload()
 
     # --- loading ---
@@ -120,6 +143,9 @@ class Retriever:
             members=members,
             row_of=index.row_of,
             stem_df=stem_df,
+            modifiers_of=head_modifiers(
+                text for it in items.values() if DISABLED not in it.flags for text in (it.question, it.answer)
+            ),
             stems={},
         )
         self.rebuilt_because = reason
@@ -261,14 +287,45 @@ class Retriever:
             corrected.append(fixed)
             if any(ch.isdigit() for ch in fixed) or "'" in fixed:
                 continue  # numbers, shapes (2x2, conv2d), contractions carry no topic
-            if lexical.known(fixed):
+            if fixed in GENERAL_WORDS or lexical.known(fixed) or lexical.known(american(fixed)):
                 continue
             parts = [p for p in re.split(r"[-_.]", fixed) if p]
             if not all(
-                lexical.known(p) or (p.startswith(("un", "non")) and lexical.known(p[2:])) for p in parts
+                lexical.known(p) or lexical.known(re.sub(r"^(?:un|non)(?=[a-z]{3})", "", p)) for p in parts
             ):
                 unknown.append(word)
         return corrected, unknown
+
+    def _unknown_variant(self, kb: _Snapshot, query: str, unknown: list[str]) -> str | None:
+        """A word the notes never use, modifying a term they do use: "nesterov momentum", "focal loss".
+
+        Such a question asks about a variant of a covered concept, and the covered concept's answer would be
+        the wrong one. Returns the phrase, or None. A modifier meaning the same as one the notes pair with
+        that term (cosine >= ``SAME_MEANING``: "biggest" for the notes' "largest bottleneck") is no variant.
+        Words the glossary spells out ("presizing") are known by definition.
+        """
+        if not unknown:
+            return None
+        lexical = kb.index.lexical
+        tokens = [lexical.correct(w) for w in words(query)]
+        strange = {lexical.correct(w) for w in unknown} - GLOSSARY.keys()
+        for modifier, head in itertools.pairwise(tokens):
+            if modifier not in strange or head in STOPWORDS or head in strange or not lexical.known(head):
+                continue
+            paired = sorted(kb.modifiers_of.get(light_stem(head), ()))
+            if paired:
+                vectors = self._embed_words([modifier, *paired])
+                if float(np.max(vectors[1:] @ vectors[0])) >= SAME_MEANING:
+                    continue
+            return f"{modifier} {head}"
+        return None
+
+    def _embed_words(self, batch: list[str]) -> np.ndarray:
+        """Single words, embedded once each (modifiers compared by ``_unknown_variant``)."""
+        missing = [w for w in dict.fromkeys(batch) if w not in self._word_vectors]
+        if missing:
+            self._word_vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
+        return np.stack([self._word_vectors[w] for w in batch])
 
     def _rank(self, kb: _Snapshot, query: str, vector: np.ndarray) -> tuple[list[_Scored], list[str]]:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -331,11 +388,7 @@ class Retriever:
             + COVERAGE_WEIGHT * self._coverage(kb, query, matched)
             - UNKNOWN_WORD_PENALTY * len(unknown)
         )
-        if confidence >= ANSWER_MIN:
-            status = ANSWERED
-        elif confidence >= UNSURE_MIN:
-            status = UNSURE
-        else:
+        if confidence < UNSURE_MIN or self._unknown_variant(kb, query, unknown):
             return Answer(
                 status=NO_MATCH,
                 query=text,
@@ -348,7 +401,7 @@ class Retriever:
             kb,
             text,
             matched,
-            status,
+            ANSWERED if confidence >= ANSWER_MIN else UNSURE,
             score=confidence,
             alternatives=self._alternatives(groups[1 : 1 + MAX_ALTERNATIVES]),
             timings_ms={"total": (time.perf_counter() - started) * 1000},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.errors import IndexCorrupt
-from index.lexical import LexicalIndex, content_words, light_stem, terms, words
+from index.lexical import LexicalIndex, american, content_words, head_modifiers, light_stem, terms, words
 from index.text import clean_message, expand_abbreviations, normalize_query
 from index.vector import VectorIndex
 
@@ -37,6 +37,23 @@ def test_terms_count_hyphenated_names_written_solid():
     assert {"l-bfgs", "bfgs", "lbfgs", "super-convergence", "superconvergence"} <= terms(
         "L-BFGS and super-convergence"
     )
+
+
+@pytest.mark.parametrize(
+    ("british", "american_spelling"),
+    [("normalisation", "normalization"), ("initialised", "initialized"), ("neighbour", "neighbor"),
+     ("favour", "favor"), ("colours", "colors"), ("noise", "noise"), ("our", "our"), ("analysis", "analysis")],
+)  # fmt: skip
+def test_american_spelling(british, american_spelling):
+    assert american(british) == american_spelling
+
+
+def test_head_modifiers_pairs_each_word_with_the_content_word_before_it():
+    found = head_modifiers(
+        ["Why do models with batch normalization layers generalize?", "the largest bottleneck"]
+    )
+    assert found["normalization"] == {"batch"} and found["layer"] == {"normalization"}
+    assert found["bottleneck"] == {"largest"} and "largest" not in found  # "the" is a stopword
 
 
 def test_clean_message_edge_cases():

@@ -41,7 +41,7 @@ def test_unsure_band_offers_alternatives(retriever, monkeypatch):
     """Between the two thresholds the answer is a hedged best guess with "did you mean" alternatives."""
     import index.retriever as module
 
-    query = "what is the vanishing gradient problem in RNNs"
+    query = "why do gradients get small in deep networks"
     confidence = retriever.ask(query).score
     monkeypatch.setattr(module, "ANSWER_MIN", confidence + 0.01)
     monkeypatch.setattr(module, "UNSURE_MIN", confidence - 0.01)
@@ -93,6 +93,21 @@ def test_matched_item_without_answer_is_reported_as_such(retriever, query, reaso
     answer = retriever.ask(query)
     assert answer.status in ("answered", "unsure")
     assert answer.answer is None and answer.no_answer_reason == reason
+
+
+@pytest.mark.parametrize(
+    ("question", "status"),
+    [
+        ("nesterov momentum?", "no_match"),  # an unknown kind of a known thing: not the notes' momentum
+        ("whats huber loss", "no_match"),
+        ("what is group normalization", "no_match"),
+        ("whats the biggest bottleneck for convnets", "answered"),  # "biggest" means the notes' "largest"
+        ("what is vanilla sgd", "answered"),  # everyday qualifiers are not topics
+        ("why normalise the inputs", "answered"),  # British spelling of a word the notes use
+    ],
+)
+def test_unknown_variants_of_known_terms_are_not_answered(retriever, question, status):
+    assert retriever.ask(question).status == status
 
 
 def test_dense_scores_equal_brute_force(retriever, encoder):
