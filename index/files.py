@@ -19,11 +19,27 @@ except ImportError:  # pragma: no cover - not POSIX: builds are still atomic, ju
     fcntl = None  # type: ignore[assignment]
 
 
+def _read_umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask() briefly changes it for the whole process
+
+
 def temp_path_for(path: Path) -> Path:
     """A fresh, unique, empty file beside ``path`` (same filesystem, so ``os.replace`` is atomic)."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(name, 0o666 & ~_UMASK)  # as open() would create it: the bot and the CLI may be other users
     return Path(name)
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Temp files of a build that was killed midway (call with the build lock held)."""
+    for leftover in directory.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

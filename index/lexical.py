@@ -33,15 +33,18 @@ STOPWORDS = frozenset(
 )
 
 
-# Everyday qualifiers that say nothing about the topic: a question using one ("typical lr", "vanilla sgd",
-# "pros and cons") is not about something the notes lack, so they never count as unknown words.
+# Everyday qualifiers, fillers and library names that say nothing about the topic: a question using one
+# ("typical lr", "vanilla sgd", "numpy broadcasting", "hmm dropout?") is not about something the notes lack,
+# so they never count as unknown words.
 GENERAL_WORDS = frozenset(
     """actual basic best better big bigger biggest bad worse worst classic common correct decent default
     different easy entire exact famous general good great huge ideal important key large larger largest main
     massive modern naive new nice normal old optimal ordinary original overall particular plain popular
     proper pros cons real reasonable regular right simple small smaller smallest specific standard tiny
     traditional typical usual vanilla whole wrong kind kinds type types sort sorts lot lots stuff
-    basically actually exactly generally usually typically normally really simply""".split()
+    basically actually exactly generally usually typically normally really simply
+    brief briefly concise short layman confused confusing hmm hmmm um umm uh ok okay
+    numpy tensorflow keras pytorch torch jax sklearn scikit python""".split()
 )
 
 
@@ -105,7 +108,7 @@ def light_stem(word: str) -> str:
     return word
 
 
-def _common_prefix(a: str, b: str) -> int:
+def common_prefix(a: str, b: str) -> int:
     n = 0
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
@@ -217,7 +220,7 @@ class LexicalIndex:
         # Same first letter; and not a different ending of the same stem ("transformer" is not a typo of
         # "transformed": a change confined to the last two letters is a different word, not a slip).
         candidates = {
-            c for c in candidates if c[0] == word[0] and _common_prefix(c, word) < min(len(c), len(word)) - 2
+            c for c in candidates if c[0] == word[0] and common_prefix(c, word) < min(len(c), len(word)) - 2
         }
         if not candidates:
             return word

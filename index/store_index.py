@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import EmptyKnowledgeBase, IndexCorrupt
-from index.files import build_lock, replacing
+from index.files import build_lock, remove_leftovers, replacing
 from index.lexical import LexicalIndex
 from index.vector import VectorIndex
 from knowledge.models import DISABLED
@@ -164,4 +164,5 @@ def load_or_build(store: Store, encoder, directory: Path) -> tuple[LoadedIndex, 
         except IndexCorrupt as exc:
             reason = str(exc)
         log.warning("retrieval index at %s: %s; rebuilding from the knowledge base", directory, reason)
+        remove_leftovers(directory)
         return build(store, encoder, directory), reason

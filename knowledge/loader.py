@@ -73,6 +73,8 @@ def load_document(path: Path, fmt: str | None = None) -> ParsedDocument:
             str(manifest), None, f"the entry for {path.name} must be a mapping (title: ..., topics: [...])"
         )
     layout = fmt or (listed or {}).get("layout")
+    if layout is not None and not isinstance(layout, str):
+        raise ParseError(str(manifest), None, f"layout of {path.name} must be one name, not {layout!r}")
     if layout in LAYOUTS:
         listed = listed or {}
         meta = DocumentMeta(

@@ -243,7 +243,9 @@ class Store:
                     f"{doc.meta.source}: {len(doc.entries)} items "
                     f"(+{doc_counts['added']} ~{doc_counts['updated']} -{doc_counts['retired']})"
                 )
-            if counts["added"] or counts["updated"] or counts["retired"]:
+            changed_documents = len(documents) - skipped
+            if counts["added"] or counts["updated"] or counts["retired"] or changed_documents:
+                # A chapter change alone regroups duplicates (same-chapter pairs use a lower bar).
                 say("analysing duplicates and answers ...")
                 self._reanalyse(embed)
         return IngestReport(
@@ -570,6 +572,8 @@ class Store:
             digest.update(json.dumps(row, sort_keys=True).encode())
         for row in self.db.query("SELECT id, best_item_id FROM groups ORDER BY id"):
             digest.update(json.dumps(row, sort_keys=True).encode())
+        for row in self.db.query("SELECT source, title, topics FROM documents ORDER BY source"):
+            digest.update(json.dumps(row, sort_keys=True).encode())  # citations and topic suggestions
         return digest.hexdigest()
 
     def stats(self) -> dict[str, Any]:

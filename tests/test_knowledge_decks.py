@@ -163,12 +163,12 @@ def test_anki_html_export_is_turned_into_text(tmp_path):
     text = (
         "#separator:tab\n#html:true\n"
         "What does <b>ReLU</b> compute?\tmax(0,&nbsp;x)<br>for each input\n"
-        "a &lt; b &amp;&amp; c\t<div>yes</div>\n"
+        "a &lt; b &amp;&amp; c\t<div>yes</div><div>really</div>\n"
     )
     doc = load_document(_write(tmp_path, "anki.txt", text))
     assert [(e.question, e.answer) for e in doc.entries] == [
         ("What does ReLU compute?", "max(0, x)\nfor each input"),
-        ("a < b && c", "yes"),
+        ("a < b && c", "yes\nreally"),
     ]
 
 
@@ -185,4 +185,7 @@ def test_manifest_edits_change_the_content_hash(tmp_path):
     assert after.meta.title == "Better title" and after.content_hash != before
     (tmp_path / "manifest.yaml").write_text("notes.tsv: just a string\n")
     with pytest.raises(ParseError, match="must be a mapping"):
+        load_document(deck)
+    (tmp_path / "manifest.yaml").write_text("notes.tsv:\n  layout: [flashcards]\n")
+    with pytest.raises(ParseError, match="must be one name"):
         load_document(deck)

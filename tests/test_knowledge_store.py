@@ -117,6 +117,26 @@ def test_edited_document_updates_in_place_and_retires_removed(seeded_store, embe
     assert {it.n: it.id for it in seeded_store.items(source=CH4)} == ids
 
 
+def test_metadata_only_edit_regroups_and_changes_the_content_hash(seeded_store, embed, tmp_path):
+    """Moving the second chapter-13 answer set to another chapter changes which pairs count as duplicates."""
+    src = tmp_path / "src"
+    shutil.copytree(SOURCES_DIR, src)
+    manifest = (src / "manifest.yaml").read_text()
+    entry = manifest.index(CH13_B)
+    chapter_at = manifest.index("chapter:", entry)
+    line_end = manifest.index("\n", chapter_at)
+    (src / "manifest.yaml").write_text(manifest[:chapter_at] + 'chapter: "99"' + manifest[line_end:])
+    docs = [load_document(src / name) for name in (CH13, CH4, CH13_B, CH5, CS231N)]
+    hash_before = seeded_store.content_hash()
+    seeded_store.ingest(docs, embed)
+    fresh = Store(tmp_path / "fresh.db")
+    fresh.ingest(docs, embed)
+    grouping = "SELECT i.source, i.n, i.group_id IS NOT NULL AS grouped FROM items i ORDER BY i.source, i.n"
+    assert list(seeded_store.db.query(grouping)) == list(fresh.db.query(grouping))
+    assert seeded_store.content_hash() != hash_before
+    fresh.close()
+
+
 def test_bad_file_leaves_store_untouched(seeded_store, embed, tmp_path):
     before = dump(seeded_store)
     good = tmp_path / "good.tsv"

@@ -99,6 +99,11 @@ def test_matched_item_without_answer_is_reported_as_such(retriever, query, reaso
     ("question", "status"),
     [
         ("nesterov momentum?", "no_match"),  # an unknown kind of a known thing: not the notes' momentum
+        ("what is nesterov's momentum?", "no_match"),
+        ("what is focal-loss?", "no_match"),
+        ("what is multiclass svm loss?", "answered"),  # a sub-kind the notes' entry answers: strong match
+        ("what is numpy broadcasting?", "answered"),  # a library is context, not a variant
+        ("concise definition of stride please", "answered"),
         ("whats huber loss", "no_match"),
         ("what is group normalization", "no_match"),
         ("whats the biggest bottleneck for convnets", "answered"),  # "biggest" means the notes' "largest"
@@ -108,6 +113,11 @@ def test_matched_item_without_answer_is_reported_as_such(retriever, query, reaso
 )
 def test_unknown_variants_of_known_terms_are_not_answered(retriever, question, status):
     assert retriever.ask(question).status == status
+
+
+def test_explain_names_the_variant(retriever):
+    assert retriever.explain("whats huber loss")["variant"] == "huber loss"
+    assert retriever.explain("what is stride")["variant"] is None
 
 
 def test_dense_scores_equal_brute_force(retriever, encoder):
@@ -244,7 +254,22 @@ def test_concurrent_rebuilds_build_once_and_leave_no_temp_files(seeded_store, en
         t.join(timeout=120)
     assert sorted(n for n, _ in results.values()) == [221, 221]
     assert sorted(reason is None for _, reason in results.values()) == [False, True]
-    assert not list(index_copy.glob("*.tmp")) and _load(seeded_store, encoder, index_copy)
+    assert not list(index_copy.glob(".*.tmp")) and _load(seeded_store, encoder, index_copy)
+    assert (index_copy / "views.npy").stat().st_mode & 0o044 == (0o666 & ~_umask()) & 0o044  # not 0600
+
+
+def _umask() -> int:
+    from index.files import _UMASK
+
+    return _UMASK
+
+
+def test_rebuild_removes_files_left_by_a_killed_build(seeded_store, encoder, index_copy):
+    leftover = index_copy / ".views.npy.abc123.tmp"
+    leftover.write_bytes(b"half a file")
+    (index_copy / "manifest.json").unlink()
+    store_index.load_or_build(seeded_store, encoder, index_copy)
+    assert not leftover.exists()
 
 
 def test_empty_knowledge_base_is_a_clear_error(tmp_path, encoder):

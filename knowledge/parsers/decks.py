@@ -35,7 +35,10 @@ _EXTENSIONS = {
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
 }  # fmt: skip
 _ANKI_HEADER = re.compile(r"^#[a-z][a-z ]*:[^\t]*$")
-_HTML_BREAK = re.compile(r"<br\s*/?>|</?(?:div|p|li)\b[^>]*>", re.IGNORECASE)
+# One break per <br>, and one per block boundary: "</div><div>" is a single line break, not two.
+_HTML_BREAK = re.compile(
+    r"<br\s*/?>|(?:</(?:div|p|li)>\s*)?<(?:div|p|li)\b[^>]*>|</(?:div|p|li)>", re.IGNORECASE
+)
 _HTML_TAG = re.compile(r"<[^>]+>")
 
 
