@@ -247,6 +247,14 @@ DEMOS: tuple[DemoSpec, ...] = (
                 max_len=7,
                 optional=True,
             ),
+            P(
+                "image",
+                "image",
+                None,
+                "your own picture instead of a digit (PNG/JPEG up to 8 MB; shrunk to at most 64x64 grayscale)",
+                max_len=64,
+                optional=True,
+            ),
             P("digit", "int", 3, "which digit class to use (0-9)", lo=0, hi=9, words=["digit", "number"]),
             P(
                 "sample",

@@ -18,7 +18,9 @@ from pathlib import Path
 import click
 
 from engine.catalogue import BY_NAME, DEMOS
-from engine.errors import EngineError
+from engine.core import resolve
+from engine.errors import BadParameter, EngineError
+from engine.spec import DemoRequest
 
 
 def _structured(tokens: list[str], params: tuple[str, ...]) -> dict | str:
@@ -46,6 +48,15 @@ def _structured(tokens: list[str], params: tuple[str, ...]) -> dict | str:
             raise click.UsageError(f"--param takes key=value (got {kv!r})")
         out[key.strip()] = val.strip()
     return {"demo": tokens[0], "params": out}
+
+
+def _with_image(req: dict | str, path: Path) -> DemoRequest:
+    """The request with the picture added, for the demos that take one."""
+    base = resolve(req)
+    if not any(p.kind == "image" for p in BY_NAME[base.demo].params):
+        takes = ", ".join(d.name for d in DEMOS if any(p.kind == "image" for p in d.params))
+        raise BadParameter(f"{base.demo} does not take an image; {takes} does")
+    return resolve(DemoRequest(base.demo, {**base.params, "image": path.read_bytes()}, base.text))
 
 
 def _save(result, out_dir: Path) -> list[str]:
@@ -127,8 +138,18 @@ def _human(result, paths: list[str]) -> str:
 @click.option(
     "--param", "-p", "params", multiple=True, help="key=value for the structured form (repeatable)."
 )
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your own picture for conv_apply (PNG/JPEG, up to 8 MB).",
+)
 def demo(
-    request: tuple[str, ...], as_json: bool, out_dir: Path | None, list_: bool, params: tuple[str, ...]
+    request: tuple[str, ...],
+    as_json: bool,
+    out_dir: Path | None,
+    list_: bool,
+    params: tuple[str, ...],
+    image: Path | None,
 ) -> None:
     """Run a deep-learning demonstration: REQUEST in plain language, or NAME --param value.
 
@@ -166,6 +187,8 @@ def demo(
         sys.exit(1 if failures else 0)
     req = _structured(tokens, params)
     try:
+        if image is not None:
+            req = _with_image(req, image)
         result, paths = _one(req, out)
     except EngineError as exc:
         if as_json:

@@ -124,13 +124,22 @@ def execute(req: DemoRequest) -> DemoResult:
     elapsed = (time.perf_counter() - t0) * 1000
     return DemoResult(
         demo=req.demo,
-        params=jsonable(req.params),
+        params=jsonable(_echoed(spec, req.params)),
         numbers=jsonable(out.numbers),
         text=text,
         images=tuple(out.images),
         device=device,
         elapsed_ms=round(elapsed, 1),
     )
+
+
+def _echoed(spec, params: dict) -> dict:
+    """The params as shown back: an uploaded image as its size, not thousands of pixel values."""
+    out = dict(params)
+    for p in spec.params:
+        if p.kind == "image" and out.get(p.name) is not None:
+            out[p.name] = f"{len(out[p.name][0])}x{len(out[p.name])} grayscale image"
+    return out
 
 
 def run(request: Request) -> DemoResult:

@@ -24,7 +24,8 @@ LAYER_BOUNDS = {"kernel": (1, 15), "stride": (1, 8), "padding": (0, 16), "dilati
 @dataclass(frozen=True)
 class ParamSpec:
     """One typed, bounded parameter. `kind` is one of: int, float, bool, choice, choices, ints, floats,
-    layers, matrix. `words` are the plain-language names the parser looks for ("10 classes", "lr 0.1")."""
+    layers, matrix, image (a picture of the user's: PNG/JPEG bytes or base64 in, a small grayscale
+    matrix out). `words` are the plain-language names the parser looks for ("10 classes", "lr 0.1")."""
 
     name: str
     kind: str
@@ -89,6 +90,8 @@ class ParamSpec:
             return self._length(_to_layers(value, where), where)
         if kind == "matrix":
             return _to_matrix(value, where, self.max_len, self.lo, self.hi)
+        if kind == "image":
+            return _to_image(value, where, self.max_len)
         raise BadParameter(f"{where}: unknown parameter kind {kind!r}")  # pragma: no cover
 
     def _bound(self, v: float, where: str):
@@ -203,6 +206,55 @@ def _to_layers(value: Any, where: str) -> list[dict]:
             layer[k] = n
         layers.append(layer)
     return layers
+
+
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+
+
+def _to_image(value: Any, where: str, max_side: int) -> list[list[float]]:
+    """An uploaded picture -> darkness in [0, 1] (ink = 1, like the digits), at most ``max_side`` a side.
+
+    Accepts the file's bytes, the same as base64 text (JSON requests), or an already converted matrix
+    (a request crossing to the worker is validated again)."""
+    if isinstance(value, list):
+        rows = _as_list(value, where)
+        if not rows or not all(isinstance(r, list) and len(r) == len(rows[0]) for r in rows):
+            raise BadParameter(f"{where}: an image matrix needs equal rows")
+        if len(rows) > max_side or len(rows[0]) > max_side or not rows[0]:
+            raise BadParameter(f"{where}: an image matrix is at most {max_side}x{max_side}")
+        out = [[_to_float(v, where) for v in row] for row in rows]
+        if any(not 0.0 <= v <= 1.0 for row in out for v in row):
+            raise BadParameter(f"{where}: image values must lie in [0, 1]")
+        return out
+    if isinstance(value, str):
+        try:
+            value = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise BadParameter(f"{where}: expected image bytes or base64 text") from None
+    if not isinstance(value, bytes | bytearray):
+        raise BadParameter(f"{where}: expected an image file, not {type(value).__name__}")
+    if len(value) > MAX_IMAGE_BYTES:
+        raise BadParameter(f"{where}: the image is {len(value) / 2**20:.1f} MB; the limit is 8 MB")
+    import io
+
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(value)) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise BadParameter(f"{where}: the image is {img.width}x{img.height}; at most 40 megapixels")
+            img.draft("L", (max_side * 4, max_side * 4))  # JPEG: decode at a reduced size
+            gray = img.convert("L")
+            gray.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            pixels = np.asarray(gray, dtype=np.float32) / 255.0
+            width, height = gray.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise BadParameter(f"{where}: not an image I can read (PNG, JPEG, GIF, WebP or BMP)") from None
+    if min(width, height) < 3:
+        raise BadParameter(f"{where}: the image is too small ({width}x{height}); at least 3x3")
+    return np.round(1.0 - pixels, 4).tolist()
 
 
 def _to_matrix(

@@ -155,3 +155,54 @@ async def test_timed_out_demo_says_so(retriever, cold_worker, tmp_path) -> None:
         assert "took too long" in msg.content and "budget" in msg.content
         await asyncio.sleep(0)
         assert w.services.demos.in_flight == 0
+
+
+def _square_png(width: int = 90, height: int = 60) -> bytes:
+    picture = Image.new("RGB", (width, height), "white")
+    picture.paste((0, 0, 0), (20, 15, 70, 45))  # a black box: two horizontal edges for a top-edge kernel
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_conv_apply_runs_on_an_uploaded_image(world: World) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(
+        world.alice,
+        world.general,
+        "demo",
+        {"request": "apply a top edge kernel", "image": ("box.png", _square_png())},
+    )
+    await ix.wait_response()
+    assert ix.response_type == CB_DEFERRED_MESSAGE and ix.latency < 3
+    msg = await ix.wait_message(timeout=DEMO_WAIT)
+    assert msg.embed["title"] == "Demo: conv_apply"
+    assert "your image (64x43 grayscale" in msg.embed["description"]
+    assert "64x43 grayscale image" in msg.embed["footer"]["text"]
+    assert png_of(msg).format == "PNG"
+
+
+async def test_uploads_that_cannot_be_used_are_refused(world: World) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(
+        world.alice,
+        world.general,
+        "demo",
+        {"request": "apply a top edge kernel", "image": ("notes.txt", b"hi")},
+    )
+    reply = await ix.wait_message()
+    assert ix.response_type == CB_MESSAGE and reply.ephemeral and "notes.txt is not an image" in reply.content
+    ix = await srv.invoke_slash(
+        world.alice,
+        world.general,
+        "demo",
+        {"request": "apply a top edge kernel", "image": ("fake.png", b"x" * 50)},
+    )
+    reply = await ix.wait_message(timeout=DEMO_WAIT)
+    assert "not an image I can read" in reply.content
+    ix = await srv.invoke_slash(
+        world.bob, world.general, "demo", {"request": "receptive_field", "image": ("box.png", _square_png())}
+    )
+    reply = await ix.wait_message(timeout=DEMO_WAIT)
+    assert "receptive_field does not use an image" in reply.content
+    assert world.services.demos.in_flight == 0

@@ -92,6 +92,55 @@ def test_conv_apply_matches_hand_sum():
     assert abs(r.numbers["out_mean"]) <= 1  # a normalised blur keeps intensities in [0, 1]
 
 
+def _png(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
+    from PIL import Image
+
+    picture = Image.new("L", (width, height), 255)
+    picture.paste(0, box)
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_conv_apply_on_an_uploaded_image():
+    """A black box on white: dark = 1, so a top-edge kernel answers +3 on one edge and -3 on the other."""
+    data = _png(30, 20, (5, 5, 25, 15))
+    req = engine.resolve({"demo": "conv_apply", "params": {"image": data, "kernel": "top_edge"}})
+    r = run(req)
+    assert r.numbers["input"] == "upload" and r.numbers["digit"] is None
+    assert r.numbers["input_shape"] == [20, 30] and r.numbers["output_shape"] == [18, 28]
+    assert r.numbers["out_max"] == pytest.approx(3.0) and r.numbers["out_min"] == pytest.approx(-3.0)
+    assert r.params["image"] == "30x20 grayscale image" and "your image (30x20" in r.text
+    # base64 (JSON requests) gives the same picture; big pictures shrink to at most 64 a side
+    import base64
+
+    same = engine.resolve({"demo": "conv_apply", "params": {"image": base64.b64encode(data).decode()}})
+    assert same.params["image"] == req.params["image"]
+    big = engine.resolve({"demo": "conv_apply", "params": {"image": _png(640, 320, (100, 100, 500, 200))}})
+    assert (len(big.params["image"][0]), len(big.params["image"])) == (64, 32)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (b"not a picture", "not an image I can read"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image I can read"),
+        (b"x" * (8 * 1024 * 1024 + 1), "the limit is 8 MB"),
+        ("%%% not base64", "expected image bytes or base64"),
+        ([[0.5, 2.0, 0.1], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], "values must lie in"),
+        (7, "expected an image file"),
+    ],
+)
+def test_bad_uploads_are_refused(image, message):
+    with pytest.raises(engine.BadParameter, match=message):
+        engine.resolve({"demo": "conv_apply", "params": {"image": image}})
+
+
+def test_an_image_too_small_to_convolve_is_refused():
+    with pytest.raises(engine.BadParameter, match="too small"):
+        engine.resolve({"demo": "conv_apply", "params": {"image": _png(2, 9, (0, 0, 1, 1))}})
+
+
 def test_softmax_bear_example():
     r = run("calculate the exp and softmax columns of bear_softmax")
     assert [round(e, 2) for e in r.numbers["exp"]] == [1.02, 0.08, 3.49]

@@ -100,6 +100,23 @@ def test_cli_structured_list_and_errors(tmp_path):
     assert res.exit_code != 0 and "between 2 and 10000" in res.output
 
 
+def test_cli_image_for_conv_apply(tmp_path):
+    from PIL import Image
+
+    picture = tmp_path / "box.jpg"
+    Image.new("RGB", (48, 32), "white").save(picture)
+    runner = CliRunner()
+    res = runner.invoke(
+        demo, ["apply a left edge kernel", "--image", str(picture), "--json", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["demo"] == "conv_apply" and d["params"]["image"] == "48x32 grayscale image"
+    assert d["result"]["input"] == "upload" and d["result"]["out_max"] == pytest.approx(0, abs=1e-5)
+    res = runner.invoke(demo, ["receptive field after two stride-2 convs", "--image", str(picture)])
+    assert res.exit_code == 2 and "receptive_field does not take an image; conv_apply does" in res.output
+
+
 def test_cli_stdin_lines(tmp_path):
     lines = 'softmax of 1, 2, 3\nnonsense request here\n{"demo": "init_loss", "params": {"classes": 5}}\n'
     res = CliRunner().invoke(demo, ["--json", "-", "--out", str(tmp_path)], input=lines)

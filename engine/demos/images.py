@@ -1,4 +1,5 @@
-"""conv_apply: a kernel on a real handwritten digit (scikit-learn's bundled load_digits, no download)."""
+"""conv_apply: a kernel on a real handwritten digit (scikit-learn's bundled load_digits, no download) or on
+the user's own picture (a Discord attachment or `tutor demo --image FILE`)."""
 
 from __future__ import annotations
 
@@ -50,10 +51,15 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
         kern = np.array(p["matrix"], dtype=np.float32)
     else:
         kern = np.array(KERNELS[p["kernel"]], dtype=np.float32)
-    small, index = digit_image(p["digit"], p["sample"])
-    img = F.interpolate(
-        torch.from_numpy(small)[None, None], scale_factor=UPSAMPLE, mode="bilinear", align_corners=False
-    )[0, 0].numpy()
+    if p.get("image") is not None:
+        img, index = np.asarray(p["image"], dtype=np.float32), None
+        source = f"your image ({img.shape[1]}x{img.shape[0]} grayscale, dark = 1)"
+    else:
+        small, index = digit_image(p["digit"], p["sample"])
+        img = F.interpolate(
+            torch.from_numpy(small)[None, None], scale_factor=UPSAMPLE, mode="bilinear", align_corners=False
+        )[0, 0].numpy()
+        source = f"digit {p['digit']} (load_digits #{index})"
     kh, kw = kern.shape
     if kh > img.shape[0] or kw > img.shape[1]:
         raise BadParameter("conv_apply: kernel larger than the image")
@@ -70,7 +76,8 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
     zero_response = float(F.conv2d(torch.zeros(1, 1, kh, kw), torch.from_numpy(kern)[None, None]).abs().max())
     numbers = {
         "kernel": kern.tolist(),
-        "digit": p["digit"],
+        "input": "upload" if index is None else "digit",
+        "digit": None if index is None else p["digit"],
         "dataset_index": index,
         "input_shape": list(img.shape),
         "output_shape": list(out.shape),
@@ -87,7 +94,7 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
     fig = figure(10, 3.6)
     axs = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 0.75, 1]})
     axs[0].imshow(img, cmap="gray_r", vmin=0, vmax=1)
-    axs[0].set_title(f"digit {p['digit']} (load_digits #{index})")
+    axs[0].set_title(source if index is not None else f"your image {img.shape[1]}x{img.shape[0]}")
     lim = max(abs(kern.min()), abs(kern.max()), 1e-6)
     axs[1].imshow(kern, cmap="RdBu_r", vmin=-lim, vmax=lim)
     for a in range(kh):
@@ -116,9 +123,14 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
     terms = " + ".join(
         f"{kern[a, b]:.2g}·{patch[a, b]:.2f}" for a in range(min(kh, 3)) for b in range(min(kw, 3))
     )
+    what = (
+        f"a real handwritten {p['digit']} (scikit-learn's bundled 8x8 digits, upsampled to "
+        f"{img.shape[0]}x{img.shape[1]})"
+        if index is not None
+        else source
+    )
     text = (
-        f"Applied the {p['kernel'].replace('_', ' ')} kernel to a real handwritten {p['digit']} "
-        f"(scikit-learn's bundled 8x8 digits, upsampled to {img.shape[0]}x{img.shape[1]}). Each output pixel is "
+        f"Applied the {p['kernel'].replace('_', ' ')} kernel to {what}. Each output pixel is "
         f"the sum of the kernel times the {kh}x{kw} patch under it, e.g. the centre pixel: "
         f"{terms}{' + …' if kh * kw > 9 else ''} = {numbers['center_pixel_by_hand']:.3f} "
         f"(F.conv2d: {numbers['center_pixel']:.3f}; whole image vs a numpy sum: max difference {diff:.1e}). "

@@ -2,8 +2,9 @@
 
 ``request`` takes plain language ("receptive field after two stride-2 convs") or a demo name, with
 autocomplete over the catalogue. The options after it are structured parameters shared by the common demos
-(``layers`` for the receptive-field and conv-output demos, ``size``, ``steps``, ``lr``, ``seed``); they
-override what the request text says, and a demo without that parameter says so.
+(``layers`` for the receptive-field and conv-output demos, ``size``, ``steps``, ``lr``, ``seed``, and an
+``image`` attachment for conv_apply); they override what the request text says, and a demo without that
+parameter says so.
 
 Reading the request (parsing, the nearest demos) is plain Python whose cost grows with the text: it runs
 in a thread, on at most ``MAX_REQUEST`` characters (the engine's own limit).
@@ -22,7 +23,10 @@ import engine
 from bot.demos import demo_reply
 from bot.formatting import CHOICE_NAME_LIMIT, shorten
 from engine import DemoRequest
+from engine.catalogue import BY_NAME
+from engine.errors import BadParameter
 from engine.parse import MAX_TEXT
+from engine.spec import MAX_IMAGE_BYTES
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
@@ -62,6 +66,14 @@ def demo_choices(current: str) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=name, value=value) for value, name in choices.items()][:MAX_CHOICES]
 
 
+def check_image(attachment: discord.Attachment) -> None:
+    """Refuse what is clearly not a picture, or too large, before downloading it."""
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise BadParameter(f"the image is {attachment.size / 2**20:.1f} MB; the limit is 8 MB")
+    if attachment.content_type and not attachment.content_type.startswith("image/"):
+        raise BadParameter(f"{attachment.filename} is not an image ({attachment.content_type})")
+
+
 class Demos(commands.Cog):
     """Runs demos through the bot's ``DemoQueue``; the engine decides what a request means."""
 
@@ -74,6 +86,11 @@ class Demos(commands.Cog):
         given = {name: value for name, value in overrides.items() if value is not None}
         if not given:
             return resolved
+        if "image" in given and "image" not in {p.name for p in BY_NAME[resolved.demo].params}:
+            raise BadParameter(
+                f"{resolved.demo} does not use an image; attach one to a conv_apply request, "
+                "e.g. “apply a top edge kernel”"
+            )
         return self.bot.demos.resolve(DemoRequest(resolved.demo, {**resolved.params, **given}, resolved.text))
 
     @app_commands.command(name="demo", description="Run a live deep-learning demonstration and plot it.")
@@ -84,6 +101,7 @@ class Demos(commands.Cog):
         steps="training or schedule steps (lr_schedule, lr_finder, optimizers, activation_stats)",
         lr="learning rate (lr_schedule, optimizers, activation_stats)",
         seed="random seed: the same seed gives the same result",
+        image="your own picture for conv_apply (PNG/JPEG, up to 8 MB)",
     )
     async def demo(
         self,
@@ -94,14 +112,18 @@ class Demos(commands.Cog):
         steps: app_commands.Range[int, 1, 100_000] | None = None,
         lr: app_commands.Range[float, 0.0, 100.0] | None = None,
         seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
+        image: discord.Attachment | None = None,
     ) -> None:
-        job = await asyncio.to_thread(
-            self.build_request,
-            request,
-            {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed},
-        )
+        overrides: dict[str, Any] = {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed}
+        if image is None:  # checked before deferring, so a bad request gets a private error at once
+            job = await asyncio.to_thread(self.build_request, request, overrides)
+        else:
+            check_image(image)
         with self.bot.demos.slot(interaction.user.id):
             await interaction.response.defer(thinking=True)
+            if image is not None:  # downloading may take a while: after the defer
+                overrides["image"] = await image.read()
+                job = await asyncio.to_thread(self.build_request, request, overrides)
             result = await self.bot.demos.run(job)
         embed, files = demo_reply(result)
         await interaction.followup.send(embed=embed, files=files)
