@@ -239,13 +239,17 @@ def _to_image(value: Any, where: str, max_side: int) -> list[list[float]]:
     import io
 
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(value)) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise BadParameter(f"{where}: the image is {img.width}x{img.height}; at most 40 megapixels")
             img.draft("L", (max_side * 4, max_side * 4))  # JPEG: decode at a reduced size
+            img = ImageOps.exif_transpose(img)  # phone photos: upright as the user saw them
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")  # transparent means background: paper-white, not black
+                img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
             gray = img.convert("L")
             gray.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             pixels = np.asarray(gray, dtype=np.float32) / 255.0

@@ -136,6 +136,24 @@ def test_bad_uploads_are_refused(image, message):
         engine.resolve({"demo": "conv_apply", "params": {"image": image}})
 
 
+def test_transparent_and_rotated_pictures_are_read_as_seen():
+    from PIL import Image
+
+    clear = Image.new("RGBA", (10, 6), (0, 0, 0, 0))  # fully transparent: background, so white
+    clear.paste((0, 0, 0, 255), (0, 0, 3, 6))  # an opaque black stripe on the left
+    out = io.BytesIO()
+    clear.save(out, format="PNG")
+    matrix = engine.resolve({"demo": "conv_apply", "params": {"image": out.getvalue()}}).params["image"]
+    assert matrix[0][0] == 1.0 and matrix[0][9] == 0.0
+    tall = Image.new("L", (12, 4), 255)  # stored 12 wide; EXIF orientation 6 shows it rotated, 4 wide
+    exif = tall.getexif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    tall.save(out, format="JPEG", exif=exif)
+    matrix = engine.resolve({"demo": "conv_apply", "params": {"image": out.getvalue()}}).params["image"]
+    assert (len(matrix[0]), len(matrix)) == (4, 12)
+
+
 def test_an_image_too_small_to_convolve_is_refused():
     with pytest.raises(engine.BadParameter, match="too small"):
         engine.resolve({"demo": "conv_apply", "params": {"image": _png(2, 9, (0, 0, 1, 1))}})
