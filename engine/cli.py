@@ -61,7 +61,11 @@ def _with_image(req: dict | str, path: Path) -> DemoRequest:
 
 def _save(result, out_dir: Path) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    tag = hashlib.sha1(json.dumps(result.params, sort_keys=True).encode()).hexdigest()[:8]
+    # The plots are part of the tag: two pictures of the same size echo the same params.
+    digest = hashlib.sha1(json.dumps(result.params, sort_keys=True).encode())
+    for data in result.images:
+        digest.update(data)
+    tag = digest.hexdigest()[:8]
     paths = []
     for i, data in enumerate(result.images):
         path = out_dir / f"{result.demo}_{tag}_{i + 1}.png"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +116,13 @@ class ParamSpec:
         for spoken, choice in self.aliases:
             if key == re.sub(r"[\s\-]+", "_", spoken):
                 return choice
-        raise BadParameter(f"{where} must be one of {', '.join(self.choices)} (got {value!r})")
+        raise BadParameter(f"{where} must be one of {', '.join(self.choices)} (got {_shown(value)})")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value quoted in an error message, cut short: a wrong value can be a whole uploaded file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fmt(v: float | None) -> str:
@@ -139,7 +146,7 @@ def _split(text: str) -> list[str]:
 
 def _to_int(value: Any, where: str) -> int:
     if isinstance(value, bool):
-        raise BadParameter(f"{where} must be an integer (got {value!r})")
+        raise BadParameter(f"{where} must be an integer (got {_shown(value)})")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -150,20 +157,20 @@ def _to_int(value: Any, where: str) -> int:
         f = float(value)
         if f.is_integer() and abs(f) < 1e12:
             return int(f)
-    raise BadParameter(f"{where} must be an integer (got {value!r})")
+    raise BadParameter(f"{where} must be an integer (got {_shown(value)})")
 
 
 def _to_float(value: Any, where: str) -> float:
     if isinstance(value, bool):
-        raise BadParameter(f"{where} must be a number (got {value!r})")
+        raise BadParameter(f"{where} must be a number (got {_shown(value)})")
     if isinstance(value, int | float) or (
         isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I)
     ):
         f = float(value)
     else:
-        raise BadParameter(f"{where} must be a number (got {value!r})")
+        raise BadParameter(f"{where} must be a number (got {_shown(value)})")
     if not math.isfinite(f):
-        raise BadParameter(f"{where} must be finite (got {value!r})")
+        raise BadParameter(f"{where} must be finite (got {_shown(value)})")
     return f
 
 
@@ -175,7 +182,7 @@ def _to_bool(value: Any, where: str) -> bool:
         return True
     if s in ("0", "false", "no", "off", "n"):
         return False
-    raise BadParameter(f"{where} must be true or false (got {value!r})")
+    raise BadParameter(f"{where} must be true or false (got {_shown(value)})")
 
 
 def _to_layers(value: Any, where: str) -> list[dict]:
@@ -209,14 +216,14 @@ def _to_layers(value: Any, where: str) -> list[dict]:
 
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
-MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+MAX_IMAGE_PIXELS = 16_000_000  # refuse decompression bombs before decoding (a 16 MP photo is plenty)
 
 
 def _to_image(value: Any, where: str, max_side: int) -> list[list[float]]:
     """An uploaded picture -> darkness in [0, 1] (ink = 1, like the digits), at most ``max_side`` a side.
 
     Accepts the file's bytes, the same as base64 text (JSON requests), or an already converted matrix
-    (a request crossing to the worker is validated again)."""
+    (a resolved request validated again, e.g. by the worker queue)."""
     if isinstance(value, list):
         rows = _as_list(value, where)
         if not rows or not all(isinstance(r, list) and len(r) == len(rows[0]) for r in rows):
@@ -236,29 +243,56 @@ def _to_image(value: Any, where: str, max_side: int) -> list[list[float]]:
         raise BadParameter(f"{where}: expected an image file, not {type(value).__name__}")
     if len(value) > MAX_IMAGE_BYTES:
         raise BadParameter(f"{where}: the image is {len(value) / 2**20:.1f} MB; the limit is 8 MB")
+    import warnings
+
+    with _DECODING, warnings.catch_warnings():  # one picture at a time: full-size decodes are memory-hungry
+        warnings.simplefilter("ignore")  # Pillow warns about damaged EXIF etc.; the outcome is what counts
+        width, height, pixels = _decode(value, where, max_side)
+    if min(width, height) < 3:
+        raise BadParameter(f"{where}: the image is too small ({width}x{height}); at least 3x3")
+    return (1.0 - pixels).round(4).tolist()
+
+
+_DECODING = threading.Lock()
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+
+
+def _decode(data: bytes, where: str, max_side: int):
+    """(width, height, gray in [0, 1]) of a picture, shrunk to ``max_side``; any failure is a BadParameter."""
     import io
 
     import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
+    unreadable = BadParameter(f"{where}: not an image I can read ({', '.join(IMAGE_FORMATS)})")
     try:
-        with Image.open(io.BytesIO(value)) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise BadParameter(f"{where}: the image is {img.width}x{img.height}; at most 40 megapixels")
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError:
+        raise BadParameter(f"{where}: the image is far too large; at most 16 megapixels") from None
+    except Exception:  # Pillow raises many kinds (SyntaxError, struct.error, ...) for broken files
+        raise unreadable from None
+    with img:
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise BadParameter(f"{where}: the image is {img.width}x{img.height}; at most 16 megapixels")
+        try:
             img.draft("L", (max_side * 4, max_side * 4))  # JPEG: decode at a reduced size
             img = ImageOps.exif_transpose(img)  # phone photos: upright as the user saw them
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")  # transparent means background: paper-white, not black
-                img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit: scale, do not clip at 255
+                deep = np.asarray(img, dtype=np.float64)
+                top = 65535.0 if img.mode.startswith("I;16") else max(float(deep.max()), 1.0)
+                img = Image.fromarray(np.clip(deep / top * 255.0, 0, 255).astype(np.uint8), "L")
+            if img.has_transparency_data:  # transparent means background: paper-white, not ink
+                img = img.convert("RGBA")
+                img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # small before compositing
+                img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img)
             gray = img.convert("L")
             gray.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             pixels = np.asarray(gray, dtype=np.float32) / 255.0
-            width, height = gray.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise BadParameter(f"{where}: not an image I can read (PNG, JPEG, GIF, WebP or BMP)") from None
-    if min(width, height) < 3:
-        raise BadParameter(f"{where}: the image is too small ({width}x{height}); at least 3x3")
-    return np.round(1.0 - pixels, 4).tolist()
+        except BadParameter:
+            raise
+        except Exception:
+            raise unreadable from None
+    return gray.size[0], gray.size[1], pixels
 
 
 def _to_matrix(

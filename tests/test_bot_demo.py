@@ -205,4 +205,10 @@ async def test_uploads_that_cannot_be_used_are_refused(world: World) -> None:
     )
     reply = await ix.wait_message(timeout=DEMO_WAIT)
     assert "receptive_field does not use an image" in reply.content
+    # memory_estimate has a numeric parameter called "image": a picture is still not for it
+    ix = await srv.invoke_slash(
+        world.bob, world.general, "demo", {"request": "memory_estimate", "image": ("box.png", _square_png())}
+    )
+    reply = await ix.wait_message(timeout=DEMO_WAIT)
+    assert "memory_estimate does not use an image" in reply.content
     assert world.services.demos.in_flight == 0

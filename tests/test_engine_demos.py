@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
@@ -152,6 +153,37 @@ def test_transparent_and_rotated_pictures_are_read_as_seen():
     tall.save(out, format="JPEG", exif=exif)
     matrix = engine.resolve({"demo": "conv_apply", "params": {"image": out.getvalue()}}).params["image"]
     assert (len(matrix[0]), len(matrix)) == (4, 12)
+
+
+def test_damaged_files_are_refused_never_crash():
+    """Every one-byte corruption of a PNG and a JPEG either still reads or is a BadParameter."""
+    from PIL import Image
+
+    originals = []
+    for fmt in ("PNG", "JPEG"):
+        out = io.BytesIO()
+        Image.new("RGB", (40, 30), "white").save(out, format=fmt, exif=Image.Exif())
+        originals.append(out.getvalue())
+    for data in originals:
+        for pos in range(0, len(data), max(1, len(data) // 150)):
+            damaged = data[:pos] + bytes([data[pos] ^ 0x5A]) + data[pos + 1 :]
+            with contextlib.suppress(engine.BadParameter):  # anything else fails the test
+                engine.resolve({"demo": "conv_apply", "params": {"image": damaged}})
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped():
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(out, format="PNG")  # mid grey
+    matrix = engine.resolve({"demo": "conv_apply", "params": {"image": out.getvalue()}}).params["image"]
+    assert matrix[0][0] == pytest.approx(0.5, abs=0.01)
+
+
+def test_wrong_value_in_an_error_message_is_cut_short():
+    with pytest.raises(engine.BadParameter) as info:
+        engine.resolve({"demo": "memory_estimate", "params": {"image": b"\x89PNG" * 10_000}})
+    assert len(str(info.value)) < 300
 
 
 def test_an_image_too_small_to_convolve_is_refused():
