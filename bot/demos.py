@@ -118,7 +118,7 @@ def demo_reply(result: DemoResult) -> tuple[discord.Embed, list[discord.File]]:
     embed = discord.Embed(title=f"Demo: {result.demo}", description=description, colour=DEMO_COLOUR)
     for name, value in list(result.numbers.items())[:MAX_NUMBER_FIELDS]:
         embed.add_field(name=shorten(str(name), 256), value=format_number(value), inline=True)
-    params = ", ".join(f"{k}={_compact(v)}" for k, v in result.params.items())
+    params = ", ".join(f"{k}={_compact(v)}" for k, v in result.params.items() if v is not None)
     footer = f"{params} · {result.device} · {result.elapsed_ms:.0f} ms" if params else result.device
     embed.set_footer(text=shorten(footer, FOOTER_LIMIT))
     files = [

@@ -124,7 +124,7 @@ def execute(req: DemoRequest) -> DemoResult:
     elapsed = (time.perf_counter() - t0) * 1000
     return DemoResult(
         demo=req.demo,
-        params=jsonable(_echoed(spec, req.params)),
+        params=jsonable(_echoed(spec, req.params, out.ignored)),
         numbers=jsonable(out.numbers),
         text=text,
         images=tuple(out.images),
@@ -133,9 +133,9 @@ def execute(req: DemoRequest) -> DemoResult:
     )
 
 
-def _echoed(spec, params: dict) -> dict:
-    """The params as shown back: an uploaded image as its size, not thousands of pixel values."""
-    out = dict(params)
+def _echoed(spec, params: dict, ignored: tuple[str, ...] = ()) -> dict:
+    """The params as shown back: those the run used, an uploaded image as its size, not its pixels."""
+    out = {name: value for name, value in params.items() if name not in ignored}
     for p in spec.params:
         if p.kind == "image" and out.get(p.name) is not None:
             out[p.name] = f"{len(out[p.name][0])}x{len(out[p.name])} grayscale image"

@@ -428,3 +428,6 @@ class DemoOutput:
     numbers: dict
     text: str
     images: tuple[bytes, ...]
+    ignored: tuple[
+        str, ...
+    ] = ()  # parameters this run did not use (not echoed back, e.g. digit for an upload)

@@ -141,4 +141,7 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
             else "the kernel re-weights each neighbourhood."
         )
     )
-    return DemoOutput(numbers, text, (image,))
+    ignored = ("digit", "sample") if index is None else ("image",)
+    if p["kernel"] != "custom":
+        ignored += ("matrix",)
+    return DemoOutput(numbers, text, (image,), ignored)
