@@ -48,6 +48,7 @@ class Answer:
     alternatives: tuple[Alternative, ...] = ()
     no_answer_reason: str | None = None
     suggestions: tuple[str, ...] = ()  # nearest topics, for no_match
+    variant: str | None = None  # no_match because the question is about a kind the notes lack ("focal loss")
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ class Answer:
             "alternatives": [{**asdict(a), "score": round(a.score, 4)} for a in self.alternatives],
             "no_answer_reason": self.no_answer_reason,
             "suggestions": list(self.suggestions),
+            "variant": self.variant,
         }
 
 
@@ -73,3 +75,9 @@ NO_ANSWER_TEXT = {
     "off_topic": "The source's answer to this addresses a different question, so I won't repeat it.",
     "disabled": "This entry has been disabled by an admin.",
 }
+
+
+def variant_text(variant: str) -> str:
+    """Why a question about a kind of a covered term got no answer, e.g. "focal loss"."""
+    modifier = variant.split()[0]
+    return f"My notes never mention “{modifier}”, so “{variant}” is not something I can answer from them."

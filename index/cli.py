@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from index.answer import ANSWERED, NO_ANSWER_TEXT, NO_MATCH, Answer
+from index.answer import ANSWERED, NO_ANSWER_TEXT, NO_MATCH, Answer, variant_text
 
 
 def _retriever():
@@ -38,6 +38,12 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         )
 
     if answer.status == NO_MATCH:
+        if answer.variant:
+            lines = [variant_text(answer.variant)]
+            if answer.alternatives:  # perhaps the kind the student meant is the one the notes cover
+                lines.append("Closest entries:")
+                lines += [f"  - {alt.question} ({alt.source} #{alt.n})" for alt in answer.alternatives]
+            return "\n".join(lines)
         lines = ["That's not in my notes."]
         if answer.suggestions:
             lines.append("Topics I do know nearby: " + ", ".join(answer.suggestions) + ".")

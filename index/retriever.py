@@ -419,15 +419,15 @@ class Retriever:
             + COVERAGE_WEIGHT * self._coverage(kb, query, matched)
             - UNKNOWN_WORD_PENALTY * len(unknown)
         )
-        if confidence < UNSURE_MIN or (
-            confidence < VARIANT_MAX and self._unknown_variant(kb, query, unknown, matched)
-        ):
+        variant = self._unknown_variant(kb, query, unknown, matched) if confidence < VARIANT_MAX else None
+        if confidence < UNSURE_MIN or variant:
             return Answer(
                 status=NO_MATCH,
                 query=text,
                 score=confidence,
                 suggestions=_topics(kb, vector),
                 alternatives=self._alternatives(groups[:MAX_ALTERNATIVES]),
+                variant=variant,
                 timings_ms={"total": (time.perf_counter() - started) * 1000},
             )
         return self._matched(

@@ -118,6 +118,16 @@ async def test_match_without_an_answer_offers_related_entries(world: World) -> N
     )
 
 
+async def test_kind_the_notes_lack_is_refused_with_the_closest_entries(world: World) -> None:
+    srv = world.server
+    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is nesterov momentum?"})
+    msg = await ix.wait_message()
+    assert msg.embed["title"] == "That's not in my notes"
+    assert "“nesterov momentum”" in msg.embed["description"]
+    related = [b for b in msg.buttons if b["label"].startswith("See also: ")]
+    assert related and any("momentum" in b["label"].lower() for b in related)
+
+
 async def test_ask_no_match_says_so_and_suggests_topics(world: World) -> None:
     ix = await world.server.invoke_slash(world.alice, world.general, "ask", {"question": NO_MATCH})
     msg = await ix.wait_message()

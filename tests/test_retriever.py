@@ -115,6 +115,13 @@ def test_unknown_variants_of_known_terms_are_not_answered(retriever, question, s
     assert retriever.ask(question).status == status
 
 
+def test_variant_refusal_says_why_and_keeps_the_closest_entries(retriever):
+    answer = retriever.ask("whats huber loss")
+    assert answer.status == "no_match" and answer.variant == "huber loss" and answer.alternatives
+    assert answer.to_json()["variant"] == "huber loss"
+    assert retriever.ask("what is the weather like today").variant is None
+
+
 def test_explain_names_the_variant(retriever):
     assert retriever.explain("whats huber loss")["variant"] == "huber loss"
     assert retriever.explain("what is stride")["variant"] is None

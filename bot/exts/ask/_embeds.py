@@ -14,7 +14,7 @@ from bot.formatting import (
     shorten,
     split_text,
 )
-from index.answer import ANSWERED, NO_ANSWER_TEXT, NO_MATCH, Answer
+from index.answer import ANSWERED, NO_ANSWER_TEXT, NO_MATCH, Answer, variant_text
 
 COLOURS = {
     ANSWERED: discord.Colour.green(),
@@ -88,8 +88,11 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
 def _no_match(answer: Answer) -> discord.Embed:
     if not answer.query.strip():
         return help_embed()
-    lines = ["I couldn't find that in the course notes, so I won't guess."]
-    if answer.suggestions:
+    if answer.variant:  # a kind of something the notes cover: the closest entries are buttons below
+        lines = [variant_text(answer.variant), "The closest entries I do have are below."]
+    else:
+        lines = ["I couldn't find that in the course notes, so I won't guess."]
+    if answer.suggestions and not answer.variant:
         lines.append("Topics I do know nearby: " + ", ".join(f"**{s}**" for s in answer.suggestions) + ".")
     lines.append(f"Try asking about one of them, e.g. “{EXAMPLE}”")
     embed = discord.Embed(

@@ -27,7 +27,8 @@ class AnswerView(TutorView):
         self.answer = answer
         self.voters: set[int] = set()
         # Unsure: "did you mean". A match whose source has no answer: the neighbours that may have one.
-        no_answer = answer.status == ANSWERED and answer.answer is None
+        # A kind of a covered term the notes lack ("focal loss"): the covered entries, in case they help.
+        no_answer = (answer.status == ANSWERED and answer.answer is None) or bool(answer.variant)
         if (answer.status == UNSURE or no_answer) and not picked:
             prefix = "Did you mean" if answer.status == UNSURE else "See also"
             for alternative in answer.alternatives[:MAX_ALTERNATIVES]:
