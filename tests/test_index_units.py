@@ -142,3 +142,20 @@ def test_lexical_index_finds_identifiers_and_corrects_typos(tmp_path):
     assert index.correct("gradiant") == "gradient"
     assert index.correct("weather") == "weather"
     assert index.known("gradients") and not index.known("transformers")
+
+
+@pytest.mark.parametrize(
+    ("query", "question", "defines"),
+    [
+        ("what is a dead ReLU", "dead ReLU", True),
+        ("what are dilated convolutions?", "dilated convolutions", True),
+        ("what is stride", "What is “stride”?", True),
+        ("what is a dead ReLU", "what could cause a dead ReLU?", False),
+        ("why is a dead ReLU bad", "dead ReLU", None),  # not a definition question
+    ],
+)
+def test_definition_questions_and_the_entries_that_define_them(query, question, defines):
+    from index.retriever import _defined_term, _defines
+
+    term = _defined_term(query)
+    assert (term is None) if defines is None else (_defines(question, term) is defines)

@@ -122,6 +122,10 @@ def test_variant_refusal_says_why_and_keeps_the_closest_entries(retriever):
     assert retriever.ask("what is the weather like today").variant is None
 
 
+def test_definition_question_gets_the_definition_card(retriever):
+    assert retriever.ask("what is a dead relu").question == "dead ReLU"
+
+
 def test_explain_names_the_variant(retriever):
     assert retriever.explain("whats huber loss")["variant"] == "huber loss"
     assert retriever.explain("what is stride")["variant"] is None
