@@ -229,9 +229,7 @@ class Store:
         embed = self._embed_ahead(documents, embed)
         with self.transaction():
             for doc in documents:
-                row = self._document_row(doc.meta.source)
-                active = self._items_of(doc.meta.source, include_retired=False)
-                if row and row["content_hash"] == doc.content_hash and len(active) == len(doc.entries):
+                if self._unchanged(doc):
                     skipped += 1
                     counts["unchanged"] += len(doc.entries)
                     say(f"{doc.meta.source}: unchanged ({len(doc.entries)} items)")
@@ -263,14 +261,7 @@ class Store:
         Returns an ``embed`` that serves those vectors and embeds only what it has not seen (texts another
         writer added between this read and the transaction).
         """
-        changed = False
-        for doc in documents:
-            row = self._document_row(doc.meta.source)
-            active = self._items_of(doc.meta.source, include_retired=False)
-            if not (row and row["content_hash"] == doc.content_hash and len(active) == len(doc.entries)):
-                changed = True
-                break
-        if not changed:
+        if all(self._unchanged(doc) for doc in documents):
             return embed
         replaced = {doc.meta.source for doc in documents}
         texts = {
@@ -290,6 +281,12 @@ class Store:
             return np.stack([known[t] for t in batch]) if batch else np.zeros((0, 0), dtype=np.float32)
 
         return cached
+
+    def _unchanged(self, doc: ParsedDocument) -> bool:
+        """Stored with the same content hash and all its entries still active: nothing to write."""
+        row = self._document_row(doc.meta.source)
+        active = self._items_of(doc.meta.source, include_retired=False)
+        return bool(row) and row["content_hash"] == doc.content_hash and len(active) == len(doc.entries)
 
     def _document_row(self, source: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM documents WHERE source = ?", [source]))
