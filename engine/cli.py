@@ -53,8 +53,8 @@ def _structured(tokens: list[str], params: tuple[str, ...]) -> dict | str:
 def _with_image(req: dict | str, path: Path) -> DemoRequest:
     """The request with the picture added, for the demos that take one."""
     base = resolve(req)
-    if not any(p.kind == "image" for p in BY_NAME[base.demo].params):
-        takes = ", ".join(d.name for d in DEMOS if any(p.kind == "image" for p in d.params))
+    if not BY_NAME[base.demo].takes_image:
+        takes = ", ".join(d.name for d in DEMOS if d.takes_image)
         raise BadParameter(f"{base.demo} does not take an image; {takes} does")
     return resolve(DemoRequest(base.demo, {**base.params, "image": path.read_bytes()}, base.text))
 

@@ -353,6 +353,11 @@ class DemoSpec:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    @property
+    def takes_image(self) -> bool:
+        """Whether a user's picture can be passed (a parameter of kind "image", not merely named so)."""
+        return any(p.kind == "image" for p in self.params)
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,

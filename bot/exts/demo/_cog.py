@@ -86,7 +86,7 @@ class Demos(commands.Cog):
         given = {name: value for name, value in overrides.items() if value is not None}
         if not given:
             return resolved
-        if "image" in given and not any(p.kind == "image" for p in BY_NAME[resolved.demo].params):
+        if "image" in given and not BY_NAME[resolved.demo].takes_image:
             raise BadParameter(
                 f"{resolved.demo} does not use an image; attach one to a conv_apply request, "
                 "e.g. “apply a top edge kernel”"
