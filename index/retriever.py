@@ -34,7 +34,7 @@ reproduces each).
   no top answer among 222 other questions.
 * Unknown variants: a word the notes never use, directly modifying a term they do use ("nesterov
   momentum", "focal loss", "group normalization"), asks about a kind of that term the notes do not cover;
-  answering with the covered term would be wrong, so it is no_match whatever the confidence. Exceptions:
+  answering with the covered term would be wrong, so a weak match becomes no_match. Exceptions:
   the modifier means the same as one the notes pair with that term (single-word cosine >= ``SAME_MEANING``:
   "biggest" vs the notes' "largest bottleneck" is 0.94, "nesterov" vs any is <= 0.21), everyday qualifiers
   (``GENERAL_WORDS``: "typical", "vanilla", "numpy") and British spellings. It only overrides a weak match
@@ -116,6 +116,9 @@ class _Snapshot:
     row_of: dict[int, int]  # item id -> row of the index's arrays
     stem_df: dict[str, int]
     modifiers_of: dict[str, set[str]]  # word stem -> the words that precede it in the notes
+    defined: dict[
+        int, str
+    ]  # item id -> the term its question defines ("dead relu"), for definition questions
     stems: dict[int, frozenset[str]]  # filled lazily; belongs to this snapshot only
 
 
@@ -160,6 +163,7 @@ class Retriever:
             modifiers_of=head_modifiers(
                 text for it in items.values() if DISABLED not in it.flags for text in (it.question, it.answer)
             ),
+            defined={it.id: _defined_by(it.question) for it in items.values()},
             stems={},
         )
         self.rebuilt_because = reason
@@ -384,7 +388,7 @@ class Retriever:
                 float(d),
                 float(d)
                 + LEXICAL_WEIGHT * lexical.get(item_id, 0.0)
-                + (DEFINITION_BONUS if term and _defines(kb.items[item_id].question, term) else 0.0),
+                + (DEFINITION_BONUS if term and kb.defined[item_id] == term else 0.0),
             )
             for row, d in zip(rows, dense, strict=True)
         ]
@@ -535,9 +539,9 @@ def _term_key(text: str) -> str:
     return " ".join(light_stem(w) for w in words(text))
 
 
-def _defines(question: str, term: str) -> bool:
-    """Whether an entry's question is the bare term or "what is <term>?" (a flash card or definition)."""
+def _defined_by(question: str) -> str:
+    """The term an entry's question is, bare or as "what is <term>?" (a flash card or definition)."""
     bare = _QUESTION_LEAD.sub(
         "", question.strip().strip("?").replace("“", "").replace("”", "").replace('"', "")
     )
-    return _term_key(bare) == term
+    return _term_key(bare)

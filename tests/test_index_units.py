@@ -155,7 +155,7 @@ def test_lexical_index_finds_identifiers_and_corrects_typos(tmp_path):
     ],
 )
 def test_definition_questions_and_the_entries_that_define_them(query, question, defines):
-    from index.retriever import _defined_term, _defines
+    from index.retriever import _defined_by, _defined_term
 
     term = _defined_term(query)
-    assert (term is None) if defines is None else (_defines(question, term) is defines)
+    assert (term is None) if defines is None else ((_defined_by(question) == term) is defines)
