@@ -165,14 +165,15 @@ def _square_png(width: int = 90, height: int = 60) -> bytes:
     return out.getvalue()
 
 
-async def test_conv_apply_runs_on_an_uploaded_image(world: World) -> None:
-    srv = world.server
-    ix = await srv.invoke_slash(
-        world.alice,
-        world.general,
-        "demo",
-        {"request": "apply a top edge kernel", "image": ("box.png", _square_png())},
+async def demo_with_image(world: World, user, request: str, filename: str, data: bytes):
+    """Invoke /demo with ``request`` and an attachment; returns the interaction."""
+    return await world.server.invoke_slash(
+        user, world.general, "demo", {"request": request, "image": (filename, data)}
     )
+
+
+async def test_conv_apply_runs_on_an_uploaded_image(world: World) -> None:
+    ix = await demo_with_image(world, world.alice, "apply a top edge kernel", "box.png", _square_png())
     await ix.wait_response()
     assert ix.response_type == CB_DEFERRED_MESSAGE and ix.latency < 3
     msg = await ix.wait_message(timeout=DEMO_WAIT)
@@ -185,32 +186,17 @@ async def test_conv_apply_runs_on_an_uploaded_image(world: World) -> None:
 
 
 async def test_uploads_that_cannot_be_used_are_refused(world: World) -> None:
-    srv = world.server
-    ix = await srv.invoke_slash(
-        world.alice,
-        world.general,
-        "demo",
-        {"request": "apply a top edge kernel", "image": ("notes.txt", b"hi")},
-    )
+    ix = await demo_with_image(world, world.alice, "apply a top edge kernel", "notes.txt", b"hi")
     reply = await ix.wait_message()
     assert ix.response_type == CB_MESSAGE and reply.ephemeral and "notes.txt is not an image" in reply.content
-    ix = await srv.invoke_slash(
-        world.alice,
-        world.general,
-        "demo",
-        {"request": "apply a top edge kernel", "image": ("fake.png", b"x" * 50)},
-    )
+    ix = await demo_with_image(world, world.alice, "apply a top edge kernel", "fake.png", b"x" * 50)
     reply = await ix.wait_message(timeout=DEMO_WAIT)
     assert "not an image I can read" in reply.content
-    ix = await srv.invoke_slash(
-        world.bob, world.general, "demo", {"request": "receptive_field", "image": ("box.png", _square_png())}
-    )
+    ix = await demo_with_image(world, world.bob, "receptive_field", "box.png", _square_png())
     reply = await ix.wait_message(timeout=DEMO_WAIT)
     assert "receptive_field does not use an image" in reply.content
     # memory_estimate has a numeric parameter called "image": a picture is still not for it
-    ix = await srv.invoke_slash(
-        world.bob, world.general, "demo", {"request": "memory_estimate", "image": ("box.png", _square_png())}
-    )
+    ix = await demo_with_image(world, world.bob, "memory_estimate", "box.png", _square_png())
     reply = await ix.wait_message(timeout=DEMO_WAIT)
     assert "memory_estimate does not use an image" in reply.content
     assert world.services.demos.in_flight == 0
