@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-Status = Literal["answered", "unsure", "no_match"]
-ANSWERED: Status = "answered"
-UNSURE: Status = "unsure"
-NO_MATCH: Status = "no_match"
+
+class Status(StrEnum):
+    """How sure the tutor is, and whether there is an answer to show."""
+
+    ANSWERED = "answered"  # the right entry, confidently; ``answer`` is its text
+    UNSURE = "unsure"  # a best guess with "did you mean" alternatives
+    NO_ANSWER = "no_answer"  # confidently this entry, but its source has no answer (``no_answer_reason``)
+    NO_MATCH = "no_match"  # not in the notes: nearest topics instead
+
+
+ANSWERED = Status.ANSWERED
+UNSURE = Status.UNSURE
+NO_ANSWER = Status.NO_ANSWER
+NO_MATCH = Status.NO_MATCH
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,9 @@ class Answer:
     """One reply. ``answer`` is ``None`` unless there is a servable answer to show.
 
     ``no_answer_reason`` explains a match whose source has no usable answer ("unanswered",
-    "placeholder", "off_topic") so callers say so instead of showing the text as an answer.
+    "placeholder", "off_topic") so callers say so instead of showing the text as an answer; such a match
+    is ``no_answer`` (or ``unsure``), never ``answered``. ``score`` is the calibrated probability that
+    ``question`` is the entry the message asks about.
     """
 
     status: Status
@@ -48,13 +61,12 @@ class Answer:
     alternatives: tuple[Alternative, ...] = ()
     no_answer_reason: str | None = None
     suggestions: tuple[str, ...] = ()  # nearest topics, for no_match
-    variant: str | None = None  # no_match because the question is about a kind the notes lack ("focal loss")
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The `tutor ask --json` schema."""
         return {
-            "status": self.status,
+            "status": str(self.status),
             "answer": self.answer,
             "question": self.question,
             "item_id": self.item_id,
@@ -65,7 +77,6 @@ class Answer:
             "alternatives": [{**asdict(a), "score": round(a.score, 4)} for a in self.alternatives],
             "no_answer_reason": self.no_answer_reason,
             "suggestions": list(self.suggestions),
-            "variant": self.variant,
         }
 
 
@@ -75,9 +86,3 @@ NO_ANSWER_TEXT = {
     "off_topic": "The source's answer to this addresses a different question, so I won't repeat it.",
     "disabled": "This entry has been disabled by an admin.",
 }
-
-
-def variant_text(variant: str) -> str:
-    """Why a question about a kind of a covered term got no answer, e.g. "focal loss"."""
-    modifier = variant.split()[0]
-    return f"My notes never mention “{modifier}”, so “{variant}” is not something I can answer from them."

@@ -1,8 +1,8 @@
 """`tutor bench ask`: retrieval latency and throughput, against a plain baseline in the same process.
 
 Baseline = what a first version would do: ``SentenceTransformer(...).encode`` + ``faiss.IndexFlatIP`` over
-the questions. Ours = ``Retriever.ask`` end to end (cleaning, encoding, FAISS, BM25, group collapse,
-abstention). Every query text is made unique so the embedding cache never hides the encoder's cost; the
+the questions. Ours = ``Retriever.ask`` end to end (cleaning, the adapted query encoder, FAISS, BM25, group
+collapse, the trained ranker and calibrator). Every query text is made unique so the embedding cache never hides the encoder's cost; the
 cache-hit path is reported separately.
 """
 
@@ -31,18 +31,12 @@ def _percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def _queries(n: int) -> list[str]:
-    from index.evaluate import CALIBRATION_QUERIES, DEFAULT_QUERIES, load_queries
+    from index.evaluate import default_query_files, load_queries
 
-    base = [
-        q.query
-        for path in (DEFAULT_QUERIES, CALIBRATION_QUERIES)
-        if path.exists()
-        for q in load_queries(path)
-    ]
+    files = default_query_files()
+    base = [q.query for path in files for q in load_queries(path)]
     if not base:
-        raise click.ClickException(
-            f"no benchmark queries: neither {DEFAULT_QUERIES} nor {CALIBRATION_QUERIES} exists"
-        )
+        raise click.ClickException("no benchmark queries: none of the validation message files exists")
     # Unique texts (suffix a counter) so neither implementation benefits from a cache.
     return [f"{base[i % len(base)]} {i}" for i in range(n)]
 
@@ -110,9 +104,7 @@ def bench_ours(retriever, queries: list[str], threads: int) -> dict:
 
     def unbatched(text: str):
         # Same pipeline without micro-batching: each caller encodes its own query.
-        kb = retriever._kb
-        query = retriever._clean(text, kb)
-        return retriever._answer(kb, text, query, retriever.encoder.encode([query])[0], time.perf_counter())
+        return retriever.ask_many([text])[0]
 
     concurrent = concurrent_qps(retriever.ask, " concurrently")
     concurrent_unbatched = concurrent_qps(unbatched, " unbatched")

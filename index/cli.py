@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from index.answer import ANSWERED, NO_ANSWER_TEXT, NO_MATCH, Answer, variant_text
+from index.answer import ANSWERED, NO_ANSWER, NO_ANSWER_TEXT, NO_MATCH, Answer
 
 
-def _retriever():
+def _retriever(model_dir: Path | None = None):
     from index.errors import RetrievalError
     from knowledge.errors import KnowledgeError
     from tutor.services import open_retriever
@@ -21,7 +21,7 @@ def _retriever():
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return open_retriever(load_settings().data_dir)
+        return open_retriever(load_settings().data_dir, model_dir)
     except (RetrievalError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -38,18 +38,12 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         )
 
     if answer.status == NO_MATCH:
-        if answer.variant:
-            lines = [variant_text(answer.variant)]
-            if answer.alternatives:  # perhaps the kind the student meant is the one the notes cover
-                lines.append("Closest entries:")
-                lines += [f"  - {alt.question} ({alt.source} #{alt.n})" for alt in answer.alternatives]
-            return "\n".join(lines)
         lines = ["That's not in my notes."]
         if answer.suggestions:
             lines.append("Topics I do know nearby: " + ", ".join(answer.suggestions) + ".")
         return "\n".join(lines)
     lines = []
-    if answer.status != ANSWERED:
+    if answer.status not in (ANSWERED, NO_ANSWER):
         lines.append(f"I'm not sure. My best guess (confidence {answer.score:.2f}):")
     lines.append(f"Q: {answer.question}")
     if answer.answer is not None:
@@ -185,27 +179,141 @@ def _chat_quiz(words: list[str]) -> None:
 
 
 @click.command("eval")
-@click.argument("file", required=False, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--misses", is_flag=True, help="List the queries that were not answered correctly.")
-def eval_cmd(file: Path | None, as_json: bool, misses: bool) -> None:
-    """Hit@1, Hit@3, MRR, abstention on FILE (default ../shared/eval/dev_queries.jsonl)."""
-    from index.evaluate import DEFAULT_QUERIES, load_queries, run_eval
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (overall and per style).")
+@click.option("--misses", is_flag=True, help="List the messages that were not served right.")
+@click.option(
+    "--plot", type=click.Path(path_type=Path), help="Draw the risk-coverage curve of all FILES here."
+)
+def eval_cmd(files: tuple[Path, ...], as_json: bool, misses: bool, plot: Path | None) -> None:
+    """Served@1, wrong, refused, rank@1, MRR per file and style (default: the validation sets)."""
+    from index.evaluate import (
+        by_style,
+        default_query_files,
+        load_queries,
+        plot_risk_coverage,
+        run_eval,
+        summarize,
+    )
 
-    path = file or DEFAULT_QUERIES
-    if not path.exists():
-        raise click.ClickException(f"{path}: no such query file")
+    paths = list(files) or default_query_files()
+    retriever = _retriever()
+    everything = []
+    for path in paths:
+        if not path.is_file():
+            raise click.ClickException(f"{path}: no such query file")
+        try:
+            queries = load_queries(path)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        outcomes = run_eval(retriever, queries)
+        everything += outcomes
+        report, styles = summarize(outcomes), by_style(outcomes)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "file": str(path),
+                        **report.as_dict(),
+                        "styles": {k: v.as_dict() for k, v in styles.items()},
+                    }
+                )
+            )
+        else:
+            click.echo(f"{path}: {report.n_in} in the notes, {report.n_out} not")
+            click.echo(_table([("all", report), *styles.items()]))
+        if misses:
+            for miss in report.misses:
+                click.echo("  miss: " + json.dumps(miss, ensure_ascii=False))
+    if plot is not None:
+        model = retriever.model
+        cutoffs = {"answered": model.answer_min, "unsure": model.unsure_min}
+        written = plot_risk_coverage(
+            everything, cutoffs, plot, f"Risk-coverage on {len(everything)} messages"
+        )
+        click.echo(f"risk-coverage plot: {written}")
+
+
+def _table(rows) -> str:
+    header = f"  {'style':<12} {'n':>4}  {'served@1':>8} {'wrong':>6} {'refused':>7} {'rank@1':>6} {'MRR':>6}  {'out: answered':>13} {'unsure':>6}"
+    lines = [header]
+    for name, r in rows:
+        inside = (
+            f"{r.served:8.3f} {r.wrong:6.3f} {r.refused:7.3f} {r.rank1:6.3f} {r.mrr:6.3f}"
+            if r.n_in
+            else " " * 40
+        )
+        outside = f"{r.out_answered:13.3f} {r.out_unsure:6.3f}" if r.n_out else ""
+        lines.append(f"  {name:<12} {r.n_in + r.n_out:>4}  {inside}  {outside}".rstrip())
+    return "\n".join(lines)
+
+
+@click.group("index")
+def index_group() -> None:
+    """The retrieval model: train it from the shipped messages."""
+
+
+@index_group.command("train")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Where to write the model (default: the shipped index/model/).",
+)
+@click.option(
+    "--exclude-author",
+    "exclude",
+    multiple=True,
+    help="Leave an author's messages out (e.g. w5, the validation author).",
+)
+@click.option("--with-feedback", is_flag=True, help="Add the store's Helpful votes as training messages.")
+@click.option("--epochs", type=click.IntRange(1, 20), default=None, help="Adapter epochs (default 4).")
+@click.option(
+    "--limit",
+    type=click.IntRange(10, None),
+    default=None,
+    help="Use only the first N messages of each file (a quick check).",
+)
+def train_cmd(
+    out: Path | None, exclude: tuple[str, ...], with_feedback: bool, epochs: int | None, limit: int | None
+) -> None:
+    """Rebuild the query adapter, ranker, calibrator and cut-offs (fixed seeds; ~10 minutes on 2 cores)."""
+    import dataclasses
+
+    from index.model import MODEL_DIR
+    from index.train import TrainSettings, feedback_queries, message_files, train
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    settings = TrainSettings() if epochs is None else dataclasses.replace(TrainSettings(), epochs=epochs)
+    extra = []
+    if with_feedback:
+        from tutor.services import open_store
+        from tutor.settings import load_settings
+
+        store = open_store(load_settings().data_dir)
+        try:
+            extra = feedback_queries(store)
+        finally:
+            store.close()
+        click.echo(f"{len(extra)} helpful votes added as training messages")
     try:
-        queries = load_queries(path)
+        files = message_files(exclude)
+        if limit is not None:
+            files = _subset(files, limit)
+        train(out or MODEL_DIR, files, settings, extra=extra, progress=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    report = run_eval(_retriever(), queries)
-    if as_json:
-        click.echo(json.dumps(report.as_dict()))
-    else:
-        click.echo(f"{path}: {report.n_in} in-KB queries, {report.n_out} out-of-KB queries")
-        click.echo(f"  Hit@1 {report.hit1:.3f}   Hit@3 {report.hit3:.3f}   MRR {report.mrr:.3f}")
-        click.echo(f"  abstention {report.abstention:.3f}   false abstention {report.false_abstention:.3f}")
-    if misses:
-        for miss in report.misses:
-            click.echo("  miss: " + json.dumps(miss, ensure_ascii=False))
+
+
+def _subset(files: list[Path], limit: int) -> list[Path]:
+    """Copies of ``files`` with ``limit`` evenly spaced lines each (both kinds of message), in a temp folder."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tutor-train-subset-"))
+    cut = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        step = max(1, len(lines) // limit)
+        target = folder / path.name
+        target.write_text("".join(lines[::step][:limit]))
+        cut.append(target)
+    return cut

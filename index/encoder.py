@@ -33,7 +33,15 @@ from index.errors import RetrievalError
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
-__all__ = ["MODEL_ID", "Encoder", "EncoderError", "MiniLMEncoder", "default_model_dir"]
+__all__ = [
+    "MODEL_ID",
+    "Encoder",
+    "EncoderError",
+    "LazyEncoder",
+    "MiniLMEncoder",
+    "default_model_dir",
+    "merge_adapter",
+]
 
 
 class EncoderError(RetrievalError):
@@ -72,6 +80,12 @@ def _check_model_dir(path: Path) -> None:
     missing = [name for name in _REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise EncoderError(f"model directory {path} lacks {', '.join(missing)}")
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -179,7 +193,32 @@ def _load_config(model_dir: Path) -> dict[str, Any]:
     }
 
 
-def _build_onnx(model_dir: Path, cfg: dict[str, Any]) -> bytes:
+def merge_adapter(weights: dict[str, np.ndarray], adapter: Path) -> dict[str, np.ndarray]:
+    """``W + B @ A`` for every low-rank pair ``<name>.lora_A`` / ``<name>.lora_B`` in ``adapter``.
+
+    The adapter (``tutor index train``) stores LoRA factors with their scaling already applied, so merging
+    is one matrix product per adapted weight and the merged model runs exactly as fast as the base one.
+    """
+    from safetensors.numpy import load_file
+
+    try:
+        factors = load_file(str(adapter))
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
+        raise EncoderError(f"cannot read the adapter {adapter}: {e}") from e
+    merged = dict(weights)
+    for key, low in factors.items():
+        if not key.endswith(".lora_A"):
+            continue
+        name = key.removesuffix(".lora_A")
+        high = factors.get(f"{name}.lora_B")
+        base = merged.get(name)
+        if high is None or base is None or base.shape != (high.shape[0], low.shape[1]):
+            raise EncoderError(f"the adapter {adapter} does not fit the model at {name!r}")
+        merged[name] = (base + high.astype(np.float32) @ low.astype(np.float32)).astype(np.float32)
+    return merged
+
+
+def _build_onnx(model_dir: Path, cfg: dict[str, Any], adapter: Path | None = None) -> bytes:
     """Serialise the encoder (embeddings + transformer layers, up to the last hidden state) as an ONNX model."""
     from safetensors.numpy import load_file
 
@@ -188,6 +227,8 @@ def _build_onnx(model_dir: Path, cfg: dict[str, Any]) -> bytes:
     except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
         raise EncoderError(f"cannot read {model_dir / 'model.safetensors'}: {e}") from e
     weights = {k.removeprefix("bert."): v for k, v in weights.items()}
+    if adapter is not None:
+        weights = merge_adapter(weights, adapter)
     nodes: list[bytes] = []
     inits: list[_Chunks] = []
 
@@ -291,7 +332,11 @@ class MiniLMEncoder:
     model_id = MODEL_ID
 
     def __init__(
-        self, model_dir: str | Path | None = None, threads: int | None = None, cache_size: int = 4096
+        self,
+        model_dir: str | Path | None = None,
+        threads: int | None = None,
+        cache_size: int = 4096,
+        adapter: str | Path | None = None,
     ):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
@@ -305,6 +350,11 @@ class MiniLMEncoder:
         else:
             raise TypeError(f"model_dir must be a str, a Path or None, got {type(model_dir).__name__}")
         self.model_dir = path
+        self.adapter = Path(adapter) if adapter is not None else None
+        if self.adapter is not None:
+            if not self.adapter.is_file():
+                raise EncoderError(f"the adapter {self.adapter} does not exist")
+            self.model_id = f"{MODEL_ID}+{_file_digest(self.adapter)[:12]}"
         self.threads = threads or _default_threads()
         self.cache_size = cache_size
         cfg = _load_config(path)
@@ -332,7 +382,7 @@ class MiniLMEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
-                _build_onnx(path, cfg), options, providers=["CPUExecutionProvider"]
+                _build_onnx(path, cfg, self.adapter), options, providers=["CPUExecutionProvider"]
             )
         except EncoderError:
             raise
@@ -343,7 +393,8 @@ class MiniLMEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __repr__(self) -> str:
-        return f"MiniLMEncoder(model_dir={str(self.model_dir)!r}, threads={self.threads})"
+        adapter = f", adapter={str(self.adapter)!r}" if self.adapter else ""
+        return f"MiniLMEncoder(model_dir={str(self.model_dir)!r}, threads={self.threads}{adapter})"
 
     # -- public API -----------------------------------------------------------------------------------------------
 
@@ -408,3 +459,32 @@ class MiniLMEncoder:
             )
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.ascontiguousarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class LazyEncoder:
+    """The plain encoder, built on first use.
+
+    Entries are embedded by the plain model, messages by the adapted one; when the index is ready (every
+    one-shot ``tutor ask`` after the first) nothing needs the plain one, so it costs nothing until then.
+    """
+
+    model_id = MODEL_ID
+
+    def __init__(self, model_dir: str | Path | None = None):
+        self._model_dir = model_dir
+        self._encoder: MiniLMEncoder | None = None
+        self._lock = threading.Lock()
+        path = Path(model_dir) if model_dir is not None else default_model_dir()
+        self.dim: int = _load_config(path)["hidden"]
+
+    def _get(self) -> MiniLMEncoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = MiniLMEncoder(self._model_dir)
+            return self._encoder
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self._get().encode(texts, batch_size)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return self._get().encode_one(text)

@@ -8,7 +8,6 @@ notes" signal).
 
 from __future__ import annotations
 
-import itertools
 import re
 import sqlite3
 import threading
@@ -73,16 +72,6 @@ def american(word: str) -> str:
     """British spellings as the notes write them: "normalisation" -> "normalization", "neighbour" -> "neighbor"."""
     word = re.sub(r"(?<=[a-z]{3})is(e|ed|es|ing|ation|ations)$", r"iz\1", word)
     return re.sub(r"(?<=[a-z]{2})our(s|ed|ing|ite|ites)?$", r"or\1", word) if len(word) > 5 else word
-
-
-def head_modifiers(texts: Iterable[str]) -> dict[str, set[str]]:
-    """For every word stem, the content words that directly precede it somewhere in ``texts``."""
-    found: dict[str, set[str]] = {}
-    for text in texts:
-        for left, right in itertools.pairwise(words(text)):
-            if left not in STOPWORDS and left.isalpha():
-                found.setdefault(light_stem(right), set()).add(left)
-    return found
 
 
 def light_stem(word: str) -> str:

@@ -1,8 +1,8 @@
 """Turn a chat message into a retrieval query: the way students write is not the way questionnaires are.
 
-Pure string work (no model): strip greetings and sign-offs, Discord mentions and code fences, keep the
-question sentences of a multi-sentence message, and spell out the field's abbreviations (lr, bn, sgd,
-knn, ...). Typo correction needs the knowledge base's vocabulary and lives in :mod:`index.lexical`.
+Pure string work (no model): strip greetings and sign-offs, Discord mentions and markdown (code keeps its
+text), and spell out the field's abbreviations (lr, bn, sgd, knn, ...). The glossary only expands
+shorthand; it never spells out what a term means (that would be answering, not reading, the question). Typo correction needs the knowledge base's vocabulary and lives in :mod:`index.lexical`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ GLOSSARY: dict[str, str] = {
     "one-cycle": "1cycle",
     "onecycle": "1cycle",
     "fp16": "half-precision fp16",
-    "presizing": "presizing resize to a large size first then to a smaller size",
     "nchw": "NCHW",
     "relu": "ReLU",
     "w/": "with",
@@ -104,8 +103,12 @@ _QUESTION_START = re.compile(
 )
 
 
-def clean_message(text: str) -> str:
-    """The question inside a chat message, with chatter, mentions and markdown removed."""
+def clean_message(text: str, keep_context: bool = True) -> str:
+    """A chat message as the model should read it: mentions, markdown and greetings removed.
+
+    Context sentences and code stay (they often carry the subject: "my prof keeps saying NCHW ...");
+    ``keep_context=False`` keeps only the question sentences, the older rule the ablation compares with.
+    """
     if not isinstance(text, str):
         raise TypeError(f"query must be a str, not {type(text).__name__}")
     text = text[:MAX_QUERY_CHARS]
@@ -114,7 +117,7 @@ def clean_message(text: str) -> str:
     text = text.replace("`", "").replace("**", "").replace("__", " ").replace("*", "")
     text = " ".join(text.split())
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
-    if len(sentences) > 1:
+    if len(sentences) > 1 and not keep_context:
         asked = [s for s in sentences if s.rstrip().endswith("?") or _QUESTION_START.match(_strip_chatter(s))]
         if asked:
             sentences = asked
@@ -144,6 +147,7 @@ def expand_abbreviations(text: str) -> str:
     return re.sub(r"(?<![\w/.-])[A-Za-z][\w'/-]*(?!\.\w)", replace, text)
 
 
-def normalize_query(text: str) -> str:
-    """clean_message + expand_abbreviations: what the retriever embeds and searches."""
-    return expand_abbreviations(clean_message(text))
+def normalize_query(text: str, keep_context: bool = True, glossary: bool = True) -> str:
+    """clean_message, then (optionally) expand_abbreviations: what the retriever embeds and searches."""
+    cleaned = clean_message(text, keep_context)
+    return expand_abbreviations(cleaned) if glossary else cleaned

@@ -20,6 +20,22 @@ def encoder():
 
 
 @pytest.fixture(scope="session")
+def retrieval_model():
+    """The shipped, trained retrieval model (ranker, calibrator, cut-offs, query adapter)."""
+    from tutor.services import retrieval_model as load
+
+    return load()
+
+
+@pytest.fixture(scope="session")
+def query_encoder(retrieval_model):
+    """MiniLM with the trained query adapter merged in (shared by every test that asks questions)."""
+    from tutor.services import query_encoder as make
+
+    return make()
+
+
+@pytest.fixture(scope="session")
 def embed(encoder):
     return lambda texts: encoder.encode(list(texts))
 
@@ -66,15 +82,15 @@ def seeded_index_dir(tmp_path_factory, seeded_store_path, encoder):
 
 
 @pytest.fixture
-def retriever(seeded_store, seeded_index_dir, encoder, tmp_path):
-    """A Retriever over a private copy of the seeded store and its index."""
+def retriever(seeded_store, seeded_index_dir, encoder, query_encoder, retrieval_model, tmp_path):
+    """A Retriever with the shipped model over a private copy of the seeded store and its index."""
     import shutil
 
     from index.retriever import Retriever
 
     index_dir = tmp_path / "index"
     shutil.copytree(seeded_index_dir, index_dir)
-    return Retriever(seeded_store, encoder, index_dir)
+    return Retriever(seeded_store, encoder, index_dir, model=retrieval_model, query_encoder=query_encoder)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +122,7 @@ def quiz_store_path(tmp_path_factory, seeded_store_path, encoder):
 
 
 @pytest.fixture
-def quiz_retriever(quiz_store_path, seeded_index_dir, encoder, tmp_path):
+def quiz_retriever(quiz_store_path, seeded_index_dir, encoder, query_encoder, retrieval_model, tmp_path):
     """A Retriever over a private copy of the quiz-ready seeded store (same items, so the same index)."""
     import shutil
 
@@ -118,5 +134,5 @@ def quiz_retriever(quiz_store_path, seeded_index_dir, encoder, tmp_path):
     index_dir = tmp_path / "index"
     shutil.copytree(seeded_index_dir, index_dir)
     store = Store(target)
-    yield Retriever(store, encoder, index_dir)
+    yield Retriever(store, encoder, index_dir, model=retrieval_model, query_encoder=query_encoder)
     store.close()

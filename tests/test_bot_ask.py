@@ -16,19 +16,19 @@ pytestmark = pytest.mark.model
 
 ANSWERED = "what is a receptive field"
 NO_MATCH = "what is the weather like today"
-# A vague question whose top match is plausible but not convincing. The calibrated "unsure" band is thin
-# (see index/retriever.py), so the test places the thresholds around this question's own confidence:
-# what is tested here is the bot's handling of an unsure answer, not the calibration.
+# A vague question; the test places the cut-offs around its own probability: what is tested here is the
+# bot's handling of an unsure answer, not the calibration.
 UNSURE = "why do gradients get small in deep networks"
 
 
 @pytest.fixture
-def unsure_query(retriever, monkeypatch) -> str:
-    import index.retriever as retrieval
+def unsure_query(retriever) -> str:
+    import dataclasses
 
-    confidence = retriever.ask(UNSURE).score
-    monkeypatch.setattr(retrieval, "ANSWER_MIN", confidence + 0.01)
-    monkeypatch.setattr(retrieval, "UNSURE_MIN", confidence - 0.01)
+    probability = retriever.ask(UNSURE).score
+    retriever.model = dataclasses.replace(
+        retriever.model, answer_min=min(1.0, probability + 0.01), unsure_min=max(0.0, probability - 0.01)
+    )
     answer = retriever.ask(UNSURE)
     assert answer.status == "unsure" and answer.alternatives
     return UNSURE
@@ -103,9 +103,10 @@ async def test_ask_unsure_offers_did_you_mean_and_answers_the_pick(world: World,
 
 
 async def test_match_without_an_answer_offers_related_entries(world: World) -> None:
-    srv, question = world.server, "whats the lr finder for?"
+    srv, question = world.server, "where do I find the leslie smith paper that introduced the lr finder"
     expected = world.services.retriever.ask(question)
-    assert expected.answer is None and expected.no_answer_reason and expected.alternatives
+    assert expected.status == "no_answer" and expected.answer is None and expected.no_answer_reason
+    assert expected.alternatives
     ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": question})
     msg = await ix.wait_message()
     assert "no answer" in msg.embed["description"].lower()
@@ -118,14 +119,12 @@ async def test_match_without_an_answer_offers_related_entries(world: World) -> N
     )
 
 
-async def test_kind_the_notes_lack_is_refused_with_the_closest_entries(world: World) -> None:
+async def test_kind_the_notes_lack_is_refused(world: World) -> None:
     srv = world.server
     ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is nesterov momentum?"})
     msg = await ix.wait_message()
     assert msg.embed["title"] == "That's not in my notes"
-    assert "“nesterov momentum”" in msg.embed["description"]
-    related = [b for b in msg.buttons if b["label"].startswith("See also: ")]
-    assert related and any("momentum" in b["label"].lower() for b in related)
+    assert not [b for b in msg.buttons if b["label"].startswith(("See also: ", "Did you mean"))]
 
 
 async def test_ask_no_match_says_so_and_suggests_topics(world: World) -> None:

@@ -17,10 +17,26 @@ from knowledge.store import Store
 
 @cache
 def encoder():
-    """The sentence encoder, loaded once per process and only when first needed."""
+    """The plain sentence encoder (entries, quiz cards), loaded once per process and only when first used."""
+    from index.encoder import LazyEncoder
+
+    return LazyEncoder()
+
+
+@cache
+def retrieval_model():
+    """The trained ranker, calibrator and cut-offs shipped in ``index/model/`` (checked against its manifest)."""
+    from index.model import load_model
+
+    return load_model()
+
+
+@cache
+def query_encoder():
+    """The encoder for messages: MiniLM with the trained adapter merged in (entries use the plain one)."""
     from index.encoder import MiniLMEncoder
 
-    return MiniLMEncoder()
+    return MiniLMEncoder(adapter=retrieval_model().adapter)
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
@@ -32,9 +48,19 @@ def open_store(data_dir: Path) -> Store:
     return Store.open(data_dir)
 
 
-def open_retriever(data_dir: Path):
-    """The retriever over the store in ``data_dir``; builds the index on first use or when stale."""
+def open_retriever(data_dir: Path, model_dir: Path | None = None):
+    """The retriever over the store in ``data_dir``; builds the index on first use or when stale.
+
+    ``model_dir``: another trained model than the shipped one (``tutor eval --model``).
+    """
+    from index.encoder import MiniLMEncoder
+    from index.model import load_model
     from index.retriever import Retriever
 
+    if model_dir is None:
+        model, queries = retrieval_model(), query_encoder()
+    else:
+        model = load_model(Path(model_dir))
+        queries = MiniLMEncoder(adapter=model.adapter)
     store = open_store(data_dir)
-    return Retriever(store, encoder(), Path(data_dir) / "index")
+    return Retriever(store, encoder(), Path(data_dir) / "index", model=model, query_encoder=queries)

@@ -14,11 +14,12 @@ from bot.formatting import (
     shorten,
     split_text,
 )
-from index.answer import ANSWERED, NO_ANSWER_TEXT, NO_MATCH, Answer, variant_text
+from index.answer import ANSWERED, NO_ANSWER, NO_ANSWER_TEXT, NO_MATCH, UNSURE, Answer
 
 COLOURS = {
     ANSWERED: discord.Colour.green(),
-    "unsure": discord.Colour.gold(),
+    UNSURE: discord.Colour.gold(),
+    NO_ANSWER: discord.Colour.orange(),
     NO_MATCH: discord.Colour.light_grey(),
 }
 EXAMPLE = "what is a receptive field?"
@@ -58,7 +59,8 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
     if picked:
         confidence = "you picked this entry"
     else:
-        confidence = f"{answer.score:.2f} ({'high' if answer.status == ANSWERED else 'low: best guess'})"
+        sure = answer.status in (ANSWERED, NO_ANSWER)
+        confidence = f"{answer.score:.2f} ({'high' if sure else 'low: best guess'})"
     embed.add_field(name="Confidence", value=confidence, inline=True)
     _footer(embed, answer.query)
 
@@ -68,7 +70,7 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
         body = (
             "*" + NO_ANSWER_TEXT.get(answer.no_answer_reason or "", "The source gives no answer here.") + "*"
         )
-    if answer.status != ANSWERED:
+    if answer.status not in (ANSWERED, NO_ANSWER):
         body = f"{UNSURE_NOTE}\n\n{body}"
     room = min(EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - EMBED_SLACK - len(embed))
     chunks = split_text(body, room)
@@ -88,11 +90,8 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
 def _no_match(answer: Answer) -> discord.Embed:
     if not answer.query.strip():
         return help_embed()
-    if answer.variant:  # a kind of something the notes cover: the closest entries are buttons below
-        lines = [variant_text(answer.variant), "The closest entries I do have are below."]
-    else:
-        lines = ["I couldn't find that in the course notes, so I won't guess."]
-    if answer.suggestions and not answer.variant:
+    lines = ["I couldn't find that in the course notes, so I won't guess."]
+    if answer.suggestions:
         lines.append("Topics I do know nearby: " + ", ".join(f"**{s}**" for s in answer.suggestions) + ".")
     lines.append(f"Try asking about one of them, e.g. “{EXAMPLE}”")
     embed = discord.Embed(

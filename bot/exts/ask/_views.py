@@ -10,7 +10,7 @@ import discord
 from bot.demos import demo_reply
 from bot.formatting import BUTTON_LABEL_LIMIT, shorten
 from bot.ui import TutorModal, TutorView, send, within_deadline
-from index.answer import ANSWERED, UNSURE, Alternative, Answer
+from index.answer import NO_ANSWER, UNSURE, Alternative, Answer
 
 if TYPE_CHECKING:
     from bot.exts.ask._cog import Ask
@@ -27,9 +27,7 @@ class AnswerView(TutorView):
         self.answer = answer
         self.voters: set[int] = set()
         # Unsure: "did you mean". A match whose source has no answer: the neighbours that may have one.
-        # A kind of a covered term the notes lack ("focal loss"): the covered entries, in case they help.
-        no_answer = (answer.status == ANSWERED and answer.answer is None) or bool(answer.variant)
-        if (answer.status == UNSURE or no_answer) and not picked:
+        if answer.status in (UNSURE, NO_ANSWER) and not picked:
             prefix = "Did you mean" if answer.status == UNSURE else "See also"
             for alternative in answer.alternatives[:MAX_ALTERNATIVES]:
                 self.add_item(AlternativeButton(alternative, prefix))
