@@ -185,7 +185,15 @@ def _chat_quiz(words: list[str]) -> None:
 @click.option(
     "--plot", type=click.Path(path_type=Path), help="Draw the risk-coverage curve of all FILES here."
 )
-def eval_cmd(files: tuple[Path, ...], as_json: bool, misses: bool, plot: Path | None) -> None:
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A model from `tutor index train --out` instead of the shipped one.",
+)
+def eval_cmd(
+    files: tuple[Path, ...], as_json: bool, misses: bool, plot: Path | None, model_dir: Path | None
+) -> None:
     """Served@1, wrong, refused, rank@1, MRR per file and style (default: the validation sets)."""
     from index.evaluate import (
         by_style,
@@ -197,7 +205,7 @@ def eval_cmd(files: tuple[Path, ...], as_json: bool, misses: bool, plot: Path | 
     )
 
     paths = list(files) or default_query_files()
-    retriever = _retriever()
+    retriever = _retriever(model_dir)
     everything = []
     for path in paths:
         if not path.is_file():
