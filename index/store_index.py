@@ -152,8 +152,13 @@ def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> Loaded
     return LoadedIndex(manifest, vectors, views, item_ids, list(manifest["topics"]), topic_vectors, lexical)
 
 
-def load_or_build(store: Store, encoder, directory: Path) -> tuple[LoadedIndex, str | None]:
-    """The index for ``store``; rebuilt (returning the reason) when missing, stale or corrupt."""
+def load_or_build(
+    store: Store, encoder, directory: Path, expected: bool = False
+) -> tuple[LoadedIndex, str | None]:
+    """The index for ``store``; rebuilt (returning the reason) when missing, stale or corrupt.
+
+    ``expected``: the caller just changed the store (an ingest), so a rebuild is news, not a warning.
+    """
     try:
         return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
     except IndexCorrupt as exc:
@@ -163,6 +168,11 @@ def load_or_build(store: Store, encoder, directory: Path) -> tuple[LoadedIndex, 
             return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
         except IndexCorrupt as exc:
             reason = str(exc)
-        log.warning("retrieval index at %s: %s; rebuilding from the knowledge base", directory, reason)
+        log.log(
+            logging.INFO if expected else logging.WARNING,
+            "retrieval index at %s: %s; rebuilding from the knowledge base",
+            directory,
+            reason,
+        )
         remove_leftovers(directory)
         return build(store, encoder, directory), reason

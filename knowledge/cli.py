@@ -31,8 +31,8 @@ def kb() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool) -> None:
-    """Parse documents (default: the bundled sources) into the store, all or nothing."""
-    from tutor.services import embed
+    """Parse documents (default: the bundled sources) into the store, all or nothing; then index them."""
+    from tutor.services import embed, refresh_index
 
     try:
         files = collect_paths(paths or (SOURCES_DIR,))
@@ -49,6 +49,12 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: 
         f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.retired} retired"
     )
+    try:  # the first question after an ingest should not wait for the index
+        rebuilt = refresh_index(store)
+    except Exception as exc:  # the store is ingested either way; the next question rebuilds the index
+        raise click.ClickException(f"ingested, but the index could not be built: {exc}") from None
+    if rebuilt and not quiet:
+        click.echo(f"index rebuilt ({rebuilt})", err=True)
 
 
 @kb.command("list")

@@ -235,7 +235,11 @@ def test_cli_ingest_list_show_stats(tmp_path, monkeypatch, encoder):
     runner = CliRunner()
     result = runner.invoke(main, ["kb", "ingest"])
     assert result.exit_code == 0, result.output
-    assert "221 added" in result.output
+    assert "221 added" in result.output and "index rebuilt" in result.output
+    manifest = json.loads((tmp_path / "data" / "index" / "manifest.json").read_text())
+    assert manifest["n_items"] == 221, "an ingest leaves a ready index: the first question does not wait"
+    again = runner.invoke(main, ["kb", "ingest"])
+    assert again.exit_code == 0 and "index rebuilt" not in again.output
     listed = runner.invoke(main, ["kb", "list", "--json"])
     rows = [json.loads(line) for line in listed.output.splitlines()]
     assert len(rows) == 221

@@ -48,6 +48,14 @@ def open_store(data_dir: Path) -> Store:
     return Store.open(data_dir)
 
 
+def refresh_index(store: Store) -> str | None:
+    """Bring the store's retrieval index up to date; returns why it was rebuilt (None: it was current)."""
+    from index import store_index
+
+    _, reason = store_index.load_or_build(store, encoder(), Path(store.path).parent / "index", expected=True)
+    return reason
+
+
 def open_retriever(data_dir: Path, model_dir: Path | None = None):
     """The retriever over the store in ``data_dir``; builds the index on first use or when stale.
 
