@@ -82,12 +82,6 @@ def _check_model_dir(path: Path) -> None:
         raise EncoderError(f"model directory {path} lacks {', '.join(missing)}")
 
 
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -354,7 +348,9 @@ class MiniLMEncoder:
         if self.adapter is not None:
             if not self.adapter.is_file():
                 raise EncoderError(f"the adapter {self.adapter} does not exist")
-            self.model_id = f"{MODEL_ID}+{_file_digest(self.adapter)[:12]}"
+            from index.files import sha256
+
+            self.model_id = f"{MODEL_ID}+{sha256(self.adapter)[:12]}"
         self.threads = threads or _default_threads()
         self.cache_size = cache_size
         cfg = _load_config(path)

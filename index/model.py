@@ -15,7 +15,6 @@ Everything here is plain numpy: nothing on the query path imports torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import RetrievalError
+from index.files import sha256
 
 MODEL_DIR = Path(__file__).parent / "model"
 MODEL_FILES = ("adapter.safetensors", "model.json")
@@ -154,14 +154,6 @@ class RetrievalModel:
             unsure_min=0.5,
             rules=rules or QueryRules(keep_context=True, glossary=False, typos=False),
         )
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_model(directory: Path = MODEL_DIR) -> RetrievalModel:

@@ -15,7 +15,6 @@ rebuilt from the store with one log line, never served.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import EmptyKnowledgeBase, IndexCorrupt
-from index.files import build_lock, remove_leftovers, replacing
+from index.files import build_lock, remove_leftovers, replacing, sha256
 from index.lexical import LexicalIndex
 from index.vector import VectorIndex
 from knowledge.models import DISABLED
@@ -38,14 +37,6 @@ FORMAT_VERSION = 2  # 2: vocabulary also holds hyphenated words written solid
 VIEWS = ("question", "question+answer")
 N_VIEWS = len(VIEWS)
 FILES = ("vectors.faiss", "views.npy", "item_ids.npy", "topics.npy", "lexical.sqlite")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def view_texts(question: str, answer: str, flags: frozenset[str]) -> tuple[str, str]:
@@ -104,7 +95,7 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
         "topics": topics,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 3),
-        "files": {name: _sha256(directory / name) for name in FILES},
+        "files": {name: sha256(directory / name) for name in FILES},
     }
     with replacing(directory / "manifest.json") as tmp:
         tmp.write_text(json.dumps(manifest, indent=2))
@@ -137,7 +128,7 @@ def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> Loaded
         path = directory / name
         if not path.exists():
             raise IndexCorrupt(f"{name} missing")
-        if _sha256(path) != manifest["files"].get(name):
+        if sha256(path) != manifest["files"].get(name):
             raise IndexCorrupt(f"{name} does not match its checksum")
     try:
         views = np.load(directory / "views.npy")

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from index.evaluate import DATA, Query, load_queries
+from index.files import sha256
 from index.model import (
     CALIBRATION_FEATURES,
     MODEL_DIR,
@@ -47,7 +48,6 @@ from index.model import (
     Linear,
     QueryRules,
     RetrievalModel,
-    sha256,
 )
 from knowledge.models import normalize_question
 

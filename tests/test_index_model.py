@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from index.model import MODEL_DIR, ModelError, RetrievalModel, load_model, sha256
+from index.files import sha256
+from index.model import MODEL_DIR, ModelError, RetrievalModel, load_model
 from index.train import TrainSettings, choose_cutoffs, data_hash, folds_of, message_files, reply_cost
 
 
