@@ -188,14 +188,13 @@ def plot_risk_coverage(
                 color=colour,
             )
     in_kb = sum(o.query.in_kb for o in outcomes) / max(1, len(outcomes))
+    top = max(0.05, max(risk) * 1.05)
     ax.axvline(in_kb, color="grey", ls=":", lw=1)
-    ax.text(
-        in_kb, 0.01, " share of messages the notes answer", fontsize=7, color="grey", rotation=90, va="bottom"
-    )
+    ax.text(in_kb - 0.01, top * 0.97, "share the notes answer", fontsize=7, color="grey", ha="right", va="top")
     ax.set_xlabel("coverage (share of messages answered)")
     ax.set_ylabel("risk (share of answers that are wrong)")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, max(0.05, max(risk) * 1.05))
+    ax.set_ylim(0, top)
     ax.set_title(title or "Risk-coverage of the calibrated probability", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
