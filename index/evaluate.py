@@ -190,7 +190,9 @@ def plot_risk_coverage(
     in_kb = sum(o.query.in_kb for o in outcomes) / max(1, len(outcomes))
     top = max(0.05, max(risk) * 1.05)
     ax.axvline(in_kb, color="grey", ls=":", lw=1)
-    ax.text(in_kb - 0.01, top * 0.97, "share the notes answer", fontsize=7, color="grey", ha="right", va="top")
+    ax.text(
+        in_kb - 0.01, top * 0.97, "share the notes answer", fontsize=7, color="grey", ha="right", va="top"
+    )
     ax.set_xlabel("coverage (share of messages answered)")
     ax.set_ylabel("risk (share of answers that are wrong)")
     ax.set_xlim(0, 1)

@@ -49,6 +49,7 @@ from index.model import (
     QueryRules,
     RetrievalModel,
 )
+from knowledge.finetune import lora_model, mean_pooled, save_factors
 from knowledge.models import normalize_question
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,6 @@ log = logging.getLogger(__name__)
 MESSAGES_DIR = DATA / "messages"
 VALIDATION_AUTHOR = "w5"
 FEEDBACK_FILE = "feedback.jsonl"
-LORA_TARGETS = (
-    r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
-    r"|intermediate\.dense|output\.dense)"
-)
 
 
 @dataclass(frozen=True)
@@ -162,26 +159,10 @@ def train_adapter(
 
     ``documents`` are fixed (n, dim) entry vectors; ``positives[i]`` the rows that answer ``texts[i]``.
     """
-    import warnings
-
     import torch
-    from peft import LoraConfig, get_peft_model
-    from safetensors.torch import save_file
-    from transformers import AutoModel, AutoTokenizer
 
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")  # peft's own calls
-    torch.manual_seed(settings.seed)
     random.seed(settings.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    base = AutoModel.from_pretrained(str(model_dir))
-    config = LoraConfig(
-        r=settings.rank,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=LORA_TARGETS,
-        bias="none",
-    )
-    model = get_peft_model(base, config)
+    tokenizer, model = lora_model(model_dir, settings.rank, settings.alpha, settings.dropout, settings.seed)
     model.train()
     docs = torch.from_numpy(np.ascontiguousarray(documents, dtype=np.float32))
     mask = torch.zeros((len(texts), len(docs)), dtype=torch.bool)
@@ -210,10 +191,7 @@ def train_adapter(
                 max_length=settings.max_tokens,
                 return_tensors="pt",
             )
-            hidden = model(**batch).last_hidden_state
-            weights = batch["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * weights).sum(1) / weights.sum(1)
-            vectors = torch.nn.functional.normalize(pooled, dim=-1)
+            vectors = mean_pooled(model, batch)
             logits = settings.scale * vectors @ docs.T
             positive = logits.masked_fill(~mask[rows], float("-inf"))
             loss = (torch.logsumexp(logits, 1) - torch.logsumexp(positive, 1)).mean()
@@ -224,29 +202,8 @@ def train_adapter(
             epoch_loss += float(loss.detach()) * len(rows)
         losses.append(epoch_loss / len(texts))
         progress(f"  epoch {epoch + 1}/{settings.epochs}: loss {losses[-1]:.4f}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(lora_factors(model), str(out))
-    out.chmod(0o644)  # safetensors writes 0600; the model ships in the package
+    save_factors(model, out)
     return {"seconds": round(time.perf_counter() - started, 1), "losses": [round(x, 4) for x in losses]}
-
-
-def lora_factors(model) -> dict:
-    """A peft model's LoRA factors named after the base weights they adapt, scaling folded into B.
-
-    This is the layout ``index.encoder.merge_adapter`` reads: ``<weight>.lora_A`` (r x in) and
-    ``<weight>.lora_B`` (out x r), so that the merged weight is ``W + B @ A``.
-    """
-    factors = {}
-    for name, module in model.named_modules():
-        lora_a = getattr(module, "lora_A", None)
-        if lora_a is None or "default" not in lora_a:
-            continue
-        key = name.removeprefix("base_model.model.") + ".weight"
-        factors[f"{key}.lora_A"] = lora_a["default"].weight.detach().contiguous()
-        factors[f"{key}.lora_B"] = (
-            module.lora_B["default"].weight.detach() * module.scaling["default"]
-        ).contiguous()
-    return factors
 
 
 # --- features, ranker, calibrator, cut-offs ---------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_adapter_merge_equals_the_peft_model():
     from transformers import AutoModel, AutoTokenizer
 
     from index.encoder import MiniLMEncoder, default_model_dir
-    from index.train import LORA_TARGETS, lora_factors
+    from knowledge.finetune import LORA_TARGETS, lora_factors
 
     path = default_model_dir()
     torch.manual_seed(0)
