@@ -135,12 +135,29 @@ def _m004_guild_settings(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_grade_contests(db: sqlite_utils.Database) -> None:
+    """Grades a learner contested ("I think I was right"), and what an admin decided about each."""
+    db["grade_contests"].create(
+        {
+            "id": int, "created_at": str, "user_id": str, "session_id": str, "position": int, "item_id": int,
+            "source": str, "n": int, "answer": str, "verdict": str, "claimed": str, "status": str,
+            "label": str, "decided_by": str, "decided_at": str,
+        },
+        pk="id",
+        not_null={"created_at", "user_id", "session_id", "position", "answer", "verdict", "status"},
+        defaults={"status": "pending"},
+    )  # fmt: skip
+    db["grade_contests"].create_index(["session_id", "position"], unique=True)
+    db["grade_contests"].create_index(["status"])
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
     ("002_feedback", _m002_feedback),
     ("003_quiz", _m003_quiz),
     ("004_guild_settings", _m004_guild_settings),
+    ("005_grade_contests", _m005_grade_contests),
 ]
 GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
 

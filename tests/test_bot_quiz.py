@@ -46,7 +46,8 @@ async def test_whole_free_answer_quiz_via_buttons_and_modal(world: World) -> Non
     await srv.submit_modal(click, {"quiz:answer-text": "the area of the input that affects an activation"})
     await next_render(world, msg, before)
     assert "Reference answer" in [f["name"] for f in msg.embed["fields"]]
-    assert [b["label"] for b in msg.buttons] == ["Again", "Hard", "Good", "Easy", "End quiz"]
+    contest = [] if msg.embed["title"].split(": ", 1)[1].startswith("✅") else ["I think I was right"]
+    assert [b["label"] for b in msg.buttons] == ["Again", "Hard", "Good", "Easy", *contest, "End quiz"]
     before = msg.embed
     await srv.click(msg, label="Good", user=alice)
     await next_render(world, msg, before)
@@ -181,3 +182,29 @@ async def test_quiz_survives_a_bot_restart(quiz_retriever, demo_worker, tmp_path
             assert msg.embed["title"] == "Quiz ended" and "1 answered" in msg.embed["description"]
             rows = reviews(second)
             assert [(r["position"], r["rating"], r["rated_by"]) for r in rows] == [(0, 2, "self")]
+
+
+async def test_a_wrong_grade_can_be_contested_once(world: World) -> None:
+    srv, alice = world.server, world.alice
+    ix = await srv.invoke_slash(alice, world.general, "quiz start", {"questions": 2, "mode": "free"})
+    msg = await ix.wait_message()
+    click = await srv.click(msg, label="Answer", user=alice)
+    await click.wait_response()
+    before = msg.embed
+    await srv.submit_modal(click, {"quiz:answer-text": "bananas, probably"})
+    await next_render(world, msg, before)
+    assert "I think I was right" in [b["label"] for b in msg.buttons]
+    intruder = await srv.click(msg, label="I think I was right", user=world.bob)
+    assert "belongs to" in (await intruder.wait_message()).content
+    before = msg.embed
+    await srv.click(msg, label="I think I was right", user=alice)
+    await next_render(world, msg, before)
+    assert any("an admin to check" in f["value"] for f in msg.embed["fields"])
+    assert "I think I was right" not in [b["label"] for b in msg.buttons]  # once is enough
+    assert [b["label"] for b in msg.buttons][:4] == ["Again", "Hard", "Good", "Easy"]
+    [row] = world.services.store.db.query("SELECT * FROM grade_contests")
+    assert (
+        row["user_id"] == str(alice.id)
+        and row["answer"] == "bananas, probably"
+        and row["status"] == "pending"
+    )

@@ -3,6 +3,7 @@ concurrency, and the terminal front ends (`tutor quiz`, `tutor stats`, chat `/qu
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from datetime import UTC, datetime, timedelta
@@ -423,3 +424,120 @@ def test_chat_quiz_inline(data_dir, seeded_index_dir):
     assert result.exit_code == 0, result.output
     assert "Question 1/2" in result.output and "Quiz ended: 1 answered" in result.output
     assert "Padding is the additional pixels" in result.output  # back to chatting afterwards
+
+
+# --- contested grades and batch grading ------------------------------------------------------------------
+def test_a_learner_contests_a_grade_and_an_admin_decides(quiz, store):
+    session = quiz.start("dee", source="004", topic="nonlinearity", n=2, mode="free")
+    question = quiz.question(session)
+    graded = quiz.answer(session, "the sigmoid thing")
+    assert graded.verdict in ("partly", "wrong")
+    contest_id = quiz.contest(session, question.position)
+    assert quiz.contest(session, question.position) == contest_id, "contesting twice keeps the first claim"
+    assert quiz.contested(session, question.position)
+    [row] = quiz.contests("pending")
+    assert (row["user_id"], row["answer"], row["verdict"], row["claimed"]) == (
+        "dee",
+        "the sigmoid thing",
+        graded.verdict,
+        "correct",
+    )
+    assert (row["source"], row["n"]) == (graded.source, graded.n)
+    decided = quiz.decide_contest(contest_id, "partly", "teacher")
+    assert (decided["status"], decided["label"], decided["decided_by"]) == ("confirmed", "partly", "teacher")
+    assert quiz.contests("pending") == [] and len(quiz.contests("confirmed")) == 1
+    with pytest.raises(QuizError, match="no contested grade"):
+        quiz.decide_contest(9999, None, "teacher")
+    with pytest.raises(QuizError, match="correct, partly or wrong"):
+        quiz.contest(session, question.position, claimed="brilliant")
+    with pytest.raises(QuizError, match="belongs to someone else"):
+        quiz.contest(session, question.position, user_id="eve")
+
+
+def test_only_a_typed_graded_answer_can_be_contested(quiz):
+    session = quiz.start("fay", n=2, mode="mc")
+    question = quiz.question(session)
+    with pytest.raises(QuizError, match="only a graded answer"):
+        quiz.contest(session, question.position)  # not answered yet
+    quiz.answer(session, "a")
+    with pytest.raises(QuizError, match="typed answer"):
+        quiz.contest(session, question.position)
+    revealed = quiz.start("gus", n=1, mode="free")
+    quiz.question(revealed)
+    quiz.reveal(revealed)
+    with pytest.raises(QuizError, match="typed answer"):
+        quiz.contest(revealed, 0)
+
+
+def test_contest_from_the_terminal_quiz_and_the_admin_command(data_dir, store):
+    from tutor.cli import main
+
+    runner = CliRunner()
+    args = [
+        "quiz",
+        "--source",
+        "004",
+        "--topic",
+        "nonlinearity",
+        "-n",
+        "1",
+        "--mode",
+        "free",
+        "--user",
+        "hal",
+    ]
+    result = runner.invoke(main, args, input="the sigmoid thing\nc\n\n")
+    assert result.exit_code == 0, result.output
+    assert "[c]ontest the grade" in result.output and "Noted" in result.output
+    listed = runner.invoke(main, ["quiz", "contests"])
+    assert "claims correct" in listed.output and "the sigmoid thing" in listed.output
+    contest_id = listed.output.split()[0]
+    confirmed = runner.invoke(main, ["quiz", "contests", "--confirm", contest_id, "--label", "partly"])
+    assert confirmed.exit_code == 0 and "confirmed as partly" in confirmed.output
+    assert runner.invoke(main, ["quiz", "contests"]).output.strip() == ""
+    missing = runner.invoke(main, ["quiz", "contests", "--reject", "424242"])
+    assert missing.exit_code == 1 and "no contested grade 424242" in missing.output
+
+
+def test_batch_grading_reads_json_lines_and_reports_bad_ones(data_dir):
+    from tutor.cli import main
+
+    ch13 = "000_bc2d647321f7b90f.txt"
+    lines = [
+        json.dumps({"source": ch13, "n": 6, "answer": "how many pixels the kernel moves at a time"}),
+        json.dumps({"source": ch13, "n": 6, "answer": "I don't know"}),
+        "not json",
+        json.dumps({"source": "nope.txt", "n": 1, "answer": "x"}),
+        json.dumps({"source": ch13, "n": 3, "answer": "x"}),  # unanswered in the source
+        json.dumps({"source": ch13, "n": 6, "answer": 7}),
+        json.dumps([1, 2]),
+    ]
+    raw = ("\n".join(lines) + "\n").encode() + b"\xff\xfe invalid utf-8\n"
+    result = CliRunner().invoke(main, ["quiz", "grade", "--json", "-"], input=raw)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 8 and [r["line"] for r in rows] == list(range(1, 9))
+    assert rows[0]["verdict"] in ("correct", "partly") and set(rows[0]) == {
+        "line",
+        "verdict",
+        "score",
+        "missing",
+    }
+    assert rows[1]["verdict"] == "wrong"
+    assert "not JSON" in rows[2]["error"] and "no entry 1" in rows[3]["error"]
+    assert "no answer to grade against" in rows[4]["error"] and "answer must be a string" in rows[5]["error"]
+    assert "JSON object" in rows[6]["error"] and "error" in rows[7]
+
+
+def test_grader_eval_reports_the_new_authors(data_dir):
+    from tutor.cli import main
+
+    result = CliRunner().invoke(main, ["quiz", "eval", "--json"])
+    assert result.exit_code == 0, result.output
+    reports = {
+        json.loads(line)["file"].rsplit("/", 1)[-1]: json.loads(line) for line in result.output.splitlines()
+    }
+    assert {"a1.jsonl", "a4.jsonl", "grading_labels.jsonl"} <= set(reports)
+    a4 = reports["a4.jsonl"]
+    assert a4["n"] == 609 and 0 <= a4["three_way"] <= 1 and 0 <= a4["wrong_graded_correct"] <= 1
+    assert sum(sum(row.values()) for row in a4["confusion"].values()) == 609

@@ -17,6 +17,7 @@ from knowledge.models import CLOZE
 from knowledge.quiz.grading import VERDICTS, Grade, Grader, Thresholds, verdict_for
 
 LABELS = Path(__file__).parent / "data" / "grading_labels.jsonl"
+ANSWERS_DIR = Path(__file__).parent / "data" / "answers"  # blind authors' graded answers (README there)
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,51 @@ class Labelled:
 
 @dataclass(frozen=True)
 class Report:
-    thresholds: Thresholds
+    thresholds: Thresholds | None  # None: the trained grader
     accuracy: float
     n: int
     confusion: dict[str, dict[str, int]]  # label -> verdict -> count
     errors: tuple[tuple[Labelled, Grade], ...]
 
+    @property
+    def correct_vs_not(self) -> float:
+        """Accuracy of "correct" against "partly or wrong"."""
+        c = self.confusion
+        hits = c["correct"]["correct"] + sum(
+            c[a][b] for a in ("partly", "wrong") for b in ("partly", "wrong")
+        )
+        return hits / self.n
+
+    @property
+    def correct_graded_wrong(self) -> float:
+        return self.confusion["correct"]["wrong"] / max(1, sum(self.confusion["correct"].values()))
+
+    @property
+    def wrong_graded_correct(self) -> float:
+        return self.confusion["wrong"]["correct"] / max(1, sum(self.confusion["wrong"].values()))
+
+    def figures(self) -> dict:
+        return {
+            "n": self.n,
+            "three_way": round(self.accuracy, 3),
+            "correct_vs_not": round(self.correct_vs_not, 3),
+            "correct_graded_wrong": round(self.correct_graded_wrong, 3),
+            "wrong_graded_correct": round(self.wrong_graded_correct, 3),
+            "confusion": self.confusion,
+        }
+
     def format(self, show_errors: bool = True) -> str:
         t = self.thresholds
+        setting = (
+            f"semantic weight {t.semantic_weight:.2f}, correct >= {t.correct_min:.2f},"
+            f" partly >= {t.partly_min:.2f}, cloze leniency {t.cloze_leniency:.2f}"
+            if t is not None
+            else "trained grader"
+        )
         lines = [
-            f"{self.n} labelled answers; semantic weight {t.semantic_weight:.2f}, correct >= {t.correct_min:.2f},"
-            f" partly >= {t.partly_min:.2f}, cloze leniency {t.cloze_leniency:.2f}",
-            f"accuracy {self.accuracy:.3f}",
+            f"{self.n} labelled answers; {setting}",
+            f"three-way accuracy {self.accuracy:.3f}; correct vs not {self.correct_vs_not:.3f}; correct graded"
+            f" wrong {self.correct_graded_wrong:.3f}; wrong graded correct {self.wrong_graded_correct:.3f}",
             "confusion (rows: label, columns: verdict)",
             "           " + " ".join(f"{v:>8}" for v in VERDICTS),
         ]
@@ -79,12 +113,13 @@ def load_labels(path: Path = LABELS) -> list[Labelled]:
     return cases
 
 
-def evaluate(grader: Grader, cases: list[Labelled]) -> Report:
+def evaluate(grader, cases: list[Labelled]) -> Report:
+    """Grade every case with ``grader`` (the rule grader or the trained one) and compare with its label."""
     grades = grader.grade_many([(c.reference, c.answer, c.cloze) for c in cases], [c.question for c in cases])
-    return _report(grader.thresholds, cases, grades)
+    return _report(getattr(grader, "thresholds", None), cases, grades)
 
 
-def _report(thresholds: Thresholds, cases: list[Labelled], grades: list[Grade]) -> Report:
+def _report(thresholds: Thresholds | None, cases: list[Labelled], grades: list[Grade]) -> Report:
     confusion = {label: dict.fromkeys(VERDICTS, 0) for label in VERDICTS}
     errors = []
     for case, grade in zip(cases, grades, strict=True):

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from knowledge.errors import KnowledgeError
+from knowledge.models import CLOZE, NOT_SERVABLE
 from knowledge.quiz.models import Graded, Question, QuizError, Session
 from knowledge.quiz.scheduler import RATING_NAMES, parse_rating
 from knowledge.quiz.selection import AUTO, MC, MODES
@@ -131,10 +132,21 @@ def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Sessio
             continue
         _show_graded(graded, echo)
         suggested = RATING_NAMES[parse_rating(graded.suggested_rating)]
+        contestable = graded.mode != MC and graded.verdict in ("partly", "wrong")
+        extra = " [c]ontest the grade" if contestable else ""
         while True:
-            reply = read(f"How well did you know it? [a]gain [h]ard [g]ood [e]asy (Enter: {suggested}) ")
+            reply = read(
+                f"How well did you know it? [a]gain [h]ard [g]ood [e]asy{extra} (Enter: {suggested}) "
+            )
             if reply is None or not reply.strip():
                 break
+            if contestable and reply.strip().lower() in ("c", "contest"):
+                service.contest(session, graded.position)
+                echo(
+                    "  Noted: the grade goes to an admin to check (`tutor quiz contests`). Now rate yourself."
+                )
+                contestable, extra = False, ""
+                continue
             try:
                 graded = service.rate(session, reply)
                 break
@@ -162,7 +174,7 @@ def stdin_read(prompt: str) -> str | None:
         return None
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--topic", help="Only cards on this topic (see --topics).")
 @click.option("--source", help="Only cards from this document (file name, its prefix, or a title word).")
 @click.option("-n", "n", default=10, show_default=True, help="Number of questions.")
@@ -177,8 +189,14 @@ def stdin_read(prompt: str) -> str | None:
 @click.option(
     "--search", is_flag=True, help="With --calibrate: grid-search the thresholds, 5-fold CV by item."
 )
-def quiz(topic, source, n, mode, review_only, user_id, fresh, list_topics, calibrate, search) -> None:
-    """Quiz yourself with spaced repetition (FSRS), on the same store and schedule as Discord."""
+@click.pass_context
+def quiz(ctx, topic, source, n, mode, review_only, user_id, fresh, list_topics, calibrate, search) -> None:
+    """Quiz yourself with spaced repetition (FSRS), on the same store and schedule as Discord.
+
+    Subcommands: `train` the grader, `grade` answers in bulk, `eval` the grader, review `contests`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     if calibrate:
         _calibrate(search)
         return
@@ -238,3 +256,129 @@ def stats(user_id, topic, plot, as_json) -> None:
         except OSError as exc:
             raise click.ClickException(f"cannot write the plot to {plot}: {exc.strerror or exc}") from None
         click.echo(f"plot written to {plot}")
+
+
+# --- the grader ----------------------------------------------------------------------------------------
+
+
+@quiz.command("grade")
+@click.argument("file", type=click.File("rb"), default="-")
+@click.option("--json", "as_json", is_flag=True, help="Accepted for clarity: output is always JSON lines.")
+def grade_cmd(file, as_json) -> None:
+    """Grade answers in bulk: one {"source", "n", "answer"} per line -> {"verdict", "score", "missing"}.
+
+    A line that cannot be graded (bad JSON, no such entry, an entry without an answer) gets an
+    {"line", "error"} line of its own; the other lines are graded.
+    """
+    from knowledge.quiz.grading import Grader
+    from tutor.services import encoder, open_store
+    from tutor.settings import load_settings
+
+    store = open_store(load_settings().data_dir)
+    try:
+        items = {(it.source, it.n): it for it in store.items()}
+        by_id = {it.id: it for it in items.values()}
+        best = store.best_answers()  # a duplicate group is graded against its best answer, as the quiz does
+    finally:
+        store.close()
+    if not items:
+        raise click.ClickException("the knowledge base is empty; run `tutor kb ingest` first")
+    the_grader = Grader(encoder())
+    for lineno, raw in enumerate(file, start=1):
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            continue
+        try:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            item = items.get((row.get("source"), row.get("n")))
+            if item is None:
+                raise ValueError(f"no entry {row.get('n')!r} in {row.get('source')!r}")
+            reference_item = by_id.get(best.get(item.group), item) if item.group is not None else item
+            if reference_item.flags & NOT_SERVABLE:
+                raise ValueError("that entry has no answer to grade against")
+            answer = row.get("answer")
+            if not isinstance(answer, str):
+                raise ValueError("answer must be a string")
+            grade = the_grader.grade(
+                reference_item.answer, answer[:4000], question=item.question, cloze=CLOZE in item.flags
+            )
+            click.echo(
+                json.dumps(
+                    {
+                        "line": lineno,
+                        "verdict": grade.verdict,
+                        "score": grade.score,
+                        "missing": list(grade.missing),
+                    }
+                )
+            )
+        except (ValueError, TypeError) as exc:
+            click.echo(json.dumps({"line": lineno, "error": str(exc)[:300]}))
+
+
+@quiz.command("eval")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def eval_cmd(files, as_json) -> None:
+    """The grader on graded answers: three-way and correct-vs-not accuracy, the confusion matrix.
+
+    Default: every author of ``data/answers/`` (written blind), then the 180 calibration answers.
+    """
+    from knowledge.quiz.calibrate import ANSWERS_DIR, LABELS, evaluate, load_labels
+    from knowledge.quiz.grading import Grader
+    from tutor.services import encoder
+
+    the_grader = Grader(encoder())
+    for path in files or (*sorted(ANSWERS_DIR.glob("*.jsonl")), LABELS):
+        try:
+            report = evaluate(the_grader, load_labels(Path(path)))
+        except (OSError, ValueError, KeyError) as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+        if as_json:
+            click.echo(json.dumps({"file": str(path), **report.figures()}))
+        else:
+            click.echo(f"{path}:")
+            click.echo(report.format(show_errors=False))
+
+
+@quiz.command("contests")
+@click.option(
+    "--status", type=click.Choice(["pending", "confirmed", "rejected"]), default="pending", show_default=True
+)
+@click.option("--confirm", "confirm_id", type=int, help="Confirm this contested grade (with --label).")
+@click.option(
+    "--label", type=click.Choice(["correct", "partly", "wrong"]), default="correct", show_default=True
+)
+@click.option("--reject", "reject_id", type=int, help="Reject this contested grade.")
+def contests_cmd(status, confirm_id, label, reject_id) -> None:
+    """Grades learners contested ("I think I was right"): list them, confirm one as a grade, or reject it.
+
+    Confirmed ones are kept, with the grade an admin gave, as labelled answers for the grader.
+    """
+    service = open_service()
+    try:
+        if confirm_id is not None or reject_id is not None:
+            decided = service.decide_contest(
+                confirm_id if confirm_id is not None else reject_id,
+                label if confirm_id is not None else None,
+                default_user(),
+            )
+            click.echo(
+                f"contest {decided['id']}: {decided['status']}"
+                + (f" as {decided['label']}" if decided["label"] else "")
+            )
+            return
+        for row in service.contests(status):
+            click.echo(
+                f"{row['id']:>5}  {row['source']}#{row['n']}  graded {row['verdict']}, claims {row['claimed']}"
+                f"  {row['user_id']}  {row['answer'][:80]!r}"
+            )
+    except QuizError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        service.close()

@@ -506,6 +506,74 @@ class QuizService:
             source=card.source, n=card.n, title=card.title,
         )  # fmt: skip
 
+    # --- contested grades -------------------------------------------------------------------------------
+    def contest(
+        self, session: SessionRef, position: int, user_id: str | None = None, claimed: str = CORRECT
+    ) -> int:
+        """ "I think I was right": record the learner's claim about a graded free answer; returns its id.
+
+        Stored for an admin to confirm (``tutor quiz contests``); a confirmed claim becomes a training
+        answer for ``tutor quiz train --with-feedback``. Contesting twice keeps the first claim.
+        """
+        if claimed not in (CORRECT, PARTLY, WRONG):
+            raise QuizError(f"a claimed grade is correct, partly or wrong, not {claimed!r}")
+        session_id = self._id(session)
+        with self._lock, self._store.transaction():
+            row = self._session_row(session_id, user_id)
+            slot = self._slot(session_id, position)
+            if slot is None or slot["phase"] not in (ANSWERED, RATED):
+                raise QuizError("only a graded answer can be contested")
+            info = json.loads(slot["grade"])
+            if slot["mode"] == MC or info["verdict"] not in (CORRECT, PARTLY, WRONG):
+                raise QuizError("only a typed answer's grade can be contested")
+            card = self._card(slot)
+            existing = self._store.db.execute(
+                "SELECT id FROM grade_contests WHERE session_id = ? AND position = ?", [session_id, position]
+            ).fetchone()
+            if existing:
+                return int(existing[0])
+            cursor = self._store.db.execute(
+                "INSERT INTO grade_contests (created_at, user_id, session_id, position, item_id, source, n, answer,"
+                " verdict, claimed, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [sched.iso(self._clock()), row["user_id"], session_id, position, slot["item_id"], card.source,
+                 card.n, slot["answer"] or "", info["verdict"], claimed],
+            )  # fmt: skip
+        return int(cursor.lastrowid)
+
+    def contested(self, session: SessionRef, position: int) -> bool:
+        with self._lock:
+            return bool(
+                self._store.db.execute(
+                    "SELECT 1 FROM grade_contests WHERE session_id = ? AND position = ?",
+                    [self._id(session), position],
+                ).fetchone()
+            )
+
+    def contests(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Contested grades, newest first (``status``: pending, confirmed or rejected)."""
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        with self._lock:
+            return list(self._store.db.query(f"SELECT * FROM grade_contests {where} ORDER BY id DESC", args))
+
+    def decide_contest(self, contest_id: int, label: str | None, decided_by: str) -> dict[str, Any]:
+        """An admin's decision: ``label`` (correct, partly, wrong) confirms it as that grade; None rejects it."""
+        if label is not None and label not in (CORRECT, PARTLY, WRONG):
+            raise QuizError(f"a grade is correct, partly or wrong, not {label!r}")
+        with self._lock, self._store.transaction():
+            changed = self._store.db.execute(
+                "UPDATE grade_contests SET status = ?, label = ?, decided_by = ?, decided_at = ? WHERE id = ?",
+                [
+                    "confirmed" if label else "rejected",
+                    label,
+                    decided_by,
+                    sched.iso(self._clock()),
+                    contest_id,
+                ],
+            ).rowcount
+            if not changed:
+                raise QuizError(f"there is no contested grade {contest_id}")
+        return next(iter(self._store.db.query("SELECT * FROM grade_contests WHERE id = ?", [contest_id])))
+
     # --- progress --------------------------------------------------------------------------------------
     def next_due(self, user_id: str) -> datetime | None:
         with self._lock:

@@ -31,6 +31,7 @@ from bot.exts.quiz._embeds import (
 from bot.exts.quiz._views import (
     ANSWER,
     CHOICE,
+    CONTEST,
     END,
     HINT,
     RATE,
@@ -72,6 +73,7 @@ class Screen:
     next_due: datetime | None = None
     hint: str | None = None
     note: str | None = None
+    contestable: bool = False  # the graded answer may still be contested ("I think I was right")
 
 
 class Quiz(commands.Cog):
@@ -252,7 +254,10 @@ class Quiz(commands.Cog):
                 graded = service.answer(
                     sid, int(button.arg) if action == CHOICE else (text or ""), user_id=uid
                 )
-            return Screen(question=service.current(sid), graded=graded)
+            return Screen(question=service.current(sid), graded=graded, contestable=self._contestable(graded))
+        if action == CONTEST:
+            service.contest(sid, button.position, user_id=uid)
+            return self._resume(sid, uid, "Noted: your answer and its grade go to an admin to check.")
         if action == HINT:
             hint = service.hint(sid, user_id=uid) or "No hint for this one."
             return Screen(question=service.current(sid), hint=hint)
@@ -274,8 +279,14 @@ class Quiz(commands.Cog):
         if question is None:
             return Screen(session=self.service.session(sid), next_due=self.service.next_due(uid), note=note)
         if question.phase == ANSWERED and question.graded is not None:
-            return Screen(question=question, graded=question.graded, note=note)
+            graded = question.graded
+            return Screen(question=question, graded=graded, note=note, contestable=self._contestable(graded))
         return Screen(question=question, note=note)
+
+    def _contestable(self, graded: Graded) -> bool:
+        if graded.mode == "mc" or graded.verdict not in ("partly", "wrong"):
+            return False
+        return not self.service.contested(graded.session_id, graded.position)
 
     # --- drawing ----------------------------------------------------------------------------------------
     def draw(self, screen: Screen, owner: int) -> tuple[discord.Embed, QuizView | None]:
@@ -283,7 +294,9 @@ class Quiz(commands.Cog):
             return summary_embed(screen.session, screen.next_due, note=screen.note), None
         if screen.graded is not None:
             embed = graded_embed(screen.graded, screen.question)
-            return embed, rating_view(self, screen.graded, owner, embed)
+            if screen.note:
+                embed.add_field(name="\u200b", value=screen.note, inline=False)
+            return embed, rating_view(self, screen.graded, owner, embed, contestable=screen.contestable)
         assert screen.question is not None
         embed = question_embed(screen.question, hint=screen.hint, note=screen.note)
         return embed, question_view(self, screen.question, owner, embed, hint_shown=screen.hint is not None)

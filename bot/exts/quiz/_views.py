@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.exts.quiz._cog import Quiz
 
 ANSWER, CHOICE, HINT, REVEAL, SKIP, RATE, END = "answer", "choice", "hint", "reveal", "skip", "rate", "end"
+CONTEST = "contest"
 RATINGS = ((1, "Again", discord.ButtonStyle.danger), (2, "Hard", discord.ButtonStyle.secondary),
            (3, "Good", discord.ButtonStyle.success), (4, "Easy", discord.ButtonStyle.primary))  # fmt: skip
 
@@ -98,11 +99,17 @@ def question_view(cog: Quiz, q: Question, owner: int, embed: discord.Embed, *, h
     return view
 
 
-def rating_view(cog: Quiz, g: Graded, owner: int, embed: discord.Embed) -> QuizView:
+def rating_view(
+    cog: Quiz, g: Graded, owner: int, embed: discord.Embed, *, contestable: bool = False
+) -> QuizView:
     view = QuizView(cog, embed, timeout=cog.view_timeout)
     ids = (g.session_id, g.position, owner)
     for value, label, style in RATINGS:
         view.add_item(QuizButton(RATE, *ids, str(value), label=label, style=style, row=0))
+    if contestable:  # a typed answer graded partly or wrong: the learner may think the grader was wrong
+        view.add_item(
+            QuizButton(CONTEST, *ids, label="I think I was right", style=discord.ButtonStyle.secondary, row=1)
+        )
     view.add_item(QuizButton(END, *ids, label="End quiz", style=discord.ButtonStyle.secondary, row=1))
     return view
 
