@@ -1,8 +1,9 @@
-"""LoRA fine-tuning pieces shared by the retrieval adapter and the quiz grader (torch and peft, imported lazily).
+"""LoRA fine-tuning of all-MiniLM-L6-v2 (torch and peft, imported lazily).
 
-Both train all-MiniLM-L6-v2 with a low-rank adapter and ship only the factors, in the layout the ONNX
-encoder merges at load time (``index.encoder.merge_adapter``): ``<weight>.lora_A`` (r x in) and
-``<weight>.lora_B`` (out x r, scaling folded in), so that the merged weight is ``W + B @ A``.
+Here rather than in ``index`` so that a trained quiz grader (``knowledge.quiz``, below ``index``) can use
+the same pieces; today ``tutor index train`` does. Only the factors ship, in the layout the ONNX encoder
+merges at load time (``index.encoder.merge_adapter``): ``<weight>.lora_A`` (r x in) and ``<weight>.lora_B``
+(out x r, scaling folded in), so that the merged weight is ``W + B @ A``.
 """
 
 from __future__ import annotations

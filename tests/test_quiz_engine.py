@@ -342,23 +342,14 @@ def data_dir(store, monkeypatch):
     return store.path.parent
 
 
+TANH_QUIZ = ["quiz", "--source", "004", "--topic", "nonlinearity", "--mode", "free"]  # the range of tanh
+
+
 def test_tutor_quiz_through_stdin(data_dir, store):
     from tutor.cli import main
 
     script = ":hint\n-1 to 1\ng\n:help\n:skip\n\ne\n"
-    args = [
-        "quiz",
-        "--source",
-        "004",
-        "--topic",
-        "nonlinearity",
-        "-n",
-        "3",
-        "--mode",
-        "free",
-        "--user",
-        "ann",
-    ]
+    args = [*TANH_QUIZ, "-n", "3", "--user", "ann"]
     result = CliRunner().invoke(main, args, input=script)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -473,19 +464,7 @@ def test_contest_from_the_terminal_quiz_and_the_admin_command(data_dir, store):
     from tutor.cli import main
 
     runner = CliRunner()
-    args = [
-        "quiz",
-        "--source",
-        "004",
-        "--topic",
-        "nonlinearity",
-        "-n",
-        "1",
-        "--mode",
-        "free",
-        "--user",
-        "hal",
-    ]
+    args = [*TANH_QUIZ, "-n", "1", "--user", "hal"]
     result = runner.invoke(main, args, input="the sigmoid thing\nc\n\n")
     assert result.exit_code == 0, result.output
     assert "[c]ontest the grade" in result.output and "Noted" in result.output
