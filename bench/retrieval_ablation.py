@@ -26,12 +26,14 @@ from index.train import (
     CachedEncoder,
     TrainSettings,
     _retriever,
+    calibration_data,
     fit_decision,
     folds_of,
     label,
     message_files,
     reference_kb,
     reply_cost,
+    score_labelled,
     train,
 )
 
@@ -122,25 +124,13 @@ def main() -> None:
 def _plain(run, labelled, settings) -> RetrievalModel:
     """Plain MiniLM with the one cut-off the cost picks on the training authors."""
     model = RetrievalModel.plain()
-    retriever = _retriever(run, model, run.encoder)
-    results = retriever.ask_scored([it.query.query for it in labelled])
-    by_key = {k: it.id for it in run.store.items() for k in [(it.source, _norm(it.question))]}
-    p, right = [], []
-    for item, (_, scoring) in zip(labelled, results, strict=True):
-        top = retriever.group_keys(scoring)[0] if scoring is not None and scoring.groups else set()
-        p.append(model.probability(scoring.calibration) if scoring is not None and scoring.groups else 0.0)
-        right.append(bool(item.targets & {by_key[k] for k in top if k in by_key}))
-    p, right = np.array(p), np.array(right)
+    scorings, keys = score_labelled(run, model, run.encoder, labelled)
+    features, right = calibration_data(scorings, labelled, keys)
+    p = np.array([model.probability(x) for x in features])
     in_kb = np.array([bool(it.targets) for it in labelled])
     grid = np.round(np.linspace(0, 1, 101), 2)
-    cut = min(grid, key=lambda c: reply_cost(p, right, in_kb, c, c, settings))
+    cut = min(grid, key=lambda c: reply_cost(p, right.astype(bool), in_kb, c, c, settings))
     return dataclasses.replace(model, answer_min=float(cut), unsure_min=float(cut))
-
-
-def _norm(text: str) -> str:
-    from knowledge.models import normalize_question
-
-    return normalize_question(text)
 
 
 def _row(name: str, outcomes, fit: dict) -> dict:

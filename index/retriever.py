@@ -189,10 +189,10 @@ class Retriever:
             ],
         }
 
-    def ranked_groups(self, text: str) -> list[set[tuple[str, str]]]:
-        """The ranked groups for a message, each as its members' (source, normalized question): for eval."""
-        ((_, scoring),) = self.ask_scored([text])
-        return [] if scoring is None else self.group_keys(scoring)
+    def group_ids(self, scoring: Scoring) -> list[set[int]]:
+        """Each ranked group as its members' item ids (training labels are item ids)."""
+        kb = self._kb
+        return [{m.id for m in kb.members[key]} for key, _ in scoring.groups]
 
     def group_keys(self, scoring: Scoring) -> list[set[tuple[str, str]]]:
         """Each ranked group as its members' (source, normalized question)."""
@@ -334,7 +334,7 @@ class Retriever:
         probability = self.model.probability(scoring.calibration)
         alternatives = [
             Alternative(it.id, it.question, it.source, it.n, round(float(s), 4))
-            for (_, it), s in zip(scoring.groups, scoring.scores, strict=False)
+            for (_, it), s in zip(scoring.groups[: 1 + MAX_ALTERNATIVES], scoring.scores, strict=False)
         ]
         if probability < self.model.unsure_min:
             return Answer(

@@ -381,6 +381,16 @@ def folds_of(authors: Sequence[str], k: int) -> list[set[str]]:
     return [set(names[i::k]) for i in range(k)]
 
 
+def score_labelled(
+    run: TrainRun, model: RetrievalModel, encoder, labelled: Sequence[Labelled]
+) -> tuple[list, list]:
+    """Each message's scoring (None for an empty one) and its ranked groups as item ids."""
+    retriever = _retriever(run, model, encoder)
+    scorings = [scoring for _, scoring in retriever.ask_scored([item.query.query for item in labelled])]
+    keys = [retriever.group_ids(scoring) if scoring is not None else [] for scoring in scorings]
+    return scorings, keys
+
+
 def fit_decision(
     run: TrainRun,
     labelled: Sequence[Labelled],
@@ -392,20 +402,16 @@ def fit_decision(
     by_author: dict[str, list[int]] = {}
     for i, a in enumerate(authors):
         by_author.setdefault(a, []).append(i)
-    by_key = {(it.source, normalize_question(it.question)): it.id for it in run.store.items()}
 
     def scorings_with(model: RetrievalModel) -> tuple[list, list]:
         scorings: list = [None] * len(labelled)
         keys: list = [[] for _ in labelled]
         for author, rows in by_author.items():
-            retriever = _retriever(run, model, encoders[author])
-            results = retriever.ask_scored([labelled[r].query.query for r in rows])
-            for r, (_, scoring) in zip(rows, results, strict=True):
-                scorings[r] = scoring
-                if scoring is not None:
-                    keys[r] = [
-                        {by_key[k] for k in group if k in by_key} for group in retriever.group_keys(scoring)
-                    ]
+            part_scorings, part_keys = score_labelled(
+                run, model, encoders[author], [labelled[r] for r in rows]
+            )
+            for r, scoring, groups in zip(rows, part_scorings, part_keys, strict=True):
+                scorings[r], keys[r] = scoring, groups
         return scorings, keys
 
     provisional = RetrievalModel.plain(settings.rules)
