@@ -132,7 +132,7 @@ def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Sessio
             continue
         _show_graded(graded, echo)
         suggested = RATING_NAMES[parse_rating(graded.suggested_rating)]
-        contestable = graded.mode != MC and graded.verdict in ("partly", "wrong")
+        contestable = graded.contestable
         extra = " [c]ontest the grade" if contestable else ""
         while True:
             reply = read(

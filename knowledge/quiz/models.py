@@ -69,6 +69,11 @@ class Graded:
     n: int
     title: str
 
+    @property
+    def contestable(self) -> bool:
+        """A typed answer the grader marked down: the learner may claim it was right."""
+        return self.mode != "mc" and self.verdict in ("partly", "wrong")
+
 
 @dataclass(frozen=True)
 class Question:

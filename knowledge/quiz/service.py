@@ -25,7 +25,7 @@ from fsrs import Rating, Scheduler, State
 
 from knowledge.models import NOT_SERVABLE
 from knowledge.quiz import scheduler as sched
-from knowledge.quiz.grading import CORRECT, PARTLY, WRONG, Grader
+from knowledge.quiz.grading import CORRECT, PARTLY, VERDICTS, WRONG, Grader
 from knowledge.quiz.models import (
     ACTIVE,
     ANSWERED,
@@ -512,10 +512,10 @@ class QuizService:
     ) -> int:
         """ "I think I was right": record the learner's claim about a graded free answer; returns its id.
 
-        Stored for an admin to confirm (``tutor quiz contests``); a confirmed claim becomes a training
-        answer for ``tutor quiz train --with-feedback``. Contesting twice keeps the first claim.
+        Stored for an admin to confirm or reject (``tutor quiz contests``); a confirmed claim is kept, with
+        the admin's grade, as a labelled answer for training a grader. Contesting twice keeps the first.
         """
-        if claimed not in (CORRECT, PARTLY, WRONG):
+        if claimed not in VERDICTS:
             raise QuizError(f"a claimed grade is correct, partly or wrong, not {claimed!r}")
         session_id = self._id(session)
         with self._lock, self._store.transaction():
@@ -524,7 +524,7 @@ class QuizService:
             if slot is None or slot["phase"] not in (ANSWERED, RATED):
                 raise QuizError("only a graded answer can be contested")
             info = json.loads(slot["grade"])
-            if slot["mode"] == MC or info["verdict"] not in (CORRECT, PARTLY, WRONG):
+            if slot["mode"] == MC or info["verdict"] not in VERDICTS:
                 raise QuizError("only a typed answer's grade can be contested")
             card = self._card(slot)
             existing = self._store.db.execute(
@@ -557,7 +557,7 @@ class QuizService:
 
     def decide_contest(self, contest_id: int, label: str | None, decided_by: str) -> dict[str, Any]:
         """An admin's decision: ``label`` (correct, partly, wrong) confirms it as that grade; None rejects it."""
-        if label is not None and label not in (CORRECT, PARTLY, WRONG):
+        if label is not None and label not in VERDICTS:
             raise QuizError(f"a grade is correct, partly or wrong, not {label!r}")
         with self._lock, self._store.transaction():
             changed = self._store.db.execute(

@@ -284,9 +284,7 @@ class Quiz(commands.Cog):
         return Screen(question=question, note=note)
 
     def _contestable(self, graded: Graded) -> bool:
-        if graded.mode == "mc" or graded.verdict not in ("partly", "wrong"):
-            return False
-        return not self.service.contested(graded.session_id, graded.position)
+        return graded.contestable and not self.service.contested(graded.session_id, graded.position)
 
     # --- drawing ----------------------------------------------------------------------------------------
     def draw(self, screen: Screen, owner: int) -> tuple[discord.Embed, QuizView | None]:
