@@ -28,7 +28,7 @@ def build_services(settings):
     from bot.demos import DemoQueue
     from bot.guilds import GuildSettings
     from knowledge.quiz import QuizService
-    from tutor.services import open_retriever
+    from tutor.services import open_retriever, quiz_grader
 
     retriever = open_retriever(settings.data_dir)
     worker = engine.DemoWorker(max_pending=max(settings.demo_queue_total, 1))
@@ -43,7 +43,7 @@ def build_services(settings):
         store=retriever.store,
         retriever=retriever,
         demos=demos,
-        quiz=QuizService(retriever.store, retriever.encoder),
+        quiz=QuizService(retriever.store, retriever.encoder, grader=quiz_grader()),
         guilds=GuildSettings(retriever.store.path),
     )
 

@@ -19,6 +19,7 @@ from bot.bot import Services, TutorBot
 from bot.demos import DemoQueue
 from bot.guilds import GuildSettings
 from knowledge.quiz import QuizService
+from tutor.services import quiz_grader
 from tutor.settings import Settings
 
 
@@ -68,7 +69,9 @@ async def running_tutor(
             total=settings.demo_queue_total,
             max_budget_s=settings.demo_timeout_s,
         )
-        quiz = QuizService(retriever.store, retriever.encoder)
+        quiz = QuizService(
+            retriever.store, retriever.encoder, grader=quiz_grader()
+        )  # as bot/cli.py builds it
         stack.callback(quiz.close)
         guilds = GuildSettings(retriever.store.path)
         stack.callback(guilds.close)

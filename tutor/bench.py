@@ -9,6 +9,7 @@ from tutor.cli import LazyGroup
 BENCHES: dict[str, tuple[str, str]] = {
     "ask": ("index.bench:bench_ask", "Retrieval latency/throughput against a plain baseline."),
     "demo": ("engine.bench:bench_demo", "Per-demo p50, cold and warm."),
+    "grade": ("knowledge.quiz.bench:bench_grade", "Grading latency: trained grader against the rule grader."),
 }
 
 

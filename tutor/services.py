@@ -39,6 +39,14 @@ def query_encoder():
     return MiniLMEncoder(adapter=retrieval_model().adapter)
 
 
+@cache
+def quiz_grader():
+    """The trained grader shipped in ``knowledge/quiz/model/`` over the plain encoder (manifest checked)."""
+    from knowledge.quiz.learned import load_grader
+
+    return load_grader(encoder())
+
+
 def embed(texts: Sequence[str]) -> np.ndarray:
     """Normalised embeddings for the knowledge analysis (duplicate groups, off-topic answers)."""
     return encoder().encode(list(texts))

@@ -29,6 +29,7 @@ class Labelled:
     answer: str
     label: str
     cloze: bool
+    author: str = ""  # who wrote the answer (the blind authors' files say)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def load_labels(path: Path = LABELS) -> list[Labelled]:
         cases.append(
             Labelled(
                 row["source"], row["n"], entry.question, entry.answer, row["answer"], row["label"],
-                CLOZE in static_flags(entry.question, entry.answer),
+                CLOZE in static_flags(entry.question, entry.answer), str(row.get("author", "")),
             )
         )  # fmt: skip
     return cases

@@ -257,11 +257,13 @@ class Grader:
         clone._cache = self._cache
         return clone
 
-    def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+    def vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Embeddings of ``texts`` through the cache (the trained grader shares it)."""
         todo = [t for t in texts if t not in self._cache]
         if todo:
-            if len(self._cache) > 20_000:
+            if len(self._cache) + len(todo) > 20_000:
                 self._cache.clear()
+                todo = list(dict.fromkeys(texts))
             for text, vec in zip(todo, self._embed(todo), strict=True):
                 self._cache[text] = vec
         return {t: self._cache[t] for t in texts}
@@ -279,7 +281,7 @@ class Grader:
         """
         questions = list(questions) if questions is not None else [""] * len(cases)
         parts = [self._blanks(ref, ans, cloze) for ref, ans, cloze in cases]
-        vectors = self._vectors(sorted({t for blanks in parts for pair in blanks for t in pair if t}))
+        vectors = self.vectors(sorted({t for blanks in parts for pair in blanks for t in pair if t}))
 
         def cos(a: str, b: str) -> float:
             return float(vectors[a] @ vectors[b])

@@ -66,7 +66,11 @@ SessionRef = Session | str
 
 
 class QuizService:
-    """``QuizService(store, encoder)``; ``encoder`` has ``encode(texts) -> (n, d)`` L2-normalised vectors."""
+    """``QuizService(store, encoder)``; ``encoder`` has ``encode(texts) -> (n, d)`` L2-normalised vectors.
+
+    ``grader`` grades typed answers (``grade``/``grade_many`` like ``Grader``); by default the rule grader.
+    Entry points pass the trained one (``knowledge.quiz.learned``).
+    """
 
     def __init__(
         self,
@@ -75,11 +79,12 @@ class QuizService:
         *,
         scheduler: Scheduler | None = None,
         clock: Callable[[], datetime] | None = None,
+        grader: Any = None,
     ):
         self._store = Store(store.path)  # a connection of our own: other threads may use ``store``'s
         self._lock = threading.RLock()
         embed = encoder.encode if hasattr(encoder, "encode") else encoder
-        self._grader = Grader(embed)
+        self._grader = grader if grader is not None else Grader(embed)  # the trained one: tutor.services
         self._vectors = VectorCache(self._store, embed, getattr(encoder, "model_id", ""))
         self._scheduler = scheduler or Scheduler()
         self._clock = clock or (lambda: datetime.now(UTC))
