@@ -18,6 +18,7 @@ from knowledge.quiz.grading import VERDICTS, Grade, Grader, Thresholds, verdict_
 
 LABELS = Path(__file__).parent / "data" / "grading_labels.jsonl"
 ANSWERS_DIR = Path(__file__).parent / "data" / "answers"  # blind authors' graded answers (README there)
+FRESH_DIR = Path(__file__).parent / "data" / "fresh"  # written after the design was frozen; never trained on
 
 
 @dataclass(frozen=True)
@@ -184,4 +185,14 @@ def cross_validate(grader: Grader, cases: list[Labelled], folds: int = 5) -> flo
     return hits / len(cases)
 
 
-__all__ = ["LABELS", "Labelled", "Report", "cross_validate", "evaluate", "load_labels", "search"]
+__all__ = [
+    "ANSWERS_DIR",
+    "FRESH_DIR",
+    "LABELS",
+    "Labelled",
+    "Report",
+    "cross_validate",
+    "evaluate",
+    "load_labels",
+    "search",
+]

@@ -344,15 +344,17 @@ def grade_cmd(file, as_json) -> None:
 def eval_cmd(files, as_json, model_dir, rules) -> None:
     """The grader on graded answers: three-way and correct-vs-not accuracy, the confusion matrix.
 
-    Default: every author of ``data/answers/`` (written blind), then the 180 calibration answers. The
-    shipped grader learned from all of those authors; judge a model on an author it was trained without.
+    Default: every author of ``data/answers/`` (written blind; the shipped grader learned from them, so
+    judge a model on an author it was trained without), the fresh authors of ``data/fresh/`` (never
+    trained on), then the 180 calibration answers.
     """
-    from knowledge.quiz.calibrate import ANSWERS_DIR, LABELS, evaluate, load_labels
+    from knowledge.quiz.calibrate import ANSWERS_DIR, FRESH_DIR, LABELS, evaluate, load_labels
     from knowledge.quiz.grading import Grader
     from tutor.services import encoder
 
     the_grader = Grader(encoder()) if rules else _grader(model_dir)
-    for path in files or (*sorted(ANSWERS_DIR.glob("*.jsonl")), LABELS):
+    defaults = (*sorted(ANSWERS_DIR.glob("*.jsonl")), *sorted(FRESH_DIR.glob("*.jsonl")), LABELS)
+    for path in files or defaults:
         try:
             report = evaluate(the_grader, load_labels(Path(path)))
         except (OSError, ValueError, KeyError) as exc:
