@@ -29,14 +29,22 @@ def build_services(settings):
     from bot.guilds import GuildSettings
     from knowledge.quiz import QuizService
     from tutor.services import open_retriever, quiz_grader
+    from tutor.settings import pool_settings
 
     retriever = open_retriever(settings.data_dir)
-    worker = engine.DemoWorker(max_pending=max(settings.demo_queue_total, 1))
+    pool = pool_settings(settings)
+    if pool is None:  # the default: one embedded worker process
+        worker, shared = engine.DemoWorker(max_pending=max(settings.demo_queue_total, 1)), None
+    else:  # Celery workers behind a Redis broker; the limits shared by every bot process
+        from engine.pool import DemoPool, SharedSlots
+
+        worker, shared = DemoPool(pool), SharedSlots(pool)
     demos = DemoQueue(
         worker,
         per_user=settings.demo_queue_per_user,
         total=settings.demo_queue_total,
         max_budget_s=settings.demo_timeout_s,
+        shared=shared,
     )
     return Services(
         settings=settings,
@@ -50,6 +58,8 @@ def build_services(settings):
 
 def close_services(services) -> None:
     services.demos.worker.close()
+    if services.demos.shared is not None:
+        services.demos.shared.close()
     services.quiz.close()
     services.guilds.close()
     services.store.close()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,25 +23,41 @@ import discord
 
 import engine
 from bot.formatting import EMBED_DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, FOOTER_LIMIT, shorten, split_text
-from engine import DemoRequest, DemoResult, DemoSpec, EngineBusy
+from engine import DemoRequest, DemoResult, DemoSpec, EngineBusy, EngineError
 from knowledge.models import normalize_question
+
+log = logging.getLogger(__name__)
 
 MAX_NUMBER_FIELDS = 12
 DEMO_COLOUR = discord.Colour.teal()
 
 
 class DemoQueue:
-    """At most ``per_user`` demos per user and ``total`` overall, queued or running, on one worker."""
+    """At most ``per_user`` demos per user and ``total`` overall, queued or running.
 
-    def __init__(self, worker: Any, *, per_user: int = 1, total: int = 6, max_budget_s: float = 60.0) -> None:
+    ``worker`` is the embedded ``DemoWorker`` or a ``DemoPool`` (Celery workers); with a pool, ``shared``
+    (``SharedSlots``) holds the limits in Redis so that every bot process counts against the same ones.
+    """
+
+    def __init__(
+        self,
+        worker: Any,
+        *,
+        per_user: int = 1,
+        total: int = 6,
+        max_budget_s: float = 60.0,
+        shared: Any = None,
+    ) -> None:
         self.worker = worker
         self.per_user = per_user
         self.total = total
         self.max_budget_s = max_budget_s
+        self.shared = shared
         self._by_user: Counter[int] = Counter()
 
     @property
     def in_flight(self) -> int:
+        """This process's demos queued or running."""
         return sum(self._by_user.values())
 
     def resolve(self, request: str | dict | DemoRequest) -> DemoRequest:
@@ -48,16 +65,27 @@ class DemoQueue:
         return engine.resolve(request)
 
     async def warm_up(self) -> None:
-        """Start the worker process ahead of the first request (imports torch: seconds, off the loop)."""
-        await asyncio.to_thread(self.worker.start)
+        """Start the worker process ahead of the first request (imports torch: seconds, off the loop).
 
-    @contextmanager
-    def slot(self, user_id: int) -> Iterator[None]:
+        With a pool this checks the broker and the workers; if they are not there yet, demos say so when
+        asked and start working when they are, so it is a warning, not a failure.
+        """
+        try:
+            await asyncio.to_thread(self.worker.start)
+        except EngineError as exc:
+            log.warning("demos are not available yet: %s", exc)
+
+    @asynccontextmanager
+    async def slot(self, user_id: int) -> AsyncIterator[None]:
         """Hold a place in the queue, or raise ``EngineBusy`` at once (before the user is kept waiting)."""
-        if self.in_flight >= self.total:
-            raise EngineBusy(f"{self.in_flight} demos are queued or running; try again in a minute.")
-        if self._by_user[user_id] >= self.per_user:
-            raise EngineBusy("You already have a demo running; wait for it to finish first.")
+        token = None
+        if self.shared is not None:
+            token = await asyncio.to_thread(self.shared.acquire, str(user_id), self.per_user, self.total)
+        else:
+            if self.in_flight >= self.total:
+                raise EngineBusy(f"{self.in_flight} demos are queued or running; try again in a minute.")
+            if self._by_user[user_id] >= self.per_user:
+                raise EngineBusy("You already have a demo running; wait for it to finish first.")
         self._by_user[user_id] += 1
         try:
             yield
@@ -65,6 +93,8 @@ class DemoQueue:
             self._by_user[user_id] -= 1
             if self._by_user[user_id] <= 0:
                 del self._by_user[user_id]
+            if token is not None:
+                await asyncio.to_thread(self.shared.release, str(user_id), token)
 
     async def run(self, request: DemoRequest) -> DemoResult:
         """Run in the worker process, within the demo's own budget (capped by ``max_budget_s``)."""

@@ -15,7 +15,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from engine.errors import DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
+from engine.errors import DemosUnavailable, DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
 from index.errors import BadQuery, EmptyKnowledgeBase
 from knowledge.errors import NotFound
 from knowledge.quiz.models import QuizError
@@ -40,6 +40,12 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
         return f"⏱️ That demo took too long and was stopped: {error}", True
     if isinstance(error, EngineBusy):
         return f"⏳ I'm busy with other demos right now. {error}", True
+    if isinstance(error, DemosUnavailable):
+        return (
+            f"🚧 Demos are unavailable right now ({error}). Questions and quizzes still work; "
+            "try the demo again in a few minutes.",
+            True,
+        )
     if isinstance(error, WorkerCrashed):
         return f"The demo crashed: {error}", False
     if isinstance(error, EngineError | UserError | BadQuery | QuizError | NotFound):

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from engine.catalogue import catalogue
 from engine.core import resolve, run
-from engine.errors import BadParameter, DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
+from engine.errors import (
+    BadParameter,
+    DemosUnavailable,
+    DemoTimeout,
+    EngineBusy,
+    EngineError,
+    UnknownDemo,
+    WorkerCrashed,
+)
 from engine.parse import parse
 from engine.spec import DemoRequest, DemoResult, DemoSpec, ParamSpec
 
@@ -23,6 +31,7 @@ __all__ = [
     "DemoSpec",
     "DemoTimeout",
     "DemoWorker",
+    "DemosUnavailable",
     "EngineBusy",
     "EngineError",
     "ParamSpec",

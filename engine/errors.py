@@ -53,6 +53,21 @@ class WorkerCrashed(EngineError):
     code = "worker_crashed"
 
 
+class DemosUnavailable(EngineError):
+    """The demo pool cannot take requests now (its broker is unreachable, or no worker is alive)."""
+
+    code = "unavailable"
+
+
 ERRORS: dict[str, type[EngineError]] = {
-    cls.code: cls for cls in (EngineError, UnknownDemo, BadParameter, DemoTimeout, EngineBusy, WorkerCrashed)
+    cls.code: cls
+    for cls in (
+        EngineError,
+        UnknownDemo,
+        BadParameter,
+        DemoTimeout,
+        EngineBusy,
+        WorkerCrashed,
+        DemosUnavailable,
+    )
 }

@@ -51,9 +51,18 @@ def make_settings(server: DiscordServer, guild: FakeGuild, data_dir: Path, **ove
 
 @contextlib.asynccontextmanager
 async def running_tutor(
-    retriever: Any, worker: Any, data_dir: Path, *, server: DiscordServer | None = None, **overrides: Any
+    retriever: Any,
+    worker: Any,
+    data_dir: Path,
+    *,
+    server: DiscordServer | None = None,
+    shared: Any = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
-    """A server (unless given), a guild and two users, and the bot running against them."""
+    """A server (unless given), a guild and two users, and the bot running against them.
+
+    ``worker``: the embedded ``DemoWorker`` or a ``DemoPool``; ``shared``: the pool's ``SharedSlots``.
+    """
     from discord.gateway import DiscordWebSocket
     from discord.http import Route
 
@@ -68,6 +77,7 @@ async def running_tutor(
             per_user=settings.demo_queue_per_user,
             total=settings.demo_queue_total,
             max_budget_s=settings.demo_timeout_s,
+            shared=shared,
         )
         quiz = QuizService(
             retriever.store, retriever.encoder, grader=quiz_grader()

@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("index.cli:eval_cmd", "Answer quality on labelled messages (served, wrong, refused)."),
     "index": ("index.cli:index_group", "Train the retrieval model from the shipped messages."),
     "demo": ("engine.cli:demo", "Run a deep-learning demonstration (numbers + PNG plots)."),
+    "worker": (
+        "engine.pool_cli:worker",
+        "Run a demo worker for the Celery + Redis pool; `status` lists them.",
+    ),
     "bench": ("tutor.bench:bench", "Benchmarks (ask, demo)."),
     "bot": ("bot.cli:bot", "Run the Discord bot."),
     "quiz": ("knowledge.quiz.cli:quiz", "Quiz yourself with spaced repetition (FSRS)."),

@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     demo_queue_per_user: int = Field(default=1, description="Demos one user may have queued or running.")
     demo_queue_total: int = Field(default=6, description="Demos queued or running for everyone together.")
     demo_warm_start: bool = Field(default=True, description="Start the demo worker when the bot starts.")
+    broker_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db: run demos on Celery workers (`tutor worker`) instead of in-process.",
+    )
+    demo_max_wait_s: float = Field(
+        default=180.0,
+        description="With a broker: how long a request may wait for a worker, queueing included.",
+    )
+    demo_result_ttl_s: int = Field(default=600, description="With a broker: how long results are kept.")
+    broker_visibility_s: int = Field(
+        default=120,
+        description="With a broker: a task whose worker died is handed out again after this (> longest budget).",
+    )
     guild_ready_timeout: float = Field(default=2.0, description="discord.py's wait for GUILD_CREATEs.")
     view_timeout_s: float = Field(
         default=840.0, description="How long answer buttons work (under an interaction token's 15 minutes)."
@@ -44,6 +57,20 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+
+def pool_settings(settings: Settings):
+    """The demo pool's settings, or None when no broker is configured (demos run in-process)."""
+    if not settings.broker_url:
+        return None
+    from engine.pool import PoolSettings
+
+    return PoolSettings(
+        broker_url=settings.broker_url,
+        result_ttl_s=settings.demo_result_ttl_s,
+        visibility_timeout_s=settings.broker_visibility_s,
+        max_wait_s=settings.demo_max_wait_s,
+    )
 
 
 def load_settings(**overrides) -> Settings:

@@ -64,7 +64,7 @@ class ShowMeButton(discord.ui.Button[AnswerView]):
         assert self.view is not None
         demos = self.view.cog.bot.demos
         request = demos.resolve(self.demo)
-        with demos.slot(interaction.user.id):
+        async with demos.slot(interaction.user.id):
             await interaction.response.defer(thinking=True)
             result = await demos.run(request)
         embed, files = demo_reply(result)

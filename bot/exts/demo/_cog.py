@@ -119,7 +119,7 @@ class Demos(commands.Cog):
             job = await asyncio.to_thread(self.build_request, request, overrides)
         else:
             check_image(image)
-        with self.bot.demos.slot(interaction.user.id):
+        async with self.bot.demos.slot(interaction.user.id):
             await interaction.response.defer(thinking=True)
             if image is not None:  # downloading may take a while: after the defer
                 overrides["image"] = await image.read()
