@@ -508,7 +508,8 @@ def test_batch_grading_reads_json_lines_and_reports_bad_ones(data_dir):
     assert "JSON object" in rows[6]["error"] and "error" in rows[7]
 
 
-def test_grader_eval_reports_the_new_authors(data_dir):
+def test_grader_eval_reports_the_answers_it_never_saw(data_dir):
+    from knowledge.quiz.calibrate import ANSWERS_DIR
     from tutor.cli import main
 
     result = CliRunner().invoke(main, ["quiz", "eval", "--json"])
@@ -516,7 +517,9 @@ def test_grader_eval_reports_the_new_authors(data_dir):
     reports = {
         json.loads(line)["file"].rsplit("/", 1)[-1]: json.loads(line) for line in result.output.splitlines()
     }
-    assert {"a1.jsonl", "a4.jsonl", "grading_labels.jsonl"} <= set(reports)
-    a4 = reports["a4.jsonl"]
-    assert a4["n"] == 609 and 0 <= a4["three_way"] <= 1 and 0 <= a4["wrong_graded_correct"] <= 1
-    assert sum(sum(row.values()) for row in a4["confusion"].values()) == 609
+    assert set(reports) == {"f1.jsonl", "f2.jsonl", "f3.jsonl", "grading_labels.jsonl"}
+    f3 = reports["f3.jsonl"]
+    assert f3["n"] == 90 and 0 <= f3["three_way"] <= 1 and 0 <= f3["wrong_graded_correct"] <= 1
+    assert sum(sum(row.values()) for row in f3["confusion"].values()) == 90
+    a4 = CliRunner().invoke(main, ["quiz", "eval", "--json", "--rules", str(ANSWERS_DIR / "a4.jsonl")])
+    assert a4.exit_code == 0 and json.loads(a4.output)["n"] == 609

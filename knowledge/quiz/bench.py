@@ -40,7 +40,15 @@ def _throughput(grader, cases, suffix: str) -> float:
 
 
 @click.command("grade")
-@click.option("-n", "--answers", "n_answers", default=400, show_default=True, help="Answers to time.")
+@click.option(
+    "-n",
+    "--answers",
+    "n_answers",
+    type=click.IntRange(1, 2000),
+    default=400,
+    show_default=True,
+    help="Answers to time.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_grade(n_answers: int, as_json: bool) -> None:
     """Warm single-answer latency (p50/p99) and batch throughput: trained grader vs rule grader."""

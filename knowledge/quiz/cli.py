@@ -344,16 +344,16 @@ def grade_cmd(file, as_json) -> None:
 def eval_cmd(files, as_json, model_dir, rules) -> None:
     """The grader on graded answers: three-way and correct-vs-not accuracy, the confusion matrix.
 
-    Default: every author of ``data/answers/`` (written blind; the shipped grader learned from them, so
-    judge a model on an author it was trained without), the fresh authors of ``data/fresh/`` (never
-    trained on), then the 180 calibration answers.
+    Default: the fresh authors of ``data/fresh/`` and the 180 older calibration answers, none of which the
+    shipped grader learned from. The blind authors of ``data/answers/`` are its training data (each answer
+    finds itself in the bank); judge on one of them with a model trained without it (``--model``).
     """
-    from knowledge.quiz.calibrate import ANSWERS_DIR, FRESH_DIR, LABELS, evaluate, load_labels
+    from knowledge.quiz.calibrate import FRESH_DIR, LABELS, evaluate, load_labels
     from knowledge.quiz.grading import Grader
     from tutor.services import encoder
 
     the_grader = Grader(encoder()) if rules else _grader(model_dir)
-    defaults = (*sorted(ANSWERS_DIR.glob("*.jsonl")), *sorted(FRESH_DIR.glob("*.jsonl")), LABELS)
+    defaults = (*sorted(FRESH_DIR.glob("*.jsonl")), LABELS)
     for path in files or defaults:
         try:
             report = evaluate(the_grader, load_labels(Path(path)))
@@ -380,7 +380,7 @@ def eval_cmd(files, as_json, model_dir, rules) -> None:
 )
 @click.option("--with-feedback", is_flag=True, help="Add the contested grades an admin confirmed.")
 def train_cmd(out, exclude, with_feedback) -> None:
-    """Fit the grader on the blind authors' answers (fixed settings and seed; about a minute on 2 cores)."""
+    """Fit the grader on the blind authors' answers (fixed settings and seed; about 25 s on 2 cores)."""
     from knowledge.quiz.learned import MODEL_DIR
     from knowledge.quiz.train import feedback_answers, load_training, train_grader
     from tutor.services import encoder

@@ -37,6 +37,7 @@ graded wrong. Reproduce: ``tutor quiz --calibrate`` (``--search`` re-runs the gr
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -250,23 +251,27 @@ class Grader:
         self._embed: Embed = embed.encode if hasattr(embed, "encode") else embed  # type: ignore[assignment]
         self.thresholds = thresholds or Thresholds()
         self._cache: dict[str, np.ndarray] = {}  # references repeat; bounded below
+        self._cache_lock = threading.Lock()
 
     def with_thresholds(self, thresholds: Thresholds) -> Grader:
         """The same grader (sharing its embedding cache) with other thresholds: calibration's grid."""
         clone = Grader(self._embed, thresholds)
-        clone._cache = self._cache
+        clone._cache, clone._cache_lock = self._cache, self._cache_lock
         return clone
 
     def vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Embeddings of ``texts`` through the cache (the trained grader shares it)."""
-        todo = [t for t in texts if t not in self._cache]
+        """Embeddings of ``texts`` through the cache (the trained grader shares it). Thread-safe."""
+        with self._cache_lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+        todo = list(dict.fromkeys(t for t in texts if t not in found))
         if todo:
-            if len(self._cache) + len(todo) > 20_000:
-                self._cache.clear()
-                todo = list(dict.fromkeys(texts))
-            for text, vec in zip(todo, self._embed(todo), strict=True):
-                self._cache[text] = vec
-        return {t: self._cache[t] for t in texts}
+            fresh = dict(zip(todo, self._embed(todo), strict=True))  # outside the lock: encoding is slow
+            found.update(fresh)
+            with self._cache_lock:
+                if len(self._cache) + len(fresh) > 20_000:
+                    self._cache.clear()
+                self._cache.update(fresh)
+        return found
 
     def grade(self, reference: str, answer: str, *, question: str = "", cloze: bool = False) -> Grade:
         return self.grade_many([(reference, answer, cloze)], questions=[question])[0]

@@ -2,10 +2,11 @@
 
 A reference answer alone cannot tell a correct paraphrase from a plausible misconception that reuses its
 words; graded answers to the same question can. So beside the rule grader's score, coverage and rules and
-the answer's similarity to the reference, its question and the other references, the features include the
-nearest labelled answers of each grade to the same reference (the answer bank, from the blind authors
-and confirmed contests). A reference without labelled answers (a new or corrected entry) is graded from
-the other features alone; training shows the model both cases.
+the answer's similarity to the reference, its question and the other cards' references, the features
+include the nearest labelled answers of each grade to the same reference (the answer bank, from the blind
+authors and confirmed contests). A reference without labelled answers (a new or corrected entry) is graded
+from the other features alone, and an answer meant for another card, or no answer at all ("banana"), is
+wrong; training shows the model all three cases (``knowledge.quiz.train``).
 
 The trees are evaluated here in numpy from the exported arrays, so grading needs no scikit-learn and no
 pickle; ``tutor quiz train`` (``knowledge.quiz.train``) fits them and writes ``model/``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from knowledge.errors import KnowledgeError
 from knowledge.quiz.grading import CORRECT, PARTLY, VERDICTS, WRONG, Grade, Grader
 
 MODEL_DIR = Path(__file__).parent / "model"
-MODEL_FILES = ("model.json", "forest.npz", "bank.npz")
+MODEL_FILES = ("model.json", "forest.npz", "gate.npz", "bank.npz")
 FEATURES = (
     "similarity",  # answer vs reference
     "other_similarity",  # answer vs the closest other reference: an answer to a neighbouring card
@@ -58,9 +60,14 @@ class GraderModelError(KnowledgeError):
     """The trained grader's files are missing, altered or made for another encoder."""
 
 
+def text_key(text: str) -> str:
+    """A short hash of the text with its whitespace normalised."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
+
+
 def reference_key(reference: str) -> str:
     """Labelled answers belong to a reference text: a corrected reference starts without examples."""
-    return hashlib.sha256(" ".join(reference.split()).encode()).hexdigest()[:16]
+    return text_key(reference)
 
 
 def file_sha256(path: Path) -> str:
@@ -83,11 +90,12 @@ NO_NEIGHBOURS = Neighbours((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), False)
 
 
 class AnswerBank:
-    """Labelled answer vectors per reference, and every reference's vector (for ``other_similarity``)."""
+    """Labelled answer vectors per reference, and every reference's vector and question (``other_similarity``)."""
 
     def __init__(
         self,
         references: Sequence[str],
+        questions: Sequence[str],
         reference_vectors: np.ndarray,
         example_reference: np.ndarray,
         example_label: np.ndarray,
@@ -96,6 +104,7 @@ class AnswerBank:
         authors: Sequence[str],
     ):
         self.references = list(references)  # reference keys
+        self.questions = list(questions)  # the question key of each reference's card
         self.reference_vectors = np.asarray(reference_vectors, np.float32)
         self.example_reference = np.asarray(example_reference, np.int32)
         self.example_label = np.asarray(example_label, np.int8)
@@ -134,25 +143,30 @@ class AnswerBank:
             True,
         )
 
-    def other_similarity(self, key: str, vector: np.ndarray) -> float:
-        """The closest reference other than this one: high for an answer to a neighbouring card."""
+    def other_similarity(self, key: str, vector: np.ndarray, question_key: str | None = None) -> float:
+        """The closest reference of another card: high for an answer to a neighbouring card.
+
+        A card is its reference or its question, so the old text of a corrected answer is not "another card".
+        """
         if not len(self.references):
             return 0.0
         sims = self.reference_vectors @ vector
-        row = self._row.get(key)
-        if row is not None:
-            sims = np.delete(sims, row)
+        mine = [i for i, (r, q) in enumerate(zip(self.references, self.questions, strict=True))
+                if r == key or (question_key is not None and q == question_key)]  # fmt: skip
+        if mine:
+            sims = np.delete(sims, mine)
         return float(sims.max()) if len(sims) else 0.0
 
     def save(self, path: Path) -> None:
         np.savez_compressed(
             path,
             references=np.array(self.references, dtype="U16"),
-            reference_vectors=self.reference_vectors.astype(np.float16),
+            questions=np.array(self.questions, dtype="U16"),
+            reference_vectors=self.reference_vectors,
             example_reference=self.example_reference,
             example_label=self.example_label,
             example_author=self.example_author,
-            example_vectors=self.example_vectors.astype(np.float16),
+            example_vectors=self.example_vectors,
             authors=np.array(self.authors, dtype="U32"),
         )
 
@@ -160,7 +174,8 @@ class AnswerBank:
     def load(cls, path: Path) -> AnswerBank:
         with np.load(path, allow_pickle=False) as z:
             return cls(
-                [str(k) for k in z["references"]], z["reference_vectors"], z["example_reference"],
+                [str(k) for k in z["references"]], [str(q) for q in z["questions"]], z["reference_vectors"],
+                z["example_reference"],
                 z["example_label"], z["example_author"], z["example_vectors"], [str(a) for a in z["authors"]],
             )  # fmt: skip
 
@@ -183,6 +198,30 @@ def feature_row(
     ]  # fmt: skip
 
 
+def case_features(
+    bank: AnswerBank,
+    vectors: dict[str, np.ndarray],
+    rule: Grade,
+    reference: str,
+    answer: str,
+    question: str,
+    cloze: bool,
+    *,
+    neighbours: bool = True,
+    exclude_author: int | None = None,
+) -> list[float]:
+    """Everything the trees see about one answer; training and grading both call this."""
+    a, key = vectors[answer], reference_key(reference)
+    return feature_row(
+        rule,
+        float(a @ vectors[reference]),
+        bank.other_similarity(key, a, text_key(question) if question else None),
+        float(a @ vectors[question]) if question else 0.0,
+        cloze,
+        bank.neighbours(key, a, exclude_author) if neighbours else NO_NEIGHBOURS,
+    )
+
+
 # --- the trees --------------------------------------------------------------------------------------------
 class Forest:
     """Gradient-boosted trees (one per class per round) as flat arrays, evaluated for all trees at once."""
@@ -199,7 +238,7 @@ class Forest:
         self.tree_class = np.asarray(arrays["tree_class"], np.int64)
         self.baseline = np.asarray(arrays["baseline"], np.float64)
         self.depth = int(arrays["depth"])
-        self.n_classes = len(self.baseline)
+        self.n_classes = max(2, len(self.baseline))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -236,7 +275,7 @@ class Forest:
         return cls({**arrays, "baseline": baseline, "depth": np.array(depth)})
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities, (n, n_classes)."""
+        """Class probabilities, (n, classes); a binary model (one tree per round) gives (n, 2)."""
         X = np.atleast_2d(np.asarray(X, np.float64))
         node = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
         for _ in range(self.depth):
@@ -245,8 +284,10 @@ class Forest:
             node = np.where(self.leaf[node], node, np.where(go_left, self.left[node], self.right[node]))
         raw = np.tile(self.baseline, (len(X), 1))
         leaf_values = self.value[node]
-        for k in range(self.n_classes):
+        for k in range(len(self.baseline)):
             raw[:, k] += leaf_values[:, self.tree_class == k].sum(axis=1)
+        if len(self.baseline) == 1:  # binary: the raw score is the log-odds of class 1
+            raw = np.hstack([np.zeros_like(raw), raw])
         raw -= raw.max(axis=1, keepdims=True)
         e = np.exp(raw)
         return e / e.sum(axis=1, keepdims=True)
@@ -273,50 +314,66 @@ class TrainedGrader:
 
     thresholds = None  # the report's "trained grader"
 
-    def __init__(self, rules: Grader, forest: Forest, bank: AnswerBank, cost_far: float, version: str = ""):
+    def __init__(
+        self,
+        rules: Grader,
+        forest: Forest,
+        bank: AnswerBank,
+        cost_far: float,
+        gate: Forest | None = None,
+        gate_threshold: float = float("inf"),
+        version: str = "",
+    ):
         self.rules = rules
         self.forest = forest
         self.bank = bank
         self.cost_far = cost_far
+        self.gate = gate  # P(the answer was meant for another card, or for none)
+        self.gate_threshold = gate_threshold
         self.version = version
 
     def grade(self, reference: str, answer: str, *, question: str = "", cloze: bool = False) -> Grade:
         return self.grade_many([(reference, answer, cloze)], questions=[question])[0]
 
+    def features(
+        self, cases: Sequence[tuple[str, str, bool]], questions: Sequence[str]
+    ) -> tuple[list[Grade], np.ndarray]:
+        """The rule grades and the feature matrix of ``cases`` (reference, answer, cloze)."""
+        rule_grades = self.rules.grade_many(cases, questions)
+        texts = {
+            t for (ref, ans, _), q in zip(cases, questions, strict=True) for t in (ref, ans, q) if t.strip()
+        }
+        vectors = self.rules.vectors(sorted(texts))
+        rows = []
+        for (reference, answer, cloze), question, rule in zip(cases, questions, rule_grades, strict=True):
+            if rule.rule == "empty" or not reference.strip():  # decided without the trees
+                rows.append([0.0] * len(FEATURES))
+                continue
+            asked = question if question.strip() else ""
+            rows.append(case_features(self.bank, vectors, rule, reference, answer, asked, cloze))
+        return rule_grades, np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+
     def grade_many(
         self, cases: Sequence[tuple[str, str, bool]], questions: Sequence[str] | None = None
     ) -> list[Grade]:
         questions = list(questions) if questions is not None else [""] * len(cases)
-        rule_grades = self.rules.grade_many(cases, questions)
-        texts = {t for (ref, ans, _), q in zip(cases, questions, strict=True) for t in (ref, ans, q) if t}
-        vectors = self.rules.vectors(sorted(texts))
-        rows = []
-        for (reference, answer, cloze), question, rule in zip(cases, questions, rule_grades, strict=True):
-            if not answer.strip():
-                answer = reference  # graded "empty" below; any vector will do
-            a, key = vectors[answer], reference_key(reference)
-            rows.append(
-                feature_row(
-                    rule,
-                    float(a @ vectors[reference]),
-                    self.bank.other_similarity(key, a),
-                    float(a @ vectors[question]) if question else 0.0,
-                    cloze,
-                    self.bank.neighbours(key, a),
-                )
-            )
-        probabilities = self.forest.probabilities(np.array(rows)) if rows else np.zeros((0, 3))
-        verdicts = decide(probabilities, self.cost_far) if rows else []
+        rule_grades, X = self.features(cases, questions)
+        if not len(X):
+            return []
+        probabilities = self.forest.probabilities(X)
+        verdicts = decide(probabilities, self.cost_far)
+        off_topic = self.gate.probabilities(X)[:, 1] if self.gate is not None else np.zeros(len(X))
         out = []
-        for rule, p, v in zip(rule_grades, probabilities, verdicts, strict=True):
-            if rule.rule == "empty":  # no answer is a wrong answer, whatever the trees say
+        for i, ((reference, _, _), rule) in enumerate(zip(cases, rule_grades, strict=True)):
+            if rule.rule == "empty" or not reference.strip():  # no answer (or nothing to grade against)
                 out.append(rule)
                 continue
-            credit = float(p[0] + 0.5 * p[1])
+            p, gated = probabilities[i], off_topic[i] > self.gate_threshold
+            credit = 0.0 if gated else float(p[0] + 0.5 * p[1])
             out.append(
                 Grade(
-                    VERDICTS[int(v)], round(credit, 3), rule.similarity, rule.coverage,
-                    rule.matched, rule.missing, "model",
+                    WRONG if gated else VERDICTS[int(verdicts[i])], round(credit, 3), rule.similarity,
+                    rule.coverage, rule.matched, rule.missing, "off-topic" if gated else "model",
                 )
             )  # fmt: skip
         return out
@@ -340,21 +397,29 @@ def load_grader(encoder, directory: Path = MODEL_DIR) -> TrainedGrader:
         config = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         if tuple(config["features"]) != FEATURES:
             raise GraderModelError(f"{directory} was trained on other features; run `tutor quiz train`")
-        with np.load(directory / "forest.npz", allow_pickle=False) as z:
-            forest = Forest({k: z[k] for k in z.files})
+        cost_far, trained_with = float(config["cost_far"]), str(manifest["encoder"])
+        gate_threshold = float(config["gate_threshold"])
+        forest, gate = _load_forest(directory / "forest.npz", 3), _load_forest(directory / "gate.npz", 2)
         bank = AnswerBank.load(directory / "bank.npz")
     except GraderModelError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise GraderModelError(
             f"no usable grader model in {directory} ({exc}); run `tutor quiz train`"
         ) from None
     model_id = getattr(encoder, "model_id", None)
-    if model_id != manifest["encoder"]:
-        raise GraderModelError(
-            f"the grader was trained with encoder {manifest['encoder']!r}, not {model_id!r}"
-        )
-    return TrainedGrader(Grader(encoder), forest, bank, float(config["cost_far"]), files["model.json"][:12])
+    if model_id != trained_with:
+        raise GraderModelError(f"the grader was trained with encoder {trained_with!r}, not {model_id!r}")
+    version = hashlib.sha256("".join(files[n] for n in MODEL_FILES).encode()).hexdigest()[:12]
+    return TrainedGrader(Grader(encoder), forest, bank, cost_far, gate, gate_threshold, version)
+
+
+def _load_forest(path: Path, classes: int) -> Forest:
+    with np.load(path, allow_pickle=False) as z:
+        forest = Forest({k: z[k] for k in z.files})
+    if forest.n_classes != classes or (len(forest.feature) and forest.feature.max() >= len(FEATURES)):
+        raise GraderModelError(f"{path} is not a {classes}-class model of the grader's features")
+    return forest
 
 
 __all__ = [
@@ -368,8 +433,10 @@ __all__ = [
     "GraderModelError",
     "Neighbours",
     "TrainedGrader",
+    "case_features",
     "decide",
     "feature_row",
     "load_grader",
     "reference_key",
+    "text_key",
 ]
