@@ -28,9 +28,33 @@ TARGET_MS = 2000
     "--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="torch threads per worker."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
-def bench_demo(repeat: int, only: tuple[str, ...], threads: int, as_json: bool) -> None:
-    """Per-demo p50, cold (fresh worker) and warm, with the targets (2 s warm; 300 ms arithmetic)."""
+@click.option("--broker", help="redis://...: benchmark the Celery pool against the embedded worker instead.")
+@click.option(
+    "--workers", "worker_counts", default="1,2", show_default=True, help="With --broker: pool sizes."
+)
+@click.option("--burst", default=60, show_default=True, type=click.IntRange(4, 1000),
+              help="With --broker: demos submitted at once for the throughput figure.")  # fmt: skip
+def bench_demo(
+    repeat: int, only: tuple[str, ...], threads: int, as_json: bool, broker: str | None, worker_counts: str,
+    burst: int,
+) -> None:  # fmt: skip
+    """Per-demo p50, cold (fresh worker) and warm, with the targets (2 s warm; 300 ms arithmetic).
+
+    With --broker: throughput with each pool size and the pool's added latency per demo against the
+    embedded worker, in the same run (start `redis-server` first; the workers are started here).
+    """
     from engine.worker import DemoWorker
+
+    if broker:
+        try:
+            counts = sorted({int(x) for x in worker_counts.split(",") if x.strip()})
+        except ValueError:
+            raise click.BadParameter("a list like 1,2", param_hint="--workers") from None
+        if not counts or counts[0] < 1 or counts[-1] > 16:
+            raise click.BadParameter("between 1 and 16 workers", param_hint="--workers")
+        result = bench_pool(broker, counts, burst, repeat=max(repeat, 20))
+        click.echo(json.dumps(result, indent=2) if as_json else format_pool(result))
+        return
 
     rows = []
     for spec in DEMOS:
@@ -78,3 +102,86 @@ def bench_demo(repeat: int, only: tuple[str, ...], threads: int, as_json: bool) 
             f"{r['warm_p50_ms']:>9.0f} {r['warm_p50_in_worker_ms']:>9.0f} {r['target_ms']:>7}  "
             f"{'yes' if r['ok'] else 'NO'}"
         )
+
+
+POOL_REQUESTS = (
+    {"demo": "receptive_field", "params": {}},
+    {"demo": "softmax", "params": {}},
+    {"demo": "conv_output", "params": {}},
+    {"demo": "activations", "params": {}},
+)
+
+
+def _p50(samples: list[float]) -> float:
+    return round(statistics.median(samples), 1)
+
+
+def bench_pool(broker: str, counts: list[int], burst: int, repeat: int = 20) -> dict:
+    """Embedded worker vs the pool: one demo at a time (added latency), and a burst (throughput)."""
+    import tempfile
+    from pathlib import Path
+
+    from engine.pool import DemoPool, PoolSettings, spawn_worker, stop_worker, wait_for_workers
+    from engine.worker import DemoWorker
+
+    settings = PoolSettings(broker, max_wait_s=600)
+    sequence = [POOL_REQUESTS[i % len(POOL_REQUESTS)] for i in range(repeat)]
+    burst_requests = [POOL_REQUESTS[i % len(POOL_REQUESTS)] for i in range(burst)]
+    out: dict = {"broker": broker, "repeat": repeat, "burst": burst, "pool": {}}
+    with DemoWorker(max_pending=burst) as embedded:
+        embedded.start()
+        for r in POOL_REQUESTS:
+            embedded.run(r)
+        single = []
+        for r in sequence:
+            t0 = time.perf_counter()
+            embedded.run(r)
+            single.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        for f in [embedded.submit(r) for r in burst_requests]:
+            f.result()
+        out["embedded"] = {
+            "p50_ms": _p50(single),
+            "burst_per_s": round(burst / (time.perf_counter() - t0), 2),
+        }
+    logs = Path(tempfile.mkdtemp(prefix="tutor-bench-workers-"))
+    for n in counts:
+        procs = [spawn_worker(broker, "cpu", log_path=logs / f"n{n}-{i}.log") for i in range(n)]
+        try:
+            wait_for_workers(broker, {p.pid for p in procs})
+            with DemoPool(settings) as pool:
+                pool.start()
+                for r in POOL_REQUESTS * n:  # every worker process warm
+                    pool.run(r)
+                single = []
+                for r in sequence:
+                    t0 = time.perf_counter()
+                    pool.run(r)
+                    single.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                for f in [pool.submit(r) for r in burst_requests]:
+                    f.result()
+                burst_rate = burst / (time.perf_counter() - t0)
+            out["pool"][str(n)] = {
+                "p50_ms": _p50(single),
+                "added_p50_ms": round(_p50(single) - out["embedded"]["p50_ms"], 1),
+                "burst_per_s": round(burst_rate, 2),
+            }
+        finally:
+            for p in procs:
+                stop_worker(p)
+    return out
+
+
+def format_pool(result: dict) -> str:
+    e = result["embedded"]
+    lines = [
+        f"one demo at a time ({result['repeat']} runs) and a burst of {result['burst']}, broker {result['broker']}",
+        f"  embedded worker        p50 {e['p50_ms']:>7.1f} ms                    burst {e['burst_per_s']:>6.2f} demos/s",
+    ]
+    for n, r in result["pool"].items():
+        lines.append(
+            f"  pool, {n} worker(s)     p50 {r['p50_ms']:>7.1f} ms (+{r['added_p50_ms']:.1f} ms)       "
+            f"burst {r['burst_per_s']:>6.2f} demos/s"
+        )
+    return "\n".join(lines)

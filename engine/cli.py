@@ -93,9 +93,22 @@ def _error(exc: EngineError, request=None) -> dict:
     return d
 
 
-def _one(request, out_dir: Path):
-    from engine.core import run
+def _runner():
+    """How this process runs demos: on the Celery pool when ``TUTOR_BROKER_URL`` is set, else right here."""
+    from tutor.settings import load_settings, pool_settings
 
+    pool = pool_settings(load_settings())
+    if pool is None:
+        from engine.core import run
+
+        return run, lambda: None
+    from engine.pool import DemoPool
+
+    client = DemoPool(pool)
+    return client.run, client.close
+
+
+def _one(request, out_dir: Path, run):
     result = run(request)
     return result, _save(result, out_dir)
 
@@ -175,6 +188,17 @@ def demo(
             'give a request, e.g. tutor demo "receptive field after two stride-2 convs", or --list'
         )
     out = out_dir or Path(tempfile.mkdtemp(prefix="tutor-demo-"))
+    try:
+        run, close = _runner()
+    except ValueError as exc:  # a malformed TUTOR_BROKER_URL
+        raise click.ClickException(str(exc)) from None
+    try:
+        _run_requests(tokens, params, image, as_json, out, run)
+    finally:
+        close()
+
+
+def _run_requests(tokens: list[str], params, image: Path | None, as_json: bool, out: Path, run) -> None:
     if tokens == ["-"]:
         failures = 0
         for line in sys.stdin:
@@ -182,7 +206,7 @@ def demo(
             if not line:
                 continue
             try:
-                result, paths = _one(line, out)
+                result, paths = _one(line, out, run)
                 payload = _payload(result, paths)
                 click.echo(json.dumps(payload) if as_json else _human(result, paths) + "\n")
             except EngineError as exc:
@@ -193,7 +217,7 @@ def demo(
     try:
         if image is not None:
             req = _with_image(req, image)
-        result, paths = _one(req, out)
+        result, paths = _one(req, out, run)
     except EngineError as exc:
         if as_json:
             click.echo(json.dumps(_error(exc, req)))

@@ -29,12 +29,16 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.catalogue import BY_NAME
 from engine.core import Request, resolve
@@ -468,6 +472,49 @@ def run_worker(settings: PoolSettings, queue: str, concurrency: int, max_tasks: 
     )  # fmt: skip
 
 
+def spawn_worker(broker_url: str, queue: str = "cpu", concurrency: int = 1, log_path: Path | None = None):
+    """Start ``tutor worker`` as a subprocess in its own process group (benchmarks, tests, supervisors)."""
+    log = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115 - the child's
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tutor.cli", "worker", "--broker", broker_url, "--queue", queue,
+             "--concurrency", str(concurrency)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        if log_path is not None:
+            log.close()
+
+
+def wait_for_workers(broker_url: str, pids: set[int], timeout_s: float = 90.0) -> list[dict]:
+    """Block until every process in ``pids`` has a live heartbeat; ``TimeoutError`` past ``timeout_s``."""
+    client = redis_client(broker_url, 1.0)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            live = [w for w in live_workers(client) if w.get("pid") in pids]
+            if len(live) >= len(pids):
+                return live
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(live)} of {len(pids)} demo workers came up within {timeout_s:g} s")
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def stop_worker(proc, timeout_s: float = 20.0) -> None:
+    """SIGTERM the worker's process group (a warm shutdown), SIGKILL if it does not exit in time."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 class _Heartbeat:  # pragma: no cover - runs in a worker
     """Refreshes this worker's key every ``HEARTBEAT_EVERY_S``; the key expires if the worker dies."""
 
@@ -513,4 +560,7 @@ __all__ = [
     "queue_depths",
     "redis_client",
     "run_worker",
+    "spawn_worker",
+    "stop_worker",
+    "wait_for_workers",
 ]

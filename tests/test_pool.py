@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,15 @@ import pytest
 
 import engine
 from engine.errors import BadParameter, DemosUnavailable, DemoTimeout, EngineBusy
-from engine.pool import DemoPool, PoolSettings, SharedSlots, live_workers, redis_client
+from engine.pool import (
+    DemoPool,
+    PoolSettings,
+    SharedSlots,
+    redis_client,
+    spawn_worker,
+    stop_worker,
+    wait_for_workers,
+)
 
 REDIS = shutil.which("redis-server")
 if REDIS is None:
@@ -103,34 +110,15 @@ class Workers:
         self.url, self.log_dir, self.procs = url, log_dir, []
 
     def start(self, n: int = 1) -> list[subprocess.Popen]:
-        started = []
-        for _ in range(n):
-            log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - closed with the process
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tutor.cli", "worker", "--broker", self.url, "--queue", "cpu",
-                 "--loglevel", "WARNING"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "ENGINE_THREADS": "1"},
-            )  # fmt: skip
-            self.procs.append(proc)
-            started.append(proc)
-        self.wait_live(sum(p.poll() is None for p in self.procs))
-        return started
-
-    def wait_live(self, n: int) -> list[dict]:
-        client = redis_client(self.url, 0.5)
-        deadline = time.monotonic() + WORKER_START
+        started = [spawn_worker(self.url, "cpu", log_path=self.log_dir / f"worker-{len(self.procs) + i}.log")
+                   for i in range(n)]  # fmt: skip
+        self.procs += started
         try:
-            while True:
-                live = [w for w in live_workers(client) if w["pid"] in {p.pid for p in self.procs}]
-                if len(live) >= n:
-                    return live
-                if time.monotonic() > deadline:
-                    logs = "\n".join(p.read_text(errors="replace")[-800:] for p in self.log_dir.glob("*.log"))
-                    raise TimeoutError(f"{len(live)} of {n} workers alive after {WORKER_START} s\n{logs}")
-                time.sleep(0.2)
-        finally:
-            client.close()
+            wait_for_workers(self.url, {p.pid for p in self.procs if p.poll() is None}, WORKER_START)
+        except TimeoutError as exc:
+            logs = "\n".join(p.read_text(errors="replace")[-800:] for p in self.log_dir.glob("*.log"))
+            raise TimeoutError(f"{exc}\n{logs}") from None
+        return started
 
     def kill(self, proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -138,15 +126,7 @@ class Workers:
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            stop_worker(proc)
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +304,24 @@ async def test_broker_down_then_back_demos_unavailable_meanwhile_then_work(
                 break
             assert "unavailable" in msg.content and time.monotonic() < deadline, msg.content
             await asyncio.sleep(1.0)
+
+
+def test_cli_demo_runs_on_the_pool_when_a_broker_is_configured(redis, workers, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from tutor.cli import main
+
+    runner = CliRunner()
+    ok = runner.invoke(main, ["demo", "receptive_field", "--json", "--out", str(tmp_path)],
+                       env={"TUTOR_BROKER_URL": redis.url})  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    payload = json.loads(ok.output)
+    assert (
+        payload["result"]["size"] == 7 and payload["device"] == "cpu" and Path(payload["images"][0]).exists()
+    )
+    down = runner.invoke(
+        main, ["demo", "receptive_field"], env={"TUTOR_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    )
+    assert down.exit_code == 2 and "cannot be reached" in down.output
