@@ -329,14 +329,21 @@ class DemoPool:
                 if fut.done():
                     continue
                 if outcome is None:
+                    self._revoke(task_id)  # still queued: no worker should start it now
                     fut.set_exception(
-                        DemoTimeout(f"{demo} took too long: no result within {self.settings.max_wait_s:g} s")
+                        DemoTimeout(f"{demo} waited {self.settings.max_wait_s:g} s for a free worker")
                     )
                 elif isinstance(outcome, BaseException):
                     fut.set_exception(outcome)
                 else:
                     fut.set_result(outcome)
             time.sleep(POLL_S)
+
+    def _revoke(self, task_id: str) -> None:
+        try:
+            self.app.control.revoke(task_id)
+        except Exception as exc:  # best effort: the result would only expire unread
+            log.debug("revoke %s failed: %s", task_id, exc)
 
     @staticmethod
     def _outcome(backend, value) -> DemoResult | EngineError | None:
