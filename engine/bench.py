@@ -116,6 +116,21 @@ def _p50(samples: list[float]) -> float:
     return round(statistics.median(samples), 1)
 
 
+def _measure(runner, warm_up, sequence, burst_requests) -> tuple[float, float]:
+    """(p50 ms of one demo at a time, demos per second for a burst submitted at once) through ``runner``."""
+    for r in warm_up:
+        runner.run(r)
+    single = []
+    for r in sequence:
+        t0 = time.perf_counter()
+        runner.run(r)
+        single.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    for f in [runner.submit(r) for r in burst_requests]:
+        f.result()
+    return _p50(single), round(len(burst_requests) / (time.perf_counter() - t0), 2)
+
+
 def bench_pool(broker: str, counts: list[int], burst: int, repeat: int = 20) -> dict:
     """Embedded worker vs the pool: one demo at a time (added latency), and a burst (throughput)."""
     import tempfile
@@ -130,20 +145,8 @@ def bench_pool(broker: str, counts: list[int], burst: int, repeat: int = 20) -> 
     out: dict = {"broker": broker, "repeat": repeat, "burst": burst, "pool": {}}
     with DemoWorker(max_pending=burst) as embedded:
         embedded.start()
-        for r in POOL_REQUESTS:
-            embedded.run(r)
-        single = []
-        for r in sequence:
-            t0 = time.perf_counter()
-            embedded.run(r)
-            single.append((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
-        for f in [embedded.submit(r) for r in burst_requests]:
-            f.result()
-        out["embedded"] = {
-            "p50_ms": _p50(single),
-            "burst_per_s": round(burst / (time.perf_counter() - t0), 2),
-        }
+        p50, rate = _measure(embedded, POOL_REQUESTS, sequence, burst_requests)
+        out["embedded"] = {"p50_ms": p50, "burst_per_s": rate}
     logs = Path(tempfile.mkdtemp(prefix="tutor-bench-workers-"))
     for n in counts:
         procs = [spawn_worker(broker, "cpu", log_path=logs / f"n{n}-{i}.log") for i in range(n)]
@@ -151,22 +154,9 @@ def bench_pool(broker: str, counts: list[int], burst: int, repeat: int = 20) -> 
             wait_for_workers(broker, {p.pid for p in procs})
             with DemoPool(settings) as pool:
                 pool.start()
-                for r in POOL_REQUESTS * n:  # every worker process warm
-                    pool.run(r)
-                single = []
-                for r in sequence:
-                    t0 = time.perf_counter()
-                    pool.run(r)
-                    single.append((time.perf_counter() - t0) * 1000)
-                t0 = time.perf_counter()
-                for f in [pool.submit(r) for r in burst_requests]:
-                    f.result()
-                burst_rate = burst / (time.perf_counter() - t0)
-            out["pool"][str(n)] = {
-                "p50_ms": _p50(single),
-                "added_p50_ms": round(_p50(single) - out["embedded"]["p50_ms"], 1),
-                "burst_per_s": round(burst_rate, 2),
-            }
+                p50, rate = _measure(pool, POOL_REQUESTS * n, sequence, burst_requests)  # every process warm
+            added = round(p50 - out["embedded"]["p50_ms"], 1)
+            out["pool"][str(n)] = {"p50_ms": p50, "added_p50_ms": added, "burst_per_s": rate}
         finally:
             for p in procs:
                 stop_worker(p)

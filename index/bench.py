@@ -20,14 +20,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-
-def _percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {
-        "p50": round(statistics.median(ordered), 2),
-        "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
-        "n": len(ordered),
-    }
+from knowledge.files import percentiles
 
 
 def _queries(n: int) -> list[str]:
@@ -62,7 +55,7 @@ def bench_baseline(store, queries: list[str]) -> dict:
     start = time.perf_counter()
     index.search(model.encode(queries, normalize_embeddings=True, batch_size=64), 5)
     batch_qps = len(queries) / (time.perf_counter() - start)
-    return {"single_ms": _percentiles(single), "batch_qps": round(batch_qps, 1)}
+    return {"single_ms": percentiles(single), "batch_qps": round(batch_qps, 1)}
 
 
 def bench_ours(retriever, queries: list[str], threads: int) -> dict:
@@ -109,8 +102,8 @@ def bench_ours(retriever, queries: list[str], threads: int) -> dict:
     concurrent = concurrent_qps(retriever.ask, " concurrently")
     concurrent_unbatched = concurrent_qps(unbatched, " unbatched")
     return {
-        "single_ms": _percentiles(single),
-        "cache_hit_ms": _percentiles(cached),
+        "single_ms": percentiles(single),
+        "cache_hit_ms": percentiles(cached),
         "batch_qps": round(batch_qps, 1),
         f"concurrent_{threads}_threads_qps": round(concurrent, 1),
         f"concurrent_{threads}_threads_unbatched_qps": round(concurrent_unbatched, 1),
@@ -174,7 +167,7 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
     sweep = {}
     for nprobe in sorted({max(1, chosen // 4), max(1, chosen // 2), chosen, chosen * 2}):
         lat, rec = measure(nprobe)
-        sweep[nprobe] = {"p50_ms": _percentiles(lat)["p50"], "recall_at_10": round(rec, 4)}
+        sweep[nprobe] = {"p50_ms": percentiles(lat)["p50"], "recall_at_10": round(rec, 4)}
     latencies, recall = measure(chosen)
     return {
         "n": n,
@@ -184,7 +177,7 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
         "build_s": round(build_s, 1),
         "vectors_mb": round(vectors.nbytes / 2**20, 1),
         "peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
-        "query_ms": _percentiles(latencies),
+        "query_ms": percentiles(latencies),
         "recall_at_10": round(recall, 4),
         "nprobe_sweep": sweep,
     }

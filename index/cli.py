@@ -294,14 +294,9 @@ def train_cmd(
     settings = TrainSettings() if epochs is None else dataclasses.replace(TrainSettings(), epochs=epochs)
     extra = []
     if with_feedback:
-        from tutor.services import open_store
-        from tutor.settings import load_settings
+        from tutor.services import read_store
 
-        store = open_store(load_settings().data_dir)
-        try:
-            extra = feedback_queries(store)
-        finally:
-            store.close()
+        extra = read_store(feedback_queries)
         click.echo(f"{len(extra)} helpful votes added as training messages")
     try:
         files = message_files(exclude)

@@ -348,7 +348,7 @@ class MiniLMEncoder:
         if self.adapter is not None:
             if not self.adapter.is_file():
                 raise EncoderError(f"the adapter {self.adapter} does not exist")
-            from index.files import sha256
+            from knowledge.files import sha256
 
             self.model_id = f"{MODEL_ID}+{sha256(self.adapter)[:12]}"
         self.threads = threads or _default_threads()

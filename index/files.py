@@ -8,7 +8,6 @@ of building the same index again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -66,12 +65,3 @@ def build_lock(directory: Path) -> Iterator[None]:
         finally:
             if fcntl is not None:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks (index files and model files can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

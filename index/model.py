@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import RetrievalError
-from index.files import sha256
+from knowledge.files import first_mismatch
 
 MODEL_DIR = Path(__file__).parent / "model"
 MODEL_FILES = ("adapter.safetensors", "model.json")
@@ -162,9 +162,8 @@ def load_model(directory: Path = MODEL_DIR) -> RetrievalModel:
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
-        for name in MODEL_FILES:
-            if sha256(directory / name) != files[name]:
-                raise ModelError(f"{directory / name} does not match its manifest; run `tutor index train`")
+        if (changed := first_mismatch(directory, MODEL_FILES, files)) is not None:
+            raise ModelError(f"{directory / changed} does not match its manifest; run `tutor index train`")
         obj = json.loads((directory / "model.json").read_text(encoding="utf-8"))
     except ModelError:
         raise

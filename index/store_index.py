@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from index.errors import EmptyKnowledgeBase, IndexCorrupt
-from index.files import build_lock, remove_leftovers, replacing, sha256
+from index.files import build_lock, remove_leftovers, replacing
 from index.lexical import LexicalIndex
 from index.vector import VectorIndex
+from knowledge.files import sha256
 from knowledge.models import DISABLED
 from knowledge.store import Store
 

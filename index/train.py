@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 
 from index.evaluate import DATA, Query, load_queries
-from index.files import sha256
 from index.model import (
     CALIBRATION_FEATURES,
     MODEL_DIR,
@@ -49,6 +48,7 @@ from index.model import (
     QueryRules,
     RetrievalModel,
 )
+from knowledge.files import sha256
 from knowledge.finetune import lora_model, mean_pooled, save_factors
 from knowledge.models import normalize_question
 

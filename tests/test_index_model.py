@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from index.files import sha256
 from index.model import MODEL_DIR, ModelError, RetrievalModel, load_model
 from index.train import TrainSettings, choose_cutoffs, data_hash, folds_of, message_files, reply_cost
+from knowledge.files import sha256
 
 
 def test_shipped_model_matches_its_manifest_and_the_shipped_data():

@@ -6,13 +6,16 @@ heavy component is created once and injected.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from knowledge.store import Store
+
+T = TypeVar("T")
 
 
 @cache
@@ -54,6 +57,17 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 
 def open_store(data_dir: Path) -> Store:
     return Store.open(data_dir)
+
+
+def read_store(read: Callable[[Store], T]) -> T:
+    """``read(store)`` on the configured store (``TUTOR_DATA_DIR``), closed afterwards."""
+    from tutor.settings import load_settings
+
+    store = open_store(load_settings().data_dir)
+    try:
+        return read(store)
+    finally:
+        store.close()
 
 
 def refresh_index(store: Store) -> str | None:

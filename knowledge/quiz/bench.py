@@ -7,19 +7,11 @@ Every answer text is made unique so that no vector cache hides the encoder's cos
 from __future__ import annotations
 
 import json
-import statistics
 import time
 
 import click
 
-
-def _percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {
-        "p50": round(statistics.median(ordered), 2),
-        "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
-        "n": len(ordered),
-    }
+from knowledge.files import percentiles
 
 
 def _time_each(grader, cases, suffix: str) -> list[float]:
@@ -63,7 +55,7 @@ def bench_grade(n_answers: int, as_json: bool) -> None:
     for name, grader in graders.items():
         _time_each(grader, cases, "warm-up")  # references and questions cached, code paths warm
         result[name] = {
-            "single_ms": _percentiles(_time_each(grader, cases, "timed")),
+            "single_ms": percentiles(_time_each(grader, cases, "timed")),
             "batch_per_s": round(_throughput(grader, cases, "batched"), 1),
         }
     ratio = result["trained"]["single_ms"]["p50"] / result["rules (baseline)"]["single_ms"]["p50"]

@@ -387,14 +387,9 @@ def train_cmd(out, exclude, with_feedback) -> None:
 
     extra = []
     if with_feedback:
-        from tutor.services import open_store
-        from tutor.settings import load_settings
+        from tutor.services import read_store
 
-        store = open_store(load_settings().data_dir)
-        try:
-            extra = feedback_answers(store)
-        finally:
-            store.close()
+        extra = read_store(feedback_answers)
         click.echo(f"{len(extra)} confirmed contests added as training answers")
     try:
         train_grader(out or MODEL_DIR, load_training(exclude, extra), encoder(), progress=click.echo)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.errors import KnowledgeError
+from knowledge.files import first_mismatch, sha256
 from knowledge.quiz.grading import CORRECT, PARTLY, VERDICTS, WRONG, Grade, Grader
 
 MODEL_DIR = Path(__file__).parent / "model"
@@ -70,12 +71,7 @@ def reference_key(reference: str) -> str:
     return text_key(reference)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+file_sha256 = sha256  # the manifest's digests
 
 
 # --- the answer bank ------------------------------------------------------------------------------------
@@ -389,11 +385,10 @@ def load_grader(encoder, directory: Path = MODEL_DIR) -> TrainedGrader:
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
-        for name in MODEL_FILES:
-            if file_sha256(directory / name) != files[name]:
-                raise GraderModelError(
-                    f"{directory / name} does not match its manifest; run `tutor quiz train`"
-                )
+        if (changed := first_mismatch(directory, MODEL_FILES, files)) is not None:
+            raise GraderModelError(
+                f"{directory / changed} does not match its manifest; run `tutor quiz train`"
+            )
         config = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         if tuple(config["features"]) != FEATURES:
             raise GraderModelError(f"{directory} was trained on other features; run `tutor quiz train`")
