@@ -61,7 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "engine.pool_cli:worker",
         "Run a demo worker for the Celery + Redis pool; `status` lists them.",
     ),
-    "bench": ("tutor.bench:bench", "Benchmarks (ask, demo)."),
+    "bench": ("tutor.bench:bench", "Benchmarks (ask, demo, grade)."),
     "bot": ("bot.cli:bot", "Run the Discord bot."),
     "quiz": ("knowledge.quiz.cli:quiz", "Quiz yourself with spaced repetition (FSRS)."),
     "stats": ("knowledge.quiz.cli:stats", "Your quiz progress: reviews, retention, due cards, mastery."),
