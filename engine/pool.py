@@ -61,6 +61,7 @@ HEARTBEAT_TTL_S = 10
 HEARTBEAT_EVERY_S = 2.0
 HARD_LIMIT_GRACE_S = 5.0
 POLL_S = 0.005  # how often the caller looks for finished results (one MGET for all pending tasks)
+CONNECTION_ERRORS = {"ConnectionError", "TimeoutError", "OperationalError", "BusyLoadingError"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class PoolSettings:
     visibility_timeout_s: int = 120  # > the longest demo budget + grace, or a slow demo runs twice
     max_wait_s: float = 180.0
     connect_timeout_s: float = 1.0
+    broker_grace_s: float = (
+        15.0  # waiting demos fail as "unavailable" once the broker has been gone this long
+    )
 
     def __post_init__(self) -> None:
         if not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
@@ -135,6 +139,9 @@ def _decode_job(job: dict) -> DemoRequest:
     return DemoRequest.from_dict({**job, "params": params})
 
 
+MAX_ATTEMPTS = 2  # a demo whose process died is run once more, then reported as a crash
+
+
 def _run_demo_task(task, job: dict, budget_s: float) -> dict:  # pragma: no cover - runs in a worker
     """Run one demo; errors come back as values (``{"error": code, ...}``), never as pickled exceptions."""
     from celery.exceptions import SoftTimeLimitExceeded
@@ -142,6 +149,11 @@ def _run_demo_task(task, job: dict, budget_s: float) -> dict:  # pragma: no cove
     from engine.core import execute
 
     name = str(job.get("demo", "?"))
+    if _attempt(task.request.id) > MAX_ATTEMPTS:  # it killed its worker process each time (OOM, crash)
+        return {
+            "error": "worker_crashed",
+            "message": f"{name} stopped its worker process twice; not run again",
+        }
     try:
         result = execute(_decode_job(job))
     except SoftTimeLimitExceeded:
@@ -152,7 +164,7 @@ def _run_demo_task(task, job: dict, budget_s: float) -> dict:  # pragma: no cove
         log.exception("demo %s failed", name)
         return {"error": "engine_error", "message": f"{type(exc).__name__}: {exc}"}
     finally:
-        _count_done(task)
+        _count_done()
     payload = {"ok": result.to_dict(images="base64")}
     size = len(json.dumps(payload))
     limit = int(task.app.conf.get("tutor_max_result_bytes", 16 * 2**20))
@@ -163,14 +175,37 @@ def _run_demo_task(task, job: dict, budget_s: float) -> dict:  # pragma: no cove
 
 
 _WORKER_NAME: str | None = None  # set by run_worker before the pool forks its processes
+_WORKER_BROKER: str | None = None
+_worker_client = None
 
 
-def _count_done(task) -> None:  # pragma: no cover - runs in a worker
-    if _WORKER_NAME is None:
+def _worker_redis():  # pragma: no cover - runs in a worker
+    """One Redis client per worker process, for the worker's own bookkeeping."""
+    global _worker_client
+    if _worker_client is None and _WORKER_BROKER is not None:
+        _worker_client = redis_client(_WORKER_BROKER, 1.0)
+    return _worker_client
+
+
+def _attempt(task_id: str | None) -> int:  # pragma: no cover - runs in a worker
+    client = _worker_redis()
+    if client is None or not task_id:
+        return 1
+    try:
+        key = f"tutor:attempts:{task_id}"
+        count, _ = client.pipeline().incr(key).expire(key, 3600).execute()
+        return int(count)
+    except Exception:  # bookkeeping; never refuse a demo over it
+        return 1
+
+
+def _count_done() -> None:  # pragma: no cover - runs in a worker
+    client = _worker_redis()
+    if client is None or _WORKER_NAME is None:
         return
     try:
-        with task.app.connection_for_write() as conn:
-            conn.default_channel.client.incr(f"{HEARTBEAT_PREFIX}{_WORKER_NAME}:done")
+        key = f"{HEARTBEAT_PREFIX}{_WORKER_NAME}:done"
+        client.pipeline().incr(key).expire(key, 86400).execute()
     except Exception:  # a statistic; never fail a demo over it
         pass
 
@@ -183,20 +218,29 @@ def redis_client(url: str, timeout_s: float):
     return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=max(timeout_s, 2.0))
 
 
+WORKERS_KEY = "tutor:workers"  # the names of the workers that have announced themselves
+
+
 def live_workers(client) -> list[dict]:
     """The workers whose heartbeat has not expired: name, queue, device, concurrency, tasks done."""
-    keys = [k for k in client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100) if not k.endswith(b":done")]
-    out = []
-    for raw in client.mget(keys) if keys else []:
-        if raw:
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                continue
-    for worker in out:
-        done = client.get(f"{HEARTBEAT_PREFIX}{worker.get('name')}:done")
-        worker["done"] = int(done or 0)
-    return sorted(out, key=lambda w: str(w.get("name")))
+    names = sorted(n.decode() if isinstance(n, bytes) else str(n) for n in client.smembers(WORKERS_KEY))
+    if not names:
+        return []
+    beats = client.mget([f"{HEARTBEAT_PREFIX}{n}" for n in names])
+    done = client.mget([f"{HEARTBEAT_PREFIX}{n}:done" for n in names])
+    out, gone = [], []
+    for name, raw, count in zip(names, beats, done, strict=True):
+        if raw is None:
+            gone.append(name)
+            continue
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            continue
+        out.append({**info, "done": int(count or 0)})
+    if gone:
+        client.srem(WORKERS_KEY, *gone)
+    return out
 
 
 def queue_depths(client) -> dict[str, int]:
@@ -220,6 +264,9 @@ class DemoPool:
         self._wake = threading.Event()
         self._closed = False
         self._route_cache: tuple[float, str] | None = None
+        self._unreachable_since: float | None = None
+        self._run_id: str | None = None
+        self._run_id_checked = 0.0
         self._collector = threading.Thread(target=self._collect, name="demo-pool-results", daemon=True)
         self._collector.start()
 
@@ -283,6 +330,7 @@ class DemoPool:
             self.app.send_task(
                 TASK_NAME, args=[_encode_job(req), budget], task_id=task_id, queue=queue,
                 soft_time_limit=budget, time_limit=budget + HARD_LIMIT_GRACE_S,
+                expires=self.settings.max_wait_s,  # nobody waits for it after that: workers skip it
             )  # fmt: skip
         except Exception as exc:
             with self._lock:
@@ -301,49 +349,73 @@ class DemoPool:
 
     # -- results ----------------------------------------------------------------------------------------
     def _collect(self) -> None:
-        backend = self.app.backend
+        """Resolve pending futures from the result backend; never dies (a dead collector would hang callers)."""
         while not self._closed:
-            with self._lock:
-                ids = list(self._pending)
-            if not ids:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
             try:
-                raw = backend.client.mget([backend.get_key_for_task(i) for i in ids])
-            except Exception as exc:  # the broker is down: keep the tasks, fail them only at their deadline
-                log.debug("result poll failed: %s", exc)
-                raw = [None] * len(ids)
+                self._collect_once()
+            except Exception:  # pragma: no cover - a bug here must not stop every later reply
+                log.exception("demo result collector")
                 time.sleep(0.2)
-            now = time.monotonic()
-            for task_id, value in zip(ids, raw, strict=True):
-                outcome = self._outcome(backend, value) if value else None
-                with self._lock:
-                    entry = self._pending.get(task_id)
-                    if entry is None:
-                        continue
-                    fut, deadline, demo = entry
-                    if outcome is None and now < deadline:
-                        continue
-                    del self._pending[task_id]
-                if fut.done():
-                    continue
-                if outcome is None:
-                    self._revoke(task_id)  # still queued: no worker should start it now
-                    fut.set_exception(
-                        DemoTimeout(f"{demo} waited {self.settings.max_wait_s:g} s for a free worker")
-                    )
-                elif isinstance(outcome, BaseException):
-                    fut.set_exception(outcome)
-                else:
-                    fut.set_result(outcome)
-            time.sleep(POLL_S)
 
-    def _revoke(self, task_id: str) -> None:
+    def _collect_once(self) -> None:
+        backend = self.app.backend
+        with self._lock:
+            ids = list(self._pending)
+        if not ids:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            return
+        now = time.monotonic()
+        keys = [backend.get_key_for_task(i) for i in ids]
         try:
-            self.app.control.revoke(task_id)
-        except Exception as exc:  # best effort: the result would only expire unread
-            log.debug("revoke %s failed: %s", task_id, exc)
+            raw = backend.client.mget(keys)
+            restarted = self._broker_restarted()
+            self._unreachable_since = None
+        except Exception as exc:  # the broker is down: wait for it a while, then say so
+            log.debug("result poll failed: %s", exc)
+            self._unreachable_since = self._unreachable_since or now
+            grace = self.settings.broker_grace_s
+            if now - self._unreachable_since > grace:
+                self._fail_all(DemosUnavailable(f"the demo queue has been unreachable for {grace:g} s"))
+            time.sleep(0.2)
+            return
+        if restarted:  # a broker restarted without persistence forgot its queues: nothing will come
+            self._fail_all(DemosUnavailable("the demo queue restarted and lost the waiting demos; try again"))
+            return
+        done_keys = []
+        for task_id, key, value in zip(ids, keys, raw, strict=True):
+            outcome = self._outcome(backend, value) if value else None
+            with self._lock:
+                entry = self._pending.get(task_id)
+                if entry is None or (outcome is None and now < entry[1]):
+                    continue
+                del self._pending[task_id]
+            fut, _, demo = entry
+            if outcome is None:
+                outcome = DemoTimeout(f"{demo} waited {self.settings.max_wait_s:g} s for a free worker")
+            else:
+                done_keys.append(key)
+            _resolve(fut, outcome)
+        if done_keys:  # read once: free the broker's memory now rather than at the expiry
+            with contextlib.suppress(Exception):
+                backend.client.delete(*done_keys)
+        time.sleep(POLL_S)
+
+    def _broker_restarted(self) -> bool:
+        """True once when the broker's run id changes (checked at most once a second)."""
+        now = time.monotonic()
+        if now - self._run_id_checked < 1.0:
+            return False
+        self._run_id_checked = now
+        run_id = self._client.info("server").get("run_id")
+        previous, self._run_id = self._run_id, run_id
+        return previous is not None and run_id != previous
+
+    def _fail_all(self, error: EngineError) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for fut, _, _ in pending.values():
+            _resolve(fut, error)
 
     @staticmethod
     def _outcome(backend, value) -> DemoResult | EngineError | None:
@@ -363,10 +435,23 @@ class DemoPool:
         if status == "FAILURE":
             exc = meta.get("result") or {}
             kind = exc.get("exc_type", "") if isinstance(exc, dict) else ""
+            if kind in CONNECTION_ERRORS:  # the demo ran, but its result could not be stored
+                return DemosUnavailable("the demo queue lost its connection; try again")
             if kind == "TimeLimitExceeded":
                 return DemoTimeout("the demo ran past its budget and its worker process was replaced")
             return WorkerCrashed(f"the demo worker failed ({kind or 'unknown error'})")
         return None  # PENDING / STARTED / RETRY: not yet
+
+
+def _resolve(fut: Future, outcome) -> None:
+    """Set a future once; a caller that gave up (cancelled) is simply skipped."""
+    if fut.done():
+        return
+    with contextlib.suppress(Exception):  # InvalidStateError: cancelled meanwhile
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
 
 
 def _short(exc: BaseException) -> str:
@@ -440,8 +525,16 @@ class SharedSlots:
 
 
 # --- the worker side -----------------------------------------------------------------------------------
+SUPERVISOR_ENV = "TUTOR_WORKER_SUPERVISOR"  # the pid of `tutor worker`, which restarts the Celery worker
+
+
+def supervisor_pid() -> int:
+    return int(os.environ.get(SUPERVISOR_ENV) or os.getpid())
+
+
 def worker_name(queue: str) -> str:
-    return f"{queue}-{socket.gethostname()}-{os.getpid()}"
+    """Stable across restarts by the supervisor, so a restarted worker keeps its name and counter."""
+    return f"{queue}-{socket.gethostname()}-{supervisor_pid()}"
 
 
 def run_worker(settings: PoolSettings, queue: str, concurrency: int, max_tasks: int, max_memory_mb: int,
@@ -449,9 +542,10 @@ def run_worker(settings: PoolSettings, queue: str, concurrency: int, max_tasks: 
     """Run a Celery worker on ``queue`` until stopped; its processes import torch once, at start."""
     from celery import signals
 
-    global _WORKER_NAME
+    global _WORKER_NAME, _WORKER_BROKER
     app = make_app(settings)
     name = _WORKER_NAME = worker_name(queue)
+    _WORKER_BROKER = settings.broker_url
     beat = _Heartbeat(settings, name, queue, concurrency)
 
     @signals.worker_process_init.connect(weak=False)
@@ -479,14 +573,20 @@ def run_worker(settings: PoolSettings, queue: str, concurrency: int, max_tasks: 
     )  # fmt: skip
 
 
-def spawn_worker(broker_url: str, queue: str = "cpu", concurrency: int = 1, log_path: Path | None = None):
-    """Start ``tutor worker`` as a subprocess in its own process group (benchmarks, tests, supervisors)."""
+def spawn_worker(
+    broker_url: str,
+    queue: str = "cpu",
+    concurrency: int = 1,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+):
+    """Start ``tutor worker`` as a subprocess in its own process group (benchmarks, tests)."""
     log = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115 - the child's
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "tutor.cli", "worker", "--broker", broker_url, "--queue", queue,
              "--concurrency", str(concurrency)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})},
         )  # fmt: skip
     finally:
         if log_path is not None:
@@ -531,7 +631,8 @@ class _Heartbeat:  # pragma: no cover - runs in a worker
         self.key = f"{HEARTBEAT_PREFIX}{name}"
         self.info = {
             "name": name, "queue": queue, "device": select_device(), "concurrency": concurrency,
-            "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+            "pid": supervisor_pid(), "worker_pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.time(),
         }  # fmt: skip
         self.settings = settings
         self._stop = threading.Event()
@@ -544,7 +645,11 @@ class _Heartbeat:  # pragma: no cover - runs in a worker
         client = redis_client(self.settings.broker_url, self.settings.connect_timeout_s)
         while not self._stop.is_set():
             try:
-                client.set(self.key, json.dumps(self.info), ex=HEARTBEAT_TTL_S)
+                pipe = client.pipeline()
+                pipe.set(self.key, json.dumps(self.info), ex=HEARTBEAT_TTL_S).sadd(
+                    WORKERS_KEY, self.info["name"]
+                )
+                pipe.execute()
             except Exception as exc:  # the broker is down; Celery reconnects, so do we
                 log.debug("heartbeat failed: %s", exc)
             self._stop.wait(HEARTBEAT_EVERY_S)

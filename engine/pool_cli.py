@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import click
+
+from engine.pool import SUPERVISOR_ENV
 
 
 def _pool_settings(broker: str | None):
@@ -50,16 +53,24 @@ def _has_cuda() -> bool:
 @click.option("--max-memory-mb", type=click.IntRange(64, None), default=3072, show_default=True,
               help="Replace a process whose memory grows past this (checked after each demo).")  # fmt: skip
 @click.option("--loglevel", default="WARNING", show_default=True)
+@click.option("--once", is_flag=True, hidden=True, help="Run the Celery worker here, without the supervisor.")
 @click.pass_context
-def worker(ctx, broker, queue, concurrency, max_tasks, max_memory_mb, loglevel) -> None:
-    """Run demos for the bot and the CLI from a Redis broker (Celery), until stopped (Ctrl-C, SIGTERM)."""
+def worker(ctx, broker, queue, concurrency, max_tasks, max_memory_mb, loglevel, once) -> None:
+    """Run demos for the bot and the CLI from a Redis broker (Celery), until stopped (Ctrl-C, SIGTERM).
+
+    The Celery worker runs in a child process that is started again if it exits on its own (a broker
+    that went away can take a worker down); Ctrl-C or SIGTERM stops both.
+    """
     if ctx.invoked_subcommand is not None:
         ctx.obj = broker
         return
-    from engine.pool import run_worker
-
     settings = _pool_settings(broker)
-    cuda = _has_cuda()
+    if once:
+        from engine.pool import run_worker
+
+        run_worker(settings, queue or "cpu", concurrency, max_tasks, max_memory_mb, loglevel)
+        return
+    cuda = queue != "cpu" and _has_cuda()  # a cpu worker's supervisor need not import torch
     if queue is None:
         queue = "gpu" if cuda else "cpu"
     elif queue == "gpu" and not cuda:
@@ -69,7 +80,47 @@ def worker(ctx, broker, queue, concurrency, max_tasks, max_memory_mb, loglevel) 
     click.echo(
         f"demo worker: queue {queue}, {concurrency} process(es), broker {settings.broker_url}", err=True
     )
-    run_worker(settings, queue, concurrency, max_tasks, max_memory_mb, loglevel)
+    child = [
+        "--broker", settings.broker_url, "--queue", queue, "--concurrency", str(concurrency),
+        "--max-tasks", str(max_tasks), "--max-memory-mb", str(max_memory_mb), "--loglevel", loglevel, "--once",
+    ]  # fmt: skip
+    sys.exit(supervise(child))
+
+
+def supervise(args: list[str]) -> int:
+    """Run ``tutor worker --once ARGS`` and start it again whenever it exits unasked (backoff up to 30 s)."""
+    import os
+    import signal
+    import subprocess
+
+    stopping = False
+    proc: subprocess.Popen | None = None
+
+    def stop(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+    backoff = 1.0
+    while True:
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "tutor.cli", "worker", *args], env=env)
+        code = proc.wait()
+        if stopping:
+            return 0
+        if time.monotonic() - started > 60:
+            backoff = 1.0
+        click.echo(f"demo worker exited ({code}); starting it again in {backoff:g} s", err=True)
+        deadline = time.monotonic() + backoff
+        while time.monotonic() < deadline and not stopping:
+            time.sleep(0.1)
+        if stopping:
+            return 0
+        backoff = min(backoff * 2, 30.0)
 
 
 @worker.command("status")

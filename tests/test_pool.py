@@ -26,6 +26,7 @@ from engine.pool import (
     DemoPool,
     PoolSettings,
     SharedSlots,
+    live_workers,
     redis_client,
     spawn_worker,
     stop_worker,
@@ -42,6 +43,7 @@ if REDIS is None:
     )
 
 WORKER_START = 90.0  # a worker imports torch and matplotlib before its heartbeat appears
+VISIBILITY_S = 8  # the test workers hand out a killed worker's task again after this (a worker setting)
 
 
 def box_png() -> bytes:
@@ -110,8 +112,11 @@ class Workers:
         self.url, self.log_dir, self.procs = url, log_dir, []
 
     def start(self, n: int = 1) -> list[subprocess.Popen]:
-        started = [spawn_worker(self.url, "cpu", log_path=self.log_dir / f"worker-{len(self.procs) + i}.log")
-                   for i in range(n)]  # fmt: skip
+        started = [
+            spawn_worker(self.url, "cpu", log_path=self.log_dir / f"worker-{len(self.procs) + i}.log",
+                         env={"TUTOR_BROKER_VISIBILITY_S": str(VISIBILITY_S)})
+            for i in range(n)
+        ]  # fmt: skip
         self.procs += started
         try:
             wait_for_workers(self.url, {p.pid for p in self.procs if p.poll() is None}, WORKER_START)
@@ -119,6 +124,9 @@ class Workers:
             logs = "\n".join(p.read_text(errors="replace")[-800:] for p in self.log_dir.glob("*.log"))
             raise TimeoutError(f"{exc}\n{logs}") from None
         return started
+
+    def wait_live_again(self) -> None:
+        wait_for_workers(self.url, {p.pid for p in self.procs if p.poll() is None}, WORKER_START)
 
     def kill(self, proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -240,7 +248,7 @@ async def test_two_hundred_demos_one_worker_killed_every_request_answered_once(
     """50 users x 4 demos, two workers, one SIGKILLed mid-run: one reply each, the survivor drains the queue."""
     workers.start(1)  # two live now
     victim = workers.procs[0]
-    settings = PoolSettings(redis.url, max_wait_s=150, visibility_timeout_s=8)
+    settings = PoolSettings(redis.url, max_wait_s=150, visibility_timeout_s=VISIBILITY_S)
     requests = ["softmax of 1, 2, 3", "receptive field after two stride-2 convs", "conv output for W=32 F=3 S=1 P=1",
                 "softmax of 2, 4, 8"]  # fmt: skip
     async with tutor_on_pool(
@@ -269,9 +277,8 @@ async def test_two_hundred_demos_one_worker_killed_every_request_answered_once(
             ix.messages()[0].embed.get("title", "") if ix.messages()[0].embed else "" for ix in interactions
         ]
         failures = [ix.messages()[0].content for ix, t in zip(interactions, titles, strict=True) if not t]
-        assert all("took too long" in f or "budget" in f for f in failures), failures[:3]
-        assert sum(t.startswith("Demo: ") for t in titles) >= len(interactions) - len(failures)
-        assert len(failures) <= 2, f"only the killed worker's demo may fail: {failures}"
+        assert failures == [], f"the killed worker's demo is run again by the other: {failures[:3]}"
+        assert all(t.startswith("Demo: ") for t in titles)
         client = redis_client(redis.url, 0.5)
         assert sum(client.llen(q) for q in ("cpu", "gpu")) == 0, "the surviving worker drained the queue"
         client.close()
@@ -325,3 +332,37 @@ def test_cli_demo_runs_on_the_pool_when_a_broker_is_configured(redis, workers, t
         main, ["demo", "receptive_field"], env={"TUTOR_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
     )
     assert down.exit_code == 2 and "cannot be reached" in down.output
+
+
+def test_a_worker_that_dies_is_started_again_by_its_supervisor(redis, workers):
+    client = redis_client(redis.url, 0.5)
+    try:
+        before = {w["pid"]: w["worker_pid"] for w in live_workers(client)}
+        supervisor = workers.procs[-1]
+        os.kill(before[supervisor.pid], signal.SIGKILL)  # the Celery worker, not its supervisor
+        deadline = time.monotonic() + WORKER_START
+        while True:
+            now = {w["pid"]: w["worker_pid"] for w in live_workers(client)}
+            if now.get(supervisor.pid) not in (None, before[supervisor.pid]):
+                break
+            assert time.monotonic() < deadline, "the supervisor did not start the worker again"
+            time.sleep(0.2)
+    finally:
+        client.close()
+    with DemoPool(PoolSettings(redis.url, max_wait_s=60)) as p:
+        assert p.run("receptive_field").numbers["size"] == 7
+
+
+def test_waiting_demos_fail_as_unavailable_when_the_broker_goes_away(redis, workers):
+    settings = PoolSettings(redis.url, max_wait_s=60, broker_grace_s=1.0, connect_timeout_s=0.3)
+    with DemoPool(settings) as p:
+        slow = p.submit({"demo": "lr_finder", "params": {"steps": 300}}, budget_s=30)
+        redis.stop()
+        try:
+            start = time.monotonic()
+            with pytest.raises(DemosUnavailable, match=r"unreachable|restarted|lost"):
+                slow.result(timeout=20)
+            assert time.monotonic() - start < 10
+        finally:
+            redis.start()
+    workers.wait_live_again()
