@@ -116,23 +116,23 @@ def _p50(samples: list[float]) -> float:
     return round(statistics.median(samples), 1)
 
 
-def _measure(runner, warm_up, sequence, burst_requests) -> tuple[float, float]:
-    """(p50 ms of one demo at a time, demos per second for a burst submitted at once) through ``runner``."""
-    for r in warm_up:
-        runner.run(r)
-    single = []
-    for r in sequence:
-        t0 = time.perf_counter()
-        runner.run(r)
-        single.append((time.perf_counter() - t0) * 1000)
+def _timed(runner, request) -> float:
     t0 = time.perf_counter()
-    for f in [runner.submit(r) for r in burst_requests]:
+    runner.run(request)
+    return (time.perf_counter() - t0) * 1000
+
+
+def _burst(runner, requests) -> float:
+    """Demos per second for ``requests`` submitted at once."""
+    t0 = time.perf_counter()
+    for f in [runner.submit(r) for r in requests]:
         f.result()
-    return _p50(single), round(len(burst_requests) / (time.perf_counter() - t0), 2)
+    return round(len(requests) / (time.perf_counter() - t0), 2)
 
 
 def bench_pool(broker: str, counts: list[int], burst: int, repeat: int = 20) -> dict:
-    """Embedded worker vs the pool: one demo at a time (added latency), and a burst (throughput)."""
+    """Embedded worker vs the pool: one demo at a time, paired (the same request on each, alternately, so
+    drift on a busy machine cancels), and a burst submitted at once (throughput)."""
     import tempfile
     from pathlib import Path
 
@@ -143,35 +143,43 @@ def bench_pool(broker: str, counts: list[int], burst: int, repeat: int = 20) -> 
     sequence = [POOL_REQUESTS[i % len(POOL_REQUESTS)] for i in range(repeat)]
     burst_requests = [POOL_REQUESTS[i % len(POOL_REQUESTS)] for i in range(burst)]
     out: dict = {"broker": broker, "repeat": repeat, "burst": burst, "pool": {}}
+    logs = Path(tempfile.mkdtemp(prefix="tutor-bench-workers-"))
     with DemoWorker(max_pending=burst) as embedded:
         embedded.start()
-        p50, rate = _measure(embedded, POOL_REQUESTS, sequence, burst_requests)
-        out["embedded"] = {"p50_ms": p50, "burst_per_s": rate}
-    logs = Path(tempfile.mkdtemp(prefix="tutor-bench-workers-"))
-    for n in counts:
-        procs = [spawn_worker(broker, "cpu", log_path=logs / f"n{n}-{i}.log") for i in range(n)]
-        try:
-            wait_for_workers(broker, {p.pid for p in procs})
-            with DemoPool(settings) as pool:
-                pool.start()
-                p50, rate = _measure(pool, POOL_REQUESTS * n, sequence, burst_requests)  # every process warm
-            added = round(p50 - out["embedded"]["p50_ms"], 1)
-            out["pool"][str(n)] = {"p50_ms": p50, "added_p50_ms": added, "burst_per_s": rate}
-        finally:
-            for p in procs:
-                stop_worker(p)
+        for r in POOL_REQUESTS * 2:
+            embedded.run(r)
+        out["embedded"] = {"burst_per_s": _burst(embedded, burst_requests)}
+        for n in counts:
+            procs = [spawn_worker(broker, "cpu", log_path=logs / f"n{n}-{i}.log") for i in range(n)]
+            try:
+                wait_for_workers(broker, {p.pid for p in procs})
+                with DemoPool(settings) as pool:
+                    pool.start()
+                    for r in POOL_REQUESTS * (3 * n):  # every worker process has run every demo
+                        pool.run(r)
+                    pairs = [(_timed(embedded, r), _timed(pool, r)) for r in sequence]
+                    rate = _burst(pool, burst_requests)
+                out["pool"][str(n)] = {
+                    "embedded_p50_ms": _p50([e for e, _ in pairs]),
+                    "p50_ms": _p50([p for _, p in pairs]),
+                    "added_p50_ms": _p50([p - e for e, p in pairs]),
+                    "burst_per_s": rate,
+                }
+            finally:
+                for p in procs:
+                    stop_worker(p)
     return out
 
 
 def format_pool(result: dict) -> str:
-    e = result["embedded"]
     lines = [
-        f"one demo at a time ({result['repeat']} runs) and a burst of {result['burst']}, broker {result['broker']}",
-        f"  embedded worker        p50 {e['p50_ms']:>7.1f} ms                    burst {e['burst_per_s']:>6.2f} demos/s",
+        f"{result['repeat']} demos one at a time, each on the embedded worker and on the pool in turn; "
+        f"a burst of {result['burst']} submitted at once; broker {result['broker']}",
+        f"  embedded worker                                              burst {result['embedded']['burst_per_s']:>6.2f} demos/s",
     ]
     for n, r in result["pool"].items():
         lines.append(
-            f"  pool, {n} worker(s)     p50 {r['p50_ms']:>7.1f} ms (+{r['added_p50_ms']:.1f} ms)       "
-            f"burst {r['burst_per_s']:>6.2f} demos/s"
+            f"  pool, {n} worker(s): p50 {r['p50_ms']:>6.1f} ms against {r['embedded_p50_ms']:>6.1f} ms embedded, "
+            f"added p50 {r['added_p50_ms']:+.1f} ms   burst {r['burst_per_s']:>6.2f} demos/s"
         )
     return "\n".join(lines)
