@@ -5,8 +5,9 @@ The caller side (``DemoPool``) has the embedded ``DemoWorker``'s interface (``su
 ``tutor worker``: a Celery worker whose processes import torch once and run ``engine.core.execute``.
 
 - **Routing.** Every worker writes a heartbeat key (``tutor:worker:<name>``: queue, device, tasks done) that
-  expires ``HEARTBEAT_TTL_S`` after its last refresh. A request goes to the ``gpu`` queue when a live
-  heartbeat says a GPU worker listens there, else to ``cpu``; with no live heartbeat, demos are unavailable.
+  expires ``HEARTBEAT_TTL_S`` after its last refresh. A request goes to the ``gpu`` queue while a live GPU
+  worker has a free process (fewer demos wait there than it has processes), else to ``cpu``; with no live
+  heartbeat, demos are unavailable.
 - **Nothing lost, nothing twice.** Tasks are acknowledged after they ran (``acks_late``) and requeued if
   their worker dies (``reject_on_worker_lost``; a worker killed outright leaves its task unacknowledged, and
   the broker hands it out again after ``visibility_timeout_s``). The caller names each task with a fresh
@@ -263,7 +264,7 @@ class DemoPool:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
-        self._route_cache: tuple[float, str] | None = None
+        self._workers_cache: tuple[float, list[dict]] | None = None
         self._unreachable_since: float | None = None
         self._run_id: str | None = None
         self._run_id_checked = 0.0
@@ -295,23 +296,34 @@ class DemoPool:
 
     # -- routing ----------------------------------------------------------------------------------------
     def _route(self, fresh: bool = False) -> str:
-        """``gpu`` when a live GPU worker listens there, else ``cpu``; raises when no worker is alive."""
+        """``gpu`` while a live GPU worker has a free process, else ``cpu``; raises when no worker is alive.
+
+        The workers are read at most once a second; the gpu queue's depth on every request, so a burst
+        spills over to the CPU workers instead of queueing behind one GPU.
+        """
         now = time.monotonic()
-        if not fresh and self._route_cache and now - self._route_cache[0] < 1.0:
-            return self._route_cache[1]
         try:
-            workers = live_workers(self._client)
+            if fresh or not self._workers_cache or now - self._workers_cache[0] >= 1.0:
+                self._workers_cache = (now, live_workers(self._client))
+            workers = self._workers_cache[1]
+            capacity = {
+                q: sum(int(w.get("concurrency", 1)) for w in workers if w.get("queue") == q) for q in QUEUES
+            }
+            gpu_busy = (
+                capacity["gpu"] > 0
+                and capacity["cpu"] > 0
+                and int(self._client.llen("gpu")) >= capacity["gpu"]
+            )
         except Exception as exc:
+            self._workers_cache = None
             raise DemosUnavailable(f"the demo queue cannot be reached ({_short(exc)})") from None
-        queues = {w.get("queue") for w in workers}
-        if "gpu" in queues:
+        if capacity["gpu"] and not gpu_busy:
             queue = "gpu"
-        elif "cpu" in queues:
+        elif capacity["cpu"]:
             queue = "cpu"
         else:
             raise DemosUnavailable("no demo worker is running")
         self.device = next((w.get("device") for w in workers if w.get("queue") == queue), None)
-        self._route_cache = (now, queue)
         return queue
 
     # -- jobs -------------------------------------------------------------------------------------------
@@ -335,7 +347,7 @@ class DemoPool:
         except Exception as exc:
             with self._lock:
                 self._pending.pop(task_id, None)
-            self._route_cache = None
+            self._workers_cache = None
             raise DemosUnavailable(f"the demo queue cannot be reached ({_short(exc)})") from None
         self._wake.set()
         return fut

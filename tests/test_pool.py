@@ -189,6 +189,27 @@ def test_no_broker_or_no_worker_is_unavailable_at_once(redis, workers):
         p.run("receptive_field")
 
 
+def test_gpu_first_until_its_processes_are_busy_then_cpu(redis, workers):
+    """A (pretend) GPU worker's heartbeat draws requests to the gpu queue until demos wait there."""
+    import json
+
+    from engine.pool import HEARTBEAT_PREFIX, WORKERS_KEY
+
+    client = redis_client(redis.url, 0.5)
+    fake = {"name": "gpu-test", "queue": "gpu", "device": "cuda", "concurrency": 1, "pid": 0}
+    try:
+        client.set(f"{HEARTBEAT_PREFIX}gpu-test", json.dumps(fake), ex=30)
+        client.sadd(WORKERS_KEY, "gpu-test")
+        with DemoPool(PoolSettings(redis.url)) as pool:
+            assert pool._route(fresh=True) == "gpu" and pool.device == "cuda"
+            client.rpush("gpu", "a demo waiting for the GPU")
+            assert pool._route() == "cpu" and pool.device == "cpu"
+    finally:
+        client.delete(f"{HEARTBEAT_PREFIX}gpu-test", "gpu")
+        client.srem(WORKERS_KEY, "gpu-test")
+        client.close()
+
+
 def test_limits_are_shared_by_every_bot_process_and_expire(redis):
     one, two = SharedSlots(PoolSettings(redis.url)), SharedSlots(PoolSettings(redis.url))
     one._prefix = two._prefix = f"test-slots-{time.monotonic_ns()}"
