@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from knowledge.files import sha256
 from knowledge.quiz.calibrate import Labelled
 from knowledge.quiz.learned import (
     FEATURES,
@@ -18,7 +19,6 @@ from knowledge.quiz.learned import (
     Forest,
     GraderModelError,
     decide,
-    file_sha256,
     load_grader,
 )
 from knowledge.quiz.train import (
@@ -56,7 +56,7 @@ def few_items(cases: list[Labelled], items: int = 30) -> list[Labelled]:
 def test_shipped_grader_matches_its_manifest_its_data_and_the_size_budget():
     manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
     for name in MODEL_FILES:
-        assert file_sha256(MODEL_DIR / name) == manifest["files"][name], name
+        assert sha256(MODEL_DIR / name) == manifest["files"][name], name
     assert sum((MODEL_DIR / name).stat().st_size for name in MODEL_FILES) <= 10 * 2**20
     assert json.loads((MODEL_DIR / "model.json").read_text())["features"] == list(FEATURES)
     assert manifest["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -124,7 +124,7 @@ def test_training_is_deterministic_and_its_model_grades(tmp_path):
     first = train_grader(tmp_path / "one", cases, HashingEncoder())
     train_grader(tmp_path / "two", cases, HashingEncoder())
     for name in MODEL_FILES:
-        assert file_sha256(tmp_path / "one" / name) == file_sha256(tmp_path / "two" / name)
+        assert sha256(tmp_path / "one" / name) == sha256(tmp_path / "two" / name)
     assert first["answers"] == len(cases) and first["authors"] == ["a1", "a2", "a3", "a4"]
     assert set(first["oof_with_examples"]) == {"three_way", "correct_vs_not", "correct_graded_wrong",
                                                "wrong_graded_correct"}  # fmt: skip
@@ -277,7 +277,7 @@ def test_damaged_model_files_are_a_clear_error_and_a_failed_training_keeps_the_o
     garbage = tmp_path / "garbage"
     shutil.copytree(model, garbage)
     (garbage / "gate.npz").write_bytes(b"PK\x03\x04 not a zip")
-    manifest_g = {**manifest, "files": {**manifest["files"], "gate.npz": file_sha256(garbage / "gate.npz")}}
+    manifest_g = {**manifest, "files": {**manifest["files"], "gate.npz": sha256(garbage / "gate.npz")}}
     (garbage / "manifest.json").write_text(json.dumps(manifest_g))
     with pytest.raises(GraderModelError, match="no usable grader model"):
         load_grader(HashingEncoder(), garbage)

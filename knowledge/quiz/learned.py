@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.errors import KnowledgeError
-from knowledge.files import first_mismatch, sha256
+from knowledge.files import first_mismatch
 from knowledge.quiz.grading import CORRECT, PARTLY, VERDICTS, WRONG, Grade, Grader
 
 MODEL_DIR = Path(__file__).parent / "model"
@@ -71,9 +71,6 @@ def reference_key(reference: str) -> str:
     return text_key(reference)
 
 
-file_sha256 = sha256  # the manifest's digests
-
-
 # --- the answer bank ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Neighbours:
@@ -108,6 +105,9 @@ class AnswerBank:
         self.example_vectors = np.asarray(example_vectors, np.float32)
         self.authors = list(authors)
         self._row = {key: i for i, key in enumerate(self.references)}
+        self._rows_of_question: dict[str, list[int]] = {}
+        for i, question in enumerate(self.questions):
+            self._rows_of_question.setdefault(question, []).append(i)
         order = np.argsort(self.example_reference, kind="stable")
         bounds = np.searchsorted(self.example_reference[order], np.arange(len(self.references) + 1))
         self._examples = {i: order[bounds[i] : bounds[i + 1]] for i in range(len(self.references))}
@@ -147,10 +147,11 @@ class AnswerBank:
         if not len(self.references):
             return 0.0
         sims = self.reference_vectors @ vector
-        mine = [i for i, (r, q) in enumerate(zip(self.references, self.questions, strict=True))
-                if r == key or (question_key is not None and q == question_key)]  # fmt: skip
+        mine = set(self._rows_of_question.get(question_key, ())) if question_key is not None else set()
+        if (row := self._row.get(key)) is not None:
+            mine.add(row)
         if mine:
-            sims = np.delete(sims, mine)
+            sims = np.delete(sims, sorted(mine))
         return float(sims.max()) if len(sims) else 0.0
 
     def save(self, path: Path) -> None:
@@ -342,7 +343,7 @@ class TrainedGrader:
         vectors = self.rules.vectors(sorted(texts))
         rows = []
         for (reference, answer, cloze), question, rule in zip(cases, questions, rule_grades, strict=True):
-            if rule.rule == "empty" or not reference.strip():  # decided without the trees
+            if _decided_by_rules(rule, reference):
                 rows.append([0.0] * len(FEATURES))
                 continue
             asked = question if question.strip() else ""
@@ -361,7 +362,7 @@ class TrainedGrader:
         off_topic = self.gate.probabilities(X)[:, 1] if self.gate is not None else np.zeros(len(X))
         out = []
         for i, ((reference, _, _), rule) in enumerate(zip(cases, rule_grades, strict=True)):
-            if rule.rule == "empty" or not reference.strip():  # no answer (or nothing to grade against)
+            if _decided_by_rules(rule, reference):
                 out.append(rule)
                 continue
             p, gated = probabilities[i], off_topic[i] > self.gate_threshold
@@ -373,6 +374,11 @@ class TrainedGrader:
                 )
             )  # fmt: skip
         return out
+
+
+def _decided_by_rules(rule: Grade, reference: str) -> bool:
+    """No answer ("", "I don't know") or nothing to grade against: the rule grader's "wrong" stands."""
+    return rule.rule == "empty" or not reference.strip()
 
 
 def load_grader(encoder, directory: Path = MODEL_DIR) -> TrainedGrader:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from knowledge.errors import NotFound
+from knowledge.files import sha256
 from knowledge.models import CLOZE
 from knowledge.quiz.calibrate import ANSWERS_DIR, Labelled, load_labels
 from knowledge.quiz.grading import VERDICTS, Grader
@@ -33,7 +35,6 @@ from knowledge.quiz.learned import (
     Forest,
     case_features,
     decide,
-    file_sha256,
     reference_key,
     text_key,
 )
@@ -68,7 +69,7 @@ def feedback_answers(store) -> list[Labelled]:
     for row in store.db.query("SELECT * FROM grade_contests WHERE status = 'confirmed' ORDER BY id"):
         try:
             item = store.item(row["item_id"])
-        except Exception:  # the item was deleted since: nothing to learn against
+        except NotFound:  # the item was deleted since: nothing to learn against
             continue
         if row["label"] not in VERDICTS or not item.answer:
             continue
@@ -302,7 +303,7 @@ def train_grader(
             "encoder": encoder.model_id,
             "data_hash": data_hash(cases),
             "settings": asdict(settings),
-            "files": {name: file_sha256(staging / name) for name in MODEL_FILES},
+            "files": {name: sha256(staging / name) for name in MODEL_FILES},
             "report": report,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
