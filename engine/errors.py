@@ -71,3 +71,12 @@ ERRORS: dict[str, type[EngineError]] = {
         DemosUnavailable,
     )
 }
+
+
+def error_from_dict(d: dict) -> EngineError:
+    """The error ``EngineError.to_dict`` described (across a process or a broker), of the same class."""
+    cls = ERRORS.get(str(d.get("error")), EngineError)
+    message = str(d.get("message", "the demo failed"))
+    if cls is UnknownDemo:
+        return UnknownDemo(message, tuple(d.get("nearest", ())), tuple(d.get("examples", ())))
+    return cls(message)

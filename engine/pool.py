@@ -18,14 +18,14 @@ The caller side (``DemoPool``) has the embedded ``DemoWorker``'s interface (``su
 - **Faults.** A broker that cannot be reached, or no live worker, raises ``DemosUnavailable`` at once;
   redis-py reconnects on the next call, so demos work again when the broker is back.
 
-Results travel as JSON through the Redis result backend (PNG bytes base64), expire after
+Jobs are the resolved request's plain dict, as for the embedded worker; results travel as JSON through
+the Redis result backend (PNG bytes base64), expire after
 ``result_ttl_s`` and are refused by the worker above ``max_result_bytes``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -44,12 +44,11 @@ from pathlib import Path
 from engine.catalogue import BY_NAME
 from engine.core import Request, resolve
 from engine.errors import (
-    ERRORS,
     DemosUnavailable,
     DemoTimeout,
     EngineError,
-    UnknownDemo,
     WorkerCrashed,
+    error_from_dict,
 )
 from engine.spec import DemoRequest, DemoResult
 
@@ -123,23 +122,6 @@ def make_app(settings: PoolSettings):
     return app
 
 
-def _encode_job(request: DemoRequest) -> dict:
-    """JSON-safe: an image parameter (bytes) travels base64."""
-    params = {
-        k: {"base64": base64.b64encode(v).decode("ascii")} if isinstance(v, bytes | bytearray) else v
-        for k, v in request.params.items()
-    }
-    return {"demo": request.demo, "params": params, "text": request.text}
-
-
-def _decode_job(job: dict) -> DemoRequest:
-    params = {
-        k: base64.b64decode(v["base64"]) if isinstance(v, dict) and set(v) == {"base64"} else v
-        for k, v in (job.get("params") or {}).items()
-    }
-    return DemoRequest.from_dict({**job, "params": params})
-
-
 MAX_ATTEMPTS = 2  # a demo whose process died is run once more, then reported as a crash
 
 
@@ -156,7 +138,7 @@ def _run_demo_task(task, job: dict, budget_s: float) -> dict:  # pragma: no cove
             "message": f"{name} stopped its worker process twice; not run again",
         }
     try:
-        result = execute(_decode_job(job))
+        result = execute(DemoRequest.from_dict(job))
     except SoftTimeLimitExceeded:
         return {"error": "timeout", "message": f"{name} ran past its {budget_s:g} s budget and was stopped"}
     except EngineError as exc:
@@ -281,11 +263,7 @@ class DemoPool:
         self._closed = True
         self._wake.set()
         self._collector.join(5)
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for fut, _, _ in pending.values():
-            if not fut.done():
-                fut.set_exception(DemosUnavailable("the demo pool was closed"))
+        self._fail_all(DemosUnavailable("the demo pool was closed"))
         self._client.close()
 
     def __enter__(self) -> DemoPool:
@@ -340,7 +318,8 @@ class DemoPool:
             self._pending[task_id] = (fut, time.monotonic() + self.settings.max_wait_s, req.demo)
         try:
             self.app.send_task(
-                TASK_NAME, args=[_encode_job(req), budget], task_id=task_id, queue=queue,
+                # the resolved request is JSON-safe (an uploaded image is a matrix by now)
+                TASK_NAME, args=[req.to_dict(), budget], task_id=task_id, queue=queue,
                 soft_time_limit=budget, time_limit=budget + HARD_LIMIT_GRACE_S,
                 expires=self.settings.max_wait_s,  # nobody waits for it after that: workers skip it
             )  # fmt: skip
@@ -437,13 +416,7 @@ class DemoPool:
             payload = meta.get("result") or {}
             if "ok" in payload:
                 return DemoResult.from_dict(payload["ok"])
-            cls = ERRORS.get(str(payload.get("error")), EngineError)
-            message = str(payload.get("message", "the demo failed"))
-            if cls is UnknownDemo:
-                return UnknownDemo(
-                    message, tuple(payload.get("nearest", ())), tuple(payload.get("examples", ()))
-                )
-            return cls(message)
+            return error_from_dict(payload)
         if status == "FAILURE":
             exc = meta.get("result") or {}
             kind = exc.get("exc_type", "") if isinstance(exc, dict) else ""

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from engine.catalogue import BY_NAME
 from engine.core import Request, resolve
-from engine.errors import ERRORS, DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
+from engine.errors import DemoTimeout, EngineBusy, EngineError, WorkerCrashed, error_from_dict
 from engine.spec import DemoRequest, DemoResult
 
 
@@ -37,12 +37,10 @@ def _worker_main(conn, env: dict) -> None:  # pragma: no cover - runs in the chi
         try:
             result = execute(DemoRequest.from_dict(msg[1]))
             conn.send(("ok", result.to_dict()))
-        except UnknownDemo as exc:
-            conn.send(("err", exc.code, str(exc), {"nearest": exc.nearest, "examples": exc.examples}))
         except EngineError as exc:
-            conn.send(("err", exc.code, str(exc), {}))
+            conn.send(("err", exc.to_dict()))
         except Exception as exc:  # a bug in a demo must not kill the warm worker
-            conn.send(("err", "engine_error", f"{type(exc).__name__}: {exc}", {}))
+            conn.send(("err", {"error": "engine_error", "message": f"{type(exc).__name__}: {exc}"}))
 
 
 class DemoWorker:
@@ -186,8 +184,4 @@ class DemoWorker:
             raise WorkerCrashed(f"the demo worker died running {job['demo']}; it was restarted") from None
         if msg[0] == "ok":
             return DemoResult.from_dict(msg[1])
-        _, code, message, extra = msg
-        cls = ERRORS.get(code, EngineError)
-        if cls is UnknownDemo:
-            raise UnknownDemo(message, tuple(extra.get("nearest", ())), tuple(extra.get("examples", ())))
-        raise cls(message)
+        raise error_from_dict(msg[1])
