@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,10 +37,25 @@ def temp_path_for(path: Path) -> Path:
     return Path(name)
 
 
-def remove_leftovers(directory: Path) -> None:
-    """Temp files of a build that was killed midway (call with the build lock held)."""
+def remove_leftovers(directory: Path, names: tuple[str, ...] = ()) -> None:
+    """Temp files of a build that was killed midway, and anything but a plain file where one of ``names``
+    belongs (a folder or a link left by accident would make every write fail). Call with the build lock held.
+    """
     for leftover in directory.glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
+    for name in names:
+        path = directory / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def clear_non_folder(directory: Path) -> None:
+    """The index folder must be a folder: a file in its place (not ours to keep) is removed."""
+    if (directory.is_symlink() or directory.exists()) and not directory.is_dir():  # a file or a dead link
+        directory.unlink()
 
 
 @contextlib.contextmanager

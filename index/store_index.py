@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import EmptyKnowledgeBase, IndexCorrupt
-from index.files import build_lock, remove_leftovers, replacing
+from index.files import build_lock, clear_non_folder, remove_leftovers, replacing
 from index.lexical import LexicalIndex
 from index.vector import VectorIndex
 from knowledge.files import sha256
@@ -62,8 +62,15 @@ class LoadedIndex:
 
 
 def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedIndex:
-    """Embed every searchable item of the store and write the index files and manifest."""
-    items = [it for it in store.items() if DISABLED not in it.flags]
+    """Embed every searchable item of the store and write the index files and manifest.
+
+    Items, documents and the content hash come from one snapshot of the store, so an ingest that commits
+    while the encoder runs leaves a manifest that no longer matches the store: detected and rebuilt.
+    """
+    with store.snapshot() as view:
+        items = [it for it in view.items() if DISABLED not in it.flags]
+        documents = view.documents()
+        content_hash = view.content_hash()
     if not items:
         raise EmptyKnowledgeBase("the knowledge base is empty: run `tutor kb ingest` first")
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,7 +85,7 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
     vectors.save(directory / "vectors.faiss")
     _save_npy(directory / "views.npy", views)
     _save_npy(directory / "item_ids.npy", item_ids)
-    topics = sorted({t for doc in store.documents() for t in doc.topics})
+    topics = sorted({t for doc in documents for t in doc.topics})
     topic_vectors = encoder.encode(topics) if topics else np.zeros((0, views.shape[-1]), dtype=np.float32)
     _save_npy(directory / "topics.npy", topic_vectors)
     lexical = LexicalIndex.build(
@@ -88,7 +95,7 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
         "format_version": FORMAT_VERSION,
         "model_id": encoder.model_id,
         "dim": int(views.shape[-1]),
-        "content_hash": store.content_hash(),
+        "content_hash": content_hash,
         "kind": vectors.kind,
         "nprobe": vectors.nprobe,
         "n_items": len(items),
@@ -108,36 +115,65 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(fh, array)
 
 
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest, checked for shape: anything else in its place is a reason to rebuild, not a crash."""
+    path = directory / "manifest.json"
+    if not directory.exists():
+        raise IndexCorrupt("no index yet")
+    if not directory.is_dir():
+        raise IndexCorrupt(f"{directory} is not a folder")
+    if not path.exists():
+        raise IndexCorrupt("manifest missing")
+    if not path.is_file():
+        raise IndexCorrupt("manifest.json is not a file")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise IndexCorrupt(f"manifest unreadable ({exc})") from exc
+    expected = {
+        "format_version": int, "model_id": str, "dim": int, "content_hash": str, "kind": str,
+        "n_items": int, "topics": list, "files": dict,
+    }  # fmt: skip
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"manifest has the wrong shape (a {type(manifest).__name__}, not an object)")
+    for key, kind in expected.items():
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise IndexCorrupt(f"manifest has the wrong shape ({key!r} is not a {kind.__name__})")
+    if not all(isinstance(t, str) for t in manifest["topics"]):
+        raise IndexCorrupt("manifest has the wrong shape (topics are not all text)")
+    if not (manifest.get("nprobe") is None or isinstance(manifest["nprobe"], int)):
+        raise IndexCorrupt("manifest has the wrong shape ('nprobe' is not a number)")
+    return manifest
+
+
 def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> LoadedIndex:
     """Load and verify; raise IndexCorrupt (with the reason) if anything is missing, stale or damaged."""
-    manifest_path = directory / "manifest.json"
-    if not manifest_path.exists():
-        raise IndexCorrupt("no index yet" if not directory.exists() else "manifest missing")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexCorrupt(f"manifest unreadable ({exc})") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexCorrupt(f"index format {manifest.get('format_version')} != {FORMAT_VERSION}")
-    if manifest.get("model_id") != model_id or manifest.get("dim") != dim:
-        raise IndexCorrupt(
-            f"built with {manifest.get('model_id')}/{manifest.get('dim')}, not {model_id}/{dim}"
-        )
-    if manifest.get("content_hash") != expected_hash:
+    manifest = _read_manifest(directory)
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexCorrupt(f"index format {manifest['format_version']} != {FORMAT_VERSION}")
+    if manifest["model_id"] != model_id or manifest["dim"] != dim:
+        raise IndexCorrupt(f"built with {manifest['model_id']}/{manifest['dim']}, not {model_id}/{dim}")
+    if manifest["content_hash"] != expected_hash:
         raise IndexCorrupt("stale: the knowledge base changed since the index was built")
     for name in FILES:
         path = directory / name
         if not path.exists():
             raise IndexCorrupt(f"{name} missing")
-        if sha256(path) != manifest["files"].get(name):
+        if not path.is_file():
+            raise IndexCorrupt(f"{name} is not a file")
+        try:
+            digest = sha256(path)
+        except OSError as exc:
+            raise IndexCorrupt(f"{name} unreadable ({exc})") from exc
+        if digest != manifest["files"].get(name):
             raise IndexCorrupt(f"{name} does not match its checksum")
     try:
         views = np.load(directory / "views.npy")
         item_ids = np.load(directory / "item_ids.npy")
         topic_vectors = np.load(directory / "topics.npy")
-    except (ValueError, OSError) as exc:
-        raise IndexCorrupt(f"unreadable array ({exc})") from exc
-    vectors = VectorIndex.load(directory / "vectors.faiss", manifest["kind"], manifest.get("nprobe"))
+        vectors = VectorIndex.load(directory / "vectors.faiss", manifest["kind"], manifest.get("nprobe"))
+    except (ValueError, OSError, RuntimeError) as exc:  # faiss raises RuntimeError on a damaged file
+        raise IndexCorrupt(f"unreadable index file ({exc})") from exc
     if len(vectors) != len(item_ids) * N_VIEWS or views.shape != (len(item_ids), N_VIEWS, dim):
         raise IndexCorrupt("index files disagree on the number of items")
     lexical = LexicalIndex(directory / "lexical.sqlite")
@@ -155,6 +191,7 @@ def load_or_build(
         return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
     except IndexCorrupt as exc:
         reason = str(exc)
+    clear_non_folder(directory)
     with build_lock(directory):
         try:  # another process may have rebuilt it while we waited for the lock
             return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
@@ -166,5 +203,5 @@ def load_or_build(
             directory,
             reason,
         )
-        remove_leftovers(directory)
+        remove_leftovers(directory, (*FILES, "manifest.json"))
         return build(store, encoder, directory), reason

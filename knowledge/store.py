@@ -575,6 +575,27 @@ class Store:
             for row in self.db.query("SELECT * FROM documents ORDER BY source")
         ]
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """A read-only view of one moment of the store: its own connection inside one read transaction.
+
+        Work that reads the store in several queries (an index build: items, documents, then the content
+        hash its manifest records) sees no ingest that commits meanwhile, so what it records matches what
+        it read and a concurrent change is detected as stale afterwards.
+        """
+        view = Store.__new__(Store)
+        view.path = self.path
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
+        view.db = sqlite_utils.Database(conn)
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the snapshot starts at the first read
+            yield view
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+
     def content_hash(self) -> str:
         """A digest of everything retrieval depends on; the index manifest compares against it."""
         import hashlib
