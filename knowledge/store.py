@@ -585,11 +585,12 @@ class Store:
         """
         view = Store.__new__(Store)
         view.path = self.path
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
         view.db = sqlite_utils.Database(conn)
         try:
             conn.execute("BEGIN")
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the snapshot starts at the first read
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the snapshot starts here
             yield view
         finally:
             if conn.in_transaction:
