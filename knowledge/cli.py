@@ -143,3 +143,53 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     click.echo("per flag:")
     for flag, count in numbers["per_flag"].items():
         click.echo(f"  {flag:<12} {count:>4}")
+
+
+@kb.command()
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Write the copy here (default: the backups folder)."
+)
+@click.pass_context
+def backup(ctx: click.Context, out: Path | None) -> None:
+    """Copy the database (items, quiz history, feedback) while it is in use."""
+    try:
+        store = _store(ctx)
+        try:
+            target = store.backup(out)
+        finally:
+            store.close()
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {store.path} to {target} ({target.stat().st_size / 1024:.0f} KiB)")
+
+
+@kb.command()
+@click.argument("backup_file", required=False, type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(backup_file: Path | None, yes: bool) -> None:
+    """Put a backup (default: the newest) in place of the database; the current file is kept beside it.
+
+    Stop the bot first: nothing else may have the database open.
+    """
+    from knowledge.backup import backups_dir, list_backups
+    from knowledge.backup import restore as restore_database
+    from knowledge.store import DB_NAME
+    from tutor.settings import load_settings
+
+    db_path = Path(load_settings().data_dir) / DB_NAME
+    if backup_file is None:
+        found = list_backups(db_path)
+        if not found:
+            raise click.ClickException(
+                f"no backups in {backups_dir(db_path)}; name one: tutor kb restore FILE"
+            )
+        backup_file = found[0]
+    if not yes:
+        click.confirm(f"Replace {db_path} with {backup_file}?", abort=True)
+    try:
+        kept = restore_database(db_path, backup_file)
+    except KnowledgeError as exc:
+        raise click.ClickException(f"{exc} (nothing was changed)") from None
+    click.echo(
+        f"restored {db_path} from {backup_file}" + (f"; the previous file is kept as {kept}" if kept else "")
+    )

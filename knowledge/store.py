@@ -23,6 +23,8 @@ import numpy as np
 import sqlite_utils
 
 from knowledge.analysis import Candidate, Embed, analyse
+from knowledge.backup import AUTOMATIC, damaged_message
+from knowledge.backup import backup as backup_database
 from knowledge.errors import NotFound, StoreError
 from knowledge.flags import static_flags
 from knowledge.models import DISABLED, OFF_TOPIC, DocumentMeta, Item, ParsedDocument, normalize_question
@@ -188,17 +190,32 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a tutor database")
+        if self.path.is_file() and self.path.stat().st_size == 0:  # SQLite would silently start afresh
+            detail = "the file is empty (0 bytes): truncated or never written"
+            raise StoreError(damaged_message(self.path, detail))
+        conn = None
         try:
             conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]  # reads every page: ~1 ms per 200 KB
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(verdict)
             self.migrate()
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            if "malformed" in str(exc):
+                raise StoreError(damaged_message(self.path, str(exc))) from exc
+            raise StoreError(f"{self.path}: cannot open the tutor database ({exc})") from exc
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path}: not a usable tutor database ({exc}); move it aside and re-ingest"
-            ) from exc
+            if conn is not None:
+                conn.close()
+            raise StoreError(damaged_message(self.path, str(exc))) from exc
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -211,6 +228,8 @@ class Store:
     def migrate(self) -> list[str]:
         self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
         done = {row["name"] for row in self.db.query("SELECT name FROM _migrations")}
+        if done and any(name not in done for name, _ in MIGRATIONS):  # a schema change: keep a way back
+            self.backup(reason=AUTOMATIC)
         applied = []
         for name, fn in MIGRATIONS:
             if name in done:
@@ -220,6 +239,10 @@ class Store:
                 self.db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, _now()])
             applied.append(name)
         return applied
+
+    def backup(self, target: Path | None = None, reason: str = "manual") -> Path:
+        """A consistent copy made while the store is in use (SQLite's online backup); see knowledge.backup."""
+        return backup_database(self.db.conn, self.path, target, reason)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -224,7 +224,7 @@ def test_disable_item(seeded_store):
 def test_corrupt_database_gives_a_clear_error(tmp_path):
     path = tmp_path / "tutor.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable tutor database"):
+    with pytest.raises(StoreError, match="damaged.*no backup"):
         Store(path)
 
 
