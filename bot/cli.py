@@ -82,15 +82,24 @@ async def sync_global(services, token: str) -> list[str]:
         return [command.name for command in await client.sync_commands(None)]
 
 
-def _prepare():
-    import discord
+def install_log_redaction(secrets=()):
+    """Redact interaction, webhook and bot tokens from every record the root and discord loggers' handlers
+    write (``bot.logs``); what ``tutor bot`` does after setting up logging. Returns the filter."""
+    from bot.logs import install_redaction
 
+    return install_redaction(secrets)
+
+
+def _prepare():
+    from bot.logs import configure_logging
     from index.errors import RetrievalError
     from knowledge.errors import KnowledgeError
     from tutor.settings import load_settings
 
     settings = load_settings()
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level.upper(), logging.INFO), root=True)
+    # Redacted at every level: discord.py's DEBUG lines carry interaction tokens and headers.
+    token = settings.discord_token.get_secret_value() if settings.discord_token is not None else None
+    configure_logging(settings.log_level, secrets=[token] if token else [])
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         raise click.ClickException(NO_TOKEN)
     try:

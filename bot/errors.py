@@ -88,15 +88,28 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
 
 
 async def handle_event_error(client: discord.Client, event: str, args: tuple[Any, ...]) -> None:
-    """An exception escaped an event listener: log it, and answer the message that caused it, if any."""
+    """An exception escaped an event listener: log it, and answer the message that caused it, if any.
+
+    discord.py names the event by its handler, ``"on_message"`` (``Client.on_error``'s ``event_method``);
+    the bare ``"message"`` is accepted too. The user hears what ``friendly_message`` makes of the error: its
+    own text for an error they can act on, the generic apology for a bug (whose traceback is logged).
+    """
     error = sys.exc_info()[1]
-    log.error("unhandled error in event %s", event, exc_info=error)
     message = args[0] if args else None
-    if event == "message" and isinstance(message, discord.Message) and not message.author.bot:
-        try:
-            await message.reply(GENERIC, mention_author=False)
-        except discord.HTTPException as exc:
-            log.warning("could not tell the user about the error in on_message: %s", exc)
+    if event.removeprefix("on_") != "message" or not isinstance(message, discord.Message):
+        log.error("unhandled error in event %s", event, exc_info=error)
+        return
+    text, expected = friendly_message(error) if error is not None else (GENERIC, False)
+    if expected:
+        log.info("event %s: %s: %s", event, type(error).__name__, error)
+    else:
+        log.error("unhandled error in event %s", event, exc_info=error)
+    if message.author.bot or message.webhook_id is not None:
+        return
+    try:
+        await message.reply(text, mention_author=False)
+    except discord.HTTPException as exc:
+        log.warning("could not tell the user about the error in %s: %s", event, exc)
 
 
 def _describe(interaction: discord.Interaction) -> str:

@@ -57,6 +57,16 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return _pack(units, limit)
 
 
+def valid_text(text: str) -> str:
+    """``text`` with every unpaired surrogate (e.g. "\\ud800", which JSON can carry but UTF-8 cannot) replaced
+    by U+FFFD, and split surrogate pairs joined: what arrives from Discord is made encodable before use."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def shorten(text: str, limit: int) -> str:
     """One line of at most ``limit`` characters, cut at a word boundary with an ellipsis (titles, labels)."""
     text = " ".join(text.split())

@@ -8,12 +8,13 @@ discord.py endpoints restored afterwards.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from discord_server import DiscordServer, FakeChannel, FakeGuild, FakeUser
+from discord_server import DiscordServer, FakeChannel, FakeGuild, FakeMessage, FakeUser
 
 from bot.bot import Services, TutorBot
 from bot.demos import DemoQueue
@@ -108,3 +109,66 @@ async def running_tutor(
                 )
         finally:
             Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+async def reply_to(server: DiscordServer, posted: FakeMessage, *, timeout: float = 10.0) -> FakeMessage:
+    """The bot's reply to ``posted`` (a message whose reference is ``posted``)."""
+    return await server.wait_for_message(
+        posted.channel,
+        lambda m: bool(m.reference) and m.reference["message_id"] == str(posted.id),
+        after=posted,
+        timeout=timeout,
+    )
+
+
+def replies_to(server: DiscordServer, posted: FakeMessage) -> list[FakeMessage]:
+    """Every reply the bot has posted to ``posted`` so far."""
+    return [
+        m
+        for m in server.messages_in(posted.channel, author=server.bot_user)
+        if m.reference and m.reference["message_id"] == str(posted.id)
+    ]
+
+
+class GatedEncoder:
+    """A query encoder wrapper that makes micro-batching deterministic, and can fail on chosen texts.
+
+    Its first call waits until ``release`` is set, so every question asked meanwhile queues in the
+    retriever and the leader encodes them all in its next call (``calls`` records texts per call). A text
+    containing ``poison`` makes the call fail with ``RuntimeError``, as a model failing on one input would
+    (the whole batch call fails; encoding that text alone fails too). Install it with
+    ``retriever.query_encoder = GatedEncoder(retriever.query_encoder, poison=...)``.
+    """
+
+    def __init__(self, inner: Any, poison: str | None = None, *, gate: bool = True) -> None:
+        self.inner, self.poison = inner, poison
+        self.model_id, self.dim = inner.model_id, inner.dim
+        self.entered, self.release = threading.Event(), threading.Event()
+        if not gate:
+            self.release.set()
+        self.calls: list[int] = []
+
+    def _enter(self, texts: Sequence[str]) -> None:
+        self.calls.append(len(texts))
+        self.entered.set()
+        self.release.wait(30)
+        if self.poison is not None and any(self.poison in t for t in texts):
+            raise RuntimeError("the model failed on this input")
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Any:
+        self._enter(texts)
+        return self.inner.encode(texts, batch_size)
+
+    def encode_one(self, text: str) -> Any:
+        self._enter([text])
+        return self.inner.encode_one(text)
+
+
+async def hold_batch(server: DiscordServer, retriever: Any, gate: GatedEncoder, n: int) -> None:
+    """Wait until the gate holds the leader's first call and ``n`` more questions are queued behind it,
+    then let the batch go: those ``n`` are encoded together in one call."""
+    await server.wait_for(gate.entered.is_set, timeout=20, what="the retriever's leader to enter the encoder")
+    await server.wait_for(
+        lambda: len(retriever._pending) >= n, timeout=20, what=f"{n} questions queued behind the leader"
+    )
+    gate.release.set()

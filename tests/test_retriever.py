@@ -6,14 +6,16 @@ import json
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bot_harness import GatedEncoder
 from click.testing import CliRunner
 
 from index import store_index
-from index.errors import IndexCorrupt
+from index.errors import BadQuery, IndexCorrupt
 from index.retriever import Retriever
 
 pytestmark = pytest.mark.model
@@ -196,6 +198,48 @@ def test_answers_during_reload_see_one_whole_knowledge_base(retriever):
             t.join(timeout=30)
     assert errors == []
     assert seen and all((status, item) == expected[q] for q, status, item in seen)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [("\ud800 what is stride", BadQuery), ("xq7 what is stride", RuntimeError)],
+    ids=["lone-surrogate", "encoder-fails-on-one-text"],
+)
+def test_one_bad_question_in_a_batch_fails_alone(retriever, bad, error):
+    """16 callers at once, one whose text the encoder cannot take: only that one fails, with its own error."""
+    good = ["what is stride", "what is padding for", "what does NCHW mean", "tell me a joke"]
+    expected = {q: (a.status, a.item_id) for q, a in zip(good, map(retriever.ask, good), strict=True)}
+    gate = GatedEncoder(retriever.query_encoder, poison="xq7")
+    retriever.query_encoder = gate
+    texts = {i: good[i % len(good)] for i in range(16)}
+    texts[7] = bad
+    results: dict[int, object] = {}
+
+    def asker(i: int) -> None:
+        try:
+            results[i] = retriever.ask(texts[i])
+        except Exception as exc:  # the test checks who failed, and how
+            results[i] = exc
+
+    threads = {i: threading.Thread(target=asker, args=(i,)) for i in texts}
+    threads[0].start()  # the leader: held inside the encoder while the others queue
+    assert gate.entered.wait(30)
+    for i in range(1, 16):
+        threads[i].start()
+    deadline = time.monotonic() + 30
+    while len(retriever._pending) < 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(retriever._pending) == 15
+    gate.release.set()
+    for t in threads.values():
+        t.join(timeout=60)
+    assert gate.calls[:2] == [1, 15], "the bad question was batched with 14 others"
+    assert isinstance(results[7], error)
+    if error is BadQuery:
+        assert "not valid text" in str(results[7])
+    answered = {i: (a.status, a.item_id) for i, a in results.items() if i != 7}
+    assert answered == {i: expected[texts[i]] for i in texts if i != 7}, "every other caller got its answer"
+    assert retriever.ask("what is stride").status == expected["what is stride"][0], "still answering"
 
 
 @pytest.fixture

@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     view_timeout_s: float = Field(
         default=840.0, description="How long answer buttons work (under an interaction token's 15 minutes)."
     )
+    ask_burst: int = Field(
+        default=5,
+        ge=1,
+        description="Questions one user may ask at once (mentions, DMs, /ask) before the limit.",
+    )
+    ask_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="After the burst, questions one user may ask a minute (the refill rate).",
+    )
     log_level: str = "INFO"
 
     @property

@@ -14,6 +14,8 @@ from discord.ext import commands
 from bot.demos import Illustration, illustration_for
 from bot.exts.ask._embeds import answer_embeds, help_embed
 from bot.exts.ask._views import AnswerView
+from bot.formatting import valid_text
+from bot.ratelimit import RateLimiter, slow_down
 from bot.ui import send, within_deadline
 from index.answer import NO_MATCH, Answer
 
@@ -25,7 +27,11 @@ RETRIEVAL_THREADS = 32
 
 
 class Ask(commands.Cog):
-    """Answers questions from the knowledge base. Retrieval runs in threads, never on the event loop."""
+    """Answers questions from the knowledge base. Retrieval runs in threads, never on the event loop.
+
+    Every question, however it is asked, first takes a token from its asker's bucket (``bot.ratelimit``):
+    a question over the limit gets a polite "ask again in N s" and never reaches the retriever.
+    """
 
     def __init__(self, bot: TutorBot) -> None:
         self.bot = bot
@@ -34,13 +40,19 @@ class Ask(commands.Cog):
         # Retrieval threads mostly wait for the retriever's shared encoder batch, so a pool wider than the
         # default (CPUs + 4) lets a burst of questions share one batch instead of queueing for a thread.
         self._pool = ThreadPoolExecutor(max_workers=RETRIEVAL_THREADS, thread_name_prefix="retrieval")
+        settings = bot.settings
+        self.limiter = RateLimiter(settings.ask_burst, settings.ask_per_minute)
 
     async def cog_unload(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- the services, off the event loop ---
     async def answer(self, question: str) -> Answer:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.bot.retriever.ask, question)
+        """The retriever's answer; the text is made valid Unicode first (Discord's JSON can carry a lone
+        surrogate, which no encoder can read)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, self.bot.retriever.ask, valid_text(question)
+        )
 
     async def answer_item(self, item_id: int, query: str) -> Answer:
         return await asyncio.to_thread(self.bot.retriever.answer_item, item_id, query)
@@ -105,6 +117,10 @@ class Ask(commands.Cog):
     async def ask(
         self, interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION]
     ) -> None:
+        verdict = self.limiter.take(interaction.user.id)
+        if not verdict.allowed:  # always said: the interaction needs a response, and it is ephemeral
+            await interaction.response.send_message(slow_down(verdict, self.limiter), ephemeral=True)
+            return
         answer = await within_deadline(interaction, self.answer(question))
         await self.send_answer(interaction, answer)
 
@@ -117,6 +133,13 @@ class Ask(commands.Cog):
             return
         if not question.strip():
             await self.reply_to(message, None)
+            return
+        verdict = self.limiter.take(message.author.id)
+        if not verdict.allowed:
+            # Said once per refused stretch, not to every message of a flood: each reply would spend the
+            # channel's send budget that other users' answers need.
+            if verdict.notify:
+                await message.reply(slow_down(verdict, self.limiter), mention_author=False)
             return
         await self.reply_to(message, await self.answer(question[: MAX_QUESTION * 2]))
 
