@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from index.answer import ANSWERED, NO_ANSWER, NO_ANSWER_TEXT, NO_MATCH, Answer
+from index.errors import RetrievalError
 
 
 def _retriever(model_dir: Path | None = None):
@@ -68,14 +69,14 @@ def ask(question: tuple[str, ...], as_json: bool, explain: bool) -> None:
     retriever = _retriever()
     if question == ("-",):
         batch: list[str] = []
-        for line in sys.stdin:
+        for line in sys.stdin:  # decoded with replacement (tutor.cli): a bad byte is one odd question
             if line.strip():
                 batch.append(line.rstrip("\n"))
             if len(batch) == 64:
-                _print_batch(retriever.ask_many(batch), as_json)
+                _print_batch(retriever, batch, as_json)
                 batch = []
         if batch:
-            _print_batch(retriever.ask_many(batch), as_json)
+            _print_batch(retriever, batch, as_json)
         return
     text = " ".join(question)
     answer = retriever.ask(text)
@@ -87,11 +88,25 @@ def ask(question: tuple[str, ...], as_json: bool, explain: bool) -> None:
         click.echo(json.dumps(retriever.explain(text), indent=2))
 
 
-def _print_batch(answers: list[Answer], as_json: bool) -> None:
-    for answer in answers:
-        click.echo(
-            json.dumps(answer.to_json(), ensure_ascii=False) if as_json else format_answer(answer) + "\n"
-        )
+def _print_batch(retriever, batch: list[str], as_json: bool) -> None:
+    """One output per question, in order; a question that cannot be answered gets its error, not the batch."""
+    try:
+        answers: list[Answer | RetrievalError] = list(retriever.ask_many(batch))
+    except RetrievalError:
+        answers = []
+        for text in batch:
+            try:
+                answers.append(retriever.ask(text))
+            except RetrievalError as exc:
+                answers.append(exc)
+    for text, answer in zip(batch, answers, strict=True):
+        if isinstance(answer, RetrievalError):
+            error = {"query": text, "error": str(answer)}
+            click.echo(json.dumps(error, ensure_ascii=False) if as_json else f"Error: {answer}\n")
+        else:
+            click.echo(
+                json.dumps(answer.to_json(), ensure_ascii=False) if as_json else format_answer(answer) + "\n"
+            )
 
 
 CHAT_HELP = """Commands:
@@ -147,7 +162,11 @@ def chat() -> None:
         elif line.startswith("/"):
             click.echo(f"Unknown command {line.split()[0]}. " + CHAT_HELP.splitlines()[0] + " /help")
         else:
-            last = retriever.ask(line)
+            try:
+                last = retriever.ask(line)
+            except RetrievalError as exc:  # one unreadable message, not the end of the conversation
+                click.echo(f"tutor> I could not read that question ({exc}).")
+                continue
             click.echo("tutor> " + format_answer(last).replace("\n", "\n       "))
     if interactive and readline is not None:
         with contextlib.suppress(OSError):

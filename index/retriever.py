@@ -26,7 +26,7 @@ import numpy as np
 
 from index import store_index
 from index.answer import ANSWERED, NO_ANSWER, NO_MATCH, UNSURE, Alternative, Answer, Citation, Status
-from index.errors import BadQuery
+from index.errors import BadQuery, RetrievalError
 from index.lexical import (
     GENERAL_WORDS,
     american,
@@ -222,7 +222,12 @@ class Retriever:
     def _score_many(self, kb: _Snapshot, texts: Sequence[str]):
         queries = [self._clean(t, kb) for t in texts]
         todo = [q for q in queries if q]
-        vectors = iter(self.query_encoder.encode(todo) if todo else [])
+        try:
+            vectors = iter(self.query_encoder.encode(todo) if todo else [])
+        except (TypeError, ValueError) as exc:  # text the encoder cannot read; `ask` finds which one
+            raise BadQuery(
+                "a question in this batch could not be read as text; ask them one at a time"
+            ) from exc
         for text, query in zip(texts, queries, strict=True):
             if not query:
                 yield text, None, None
@@ -236,6 +241,10 @@ class Retriever:
         The leader encodes the queued queries in one call and scores them all; followers just wait. Scoring
         in the leader too, rather than in each caller's thread, keeps callers from fighting over the GIL
         while the encoder runs; `tutor bench ask` compares it with unbatched concurrent callers.
+
+        One caller's question never fails another's: when the batch's encoder call fails, each question is
+        encoded again on its own and only those that still fail get an error; scoring errors, too, stay
+        with their own question.
         """
         with self._batch_lock:
             self._pending.append(request)
@@ -251,26 +260,61 @@ class Retriever:
                     if not batch:
                         break
                 try:
-                    encoder = self.query_encoder
-                    if len(batch) == 1 and hasattr(encoder, "encode_one"):
-                        vectors = [encoder.encode_one(batch[0].query)]
-                    else:
-                        vectors = encoder.encode([r.query for r in batch])
-                    for req, vector in zip(batch, vectors, strict=True):
-                        scoring = self._score(req.kb, req.query, vector)
-                        req.answer = self._decide(req.kb, req.text, scoring, vector, req.started)
-                except Exception as exc:  # delivered to every waiting caller, not swallowed
+                    self._answer_batch(batch)
+                except Exception as exc:  # a bug in the isolation itself: still delivered, never swallowed
                     for req in batch:
-                        req.error = exc
-                with self._batch_lock:
-                    for req in batch:
-                        req.done = True
-                    self._batch_lock.notify_all()
+                        if req.answer is None and req.error is None:
+                            req.error = exc
+                finally:
+                    with self._batch_lock:
+                        for req in batch:
+                            req.done = True
+                        self._batch_lock.notify_all()
         finally:
             with self._batch_lock:
                 self._leader = False
                 self._batch_lock.notify_all()
         return request.result()
+
+    def _answer_batch(self, batch: list[_Request]) -> None:
+        """Fill in each request's answer or its own error: one encoder call, per question on failure."""
+        for req, vector in zip(batch, self._encode_batch(batch), strict=True):
+            if req.error is not None:
+                continue
+            try:
+                scoring = self._score(req.kb, req.query, vector)
+                req.answer = self._decide(req.kb, req.text, scoring, vector, req.started)
+            except Exception as exc:
+                req.error = exc
+
+    def _encode_batch(self, batch: list[_Request]) -> list[np.ndarray | None]:
+        """The batch's query vectors in one encoder call; if that fails, each query on its own.
+
+        A request whose own query cannot be encoded gets its error (``BadQuery`` when the encoder rejects
+        the text itself) and ``None`` as its vector; the others are unaffected.
+        """
+        encoder = self.query_encoder
+        if len(batch) > 1:
+            try:
+                return list(encoder.encode([r.query for r in batch]))
+            except Exception as exc:
+                log.warning(
+                    "encoding a batch of %d questions failed (%s: %s); encoding them one by one",
+                    len(batch),
+                    type(exc).__name__,
+                    exc,
+                )
+        vectors: list[np.ndarray | None] = []
+        for req in batch:
+            try:
+                if hasattr(encoder, "encode_one"):
+                    vectors.append(encoder.encode_one(req.query))
+                else:
+                    vectors.append(encoder.encode([req.query])[0])
+            except Exception as exc:
+                req.error = _query_error(req.query, exc)
+                vectors.append(None)
+        return vectors
 
     def _score(self, kb: _Snapshot, query: str, vector: np.ndarray) -> Scoring:
         """Candidates, their features and ranker scores, and the top group's calibration features."""
@@ -440,8 +484,38 @@ class _Request:
     def result(self) -> Answer:
         if self.error is not None:
             raise self.error
-        assert self.answer is not None
+        if self.answer is None:  # the leader was interrupted (KeyboardInterrupt, SystemExit) mid-batch
+            raise RetrievalError("the question was not answered: the batch it was in was interrupted")
         return self.answer
+
+
+def _query_error(query: str, exc: Exception) -> Exception:
+    """The error one question's failed encoding is reported as: ``BadQuery`` when the text is at fault.
+
+    The encoder rejects text it cannot tokenize with ``TypeError``/``ValueError`` (a lone surrogate such as
+    "\\ud800" is not encodable text); anything else (the model failing) is passed on as it is. The
+    message of a ``BadQuery`` is meant for the asker; the encoder's own error is its cause.
+    """
+    log.warning("a question could not be encoded on its own (%s: %s)", type(exc).__name__, exc)
+    if _has_lone_surrogate(query):
+        error = BadQuery(
+            "your question contains characters that are not valid text (an unpaired surrogate); "
+            "please retype it"
+        )
+    elif isinstance(exc, TypeError | ValueError):
+        error = BadQuery("your question could not be read as text; please retype it")
+    else:
+        return exc
+    error.__cause__ = exc
+    return error
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _topics(kb: _Snapshot, vector: np.ndarray | None, k: int = 3) -> tuple[str, ...]:

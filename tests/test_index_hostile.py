@@ -109,7 +109,10 @@ DAMAGE = {
     "manifest dim text": lambda d: _rewrite_manifest(d, lambda m: {**m, "dim": "64"}),
     "manifest not utf-8": lambda d: (d / "manifest.json").write_bytes(b"\xff\xfe{"),
     "manifest a folder": lambda d: _replace_with_folder(d / "manifest.json"),
-    **{f"{name} a folder": (lambda n: lambda d: _replace_with_folder(d / n))(name) for name in store_index.FILES},
+    **{
+        f"{name} a folder": (lambda n: lambda d: _replace_with_folder(d / n))(name)
+        for name in store_index.FILES
+    },
     "index folder a file": lambda d: (shutil.rmtree(d), d.write_text("not a folder")),
     "index folder a dead link": lambda d: (shutil.rmtree(d), d.symlink_to(d.parent / "gone")),
 }
@@ -126,3 +129,34 @@ def test_any_damage_is_reported_then_rebuilt(store, tmp_path, damage):
     rebuilt, reason = store_index.load_or_build(store, ENCODER, directory)
     assert reason and rebuilt.manifest["n_items"] == n_items
     assert _load(store, directory).manifest["n_items"] == n_items  # valid again, nothing left in the way
+
+
+def test_stdin_that_is_not_utf8_is_read_with_replacement(monkeypatch):
+    import io
+    import sys
+
+    from tutor.cli import tolerate_undecodable_stdin
+
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO(b"what is stride\n\xff\xfe odd \xc3\nlast\n"))
+    )
+    tolerate_undecodable_stdin()
+    assert list(sys.stdin) == ["what is stride\n", "\ufffd\ufffd odd \ufffd\n", "last\n"]
+
+
+def test_a_batch_from_stdin_fails_only_on_its_bad_line(store, tmp_path, capsys):
+    """One question the encoder rejects gets its error in its place; the others are answered in order."""
+    from index.cli import _print_batch
+    from index.retriever import Retriever
+
+    class RejectsOne(HashingEncoder):
+        def encode(self, texts):
+            if any("poison" in t for t in texts):
+                raise ValueError("cannot tokenize")
+            return super().encode(texts)
+
+    retriever = Retriever(store, RejectsOne(), tmp_path / "index")
+    _print_batch(retriever, ["what is stride", "poison pill", "what is dropout"], as_json=True)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line.get("error") is None for line in lines] == [True, False, True]
+    assert lines[1]["query"] == "poison pill" and "stride" in json.dumps(lines[0]).lower()

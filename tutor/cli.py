@@ -7,8 +7,10 @@ discord at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 
 import click
 
@@ -74,6 +76,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 @click.version_option(package_name="dl-tutor")
 def main() -> None:
     """A deep-learning tutor: answers, quizzes and live demos, in Discord or the terminal."""
+    tolerate_undecodable_stdin()
+
+
+def tolerate_undecodable_stdin() -> None:
+    """Bytes on stdin that are not UTF-8 become U+FFFD: one odd line, never a crash losing the rest."""
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError):  # a closed or detached stdin: nothing to read anyway
+            reconfigure(errors="replace")
 
 
 @main.command()
