@@ -82,14 +82,6 @@ async def sync_global(services, token: str) -> list[str]:
         return [command.name for command in await client.sync_commands(None)]
 
 
-def install_log_redaction(secrets=()):
-    """Redact interaction, webhook and bot tokens from every record the root and discord loggers' handlers
-    write (``bot.logs``); what ``tutor bot`` does after setting up logging. Returns the filter."""
-    from bot.logs import install_redaction
-
-    return install_redaction(secrets)
-
-
 def _prepare():
     from bot.logs import configure_logging
     from index.errors import RetrievalError

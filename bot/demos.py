@@ -24,6 +24,7 @@ import discord
 import engine
 from bot.formatting import EMBED_DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, FOOTER_LIMIT, shorten, split_text
 from engine import DemoRequest, DemoResult, DemoSpec, EngineBusy, EngineError
+from engine.worker import demo_budget
 from knowledge.models import normalize_question
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class DemoQueue:
 
     async def run(self, request: DemoRequest) -> DemoResult:
         """Run in the worker process, within the demo's own budget (capped by ``max_budget_s``)."""
-        budget = min(demo_spec(request.demo).budget_s, self.max_budget_s)
+        budget = demo_budget(request.demo, self.max_budget_s)
         return await self.worker.run_async(request, budget_s=budget)
 
 

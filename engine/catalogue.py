@@ -1264,9 +1264,10 @@ def get(name: str) -> DemoSpec:
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     if key in BY_NAME:
         return BY_NAME[key]
-    from engine.parse import nearest
+    from engine.parse import MAX_TEXT, nearest
 
-    near = nearest(name)
+    name = name if len(name) <= 60 else name[:59] + "…"  # a name is short: no work, nor echo, past that
+    near = nearest(name[:MAX_TEXT])
     raise UnknownDemo(
         f"no demo called {name!r}; nearest: {', '.join(near)}",
         near,

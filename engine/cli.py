@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ import click
 from engine.catalogue import BY_NAME, DEMOS
 from engine.core import resolve
 from engine.errors import BadParameter, EngineError
-from engine.spec import DemoRequest
+from engine.spec import MAX_IMAGE_BYTES, DemoRequest
 
 
 def _structured(tokens: list[str], params: tuple[str, ...]) -> dict | str:
@@ -56,7 +57,32 @@ def _with_image(req: dict | str, path: Path) -> DemoRequest:
     if not BY_NAME[base.demo].takes_image:
         takes = ", ".join(d.name for d in DEMOS if d.takes_image)
         raise BadParameter(f"{base.demo} does not take an image; {takes} does")
-    return resolve(DemoRequest(base.demo, {**base.params, "image": path.read_bytes()}, base.text))
+    data = read_image(path, f"{base.demo}: image")
+    return resolve(DemoRequest(base.demo, {**base.params, "image": data}, base.text))
+
+
+def read_image(path: Path, where: str = "image") -> bytes:
+    """A picture's bytes, its size checked before it is read: a 3 GB file is refused, not loaded.
+
+    Only regular files (a FIFO or /dev/zero has no size to check), and never more than the limit plus one
+    byte is read, in case the file grows between the check and the read."""
+    limit = f"the limit is {MAX_IMAGE_BYTES // 2**20} MB"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise BadParameter(f"{where}: cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BadParameter(f"{where}: {path} is not a regular file")
+    if info.st_size > MAX_IMAGE_BYTES:
+        raise BadParameter(f"{where}: the image is {info.st_size / 2**20:.1f} MB; {limit}")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        raise BadParameter(f"{where}: cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise BadParameter(f"{where}: the image is over {MAX_IMAGE_BYTES // 2**20} MB; {limit}")
+    return data
 
 
 def _save(result, out_dir: Path) -> list[str]:
@@ -94,18 +120,34 @@ def _error(exc: EngineError, request=None) -> dict:
 
 
 def _runner():
-    """How this process runs demos: on the Celery pool when ``TUTOR_BROKER_URL`` is set, else right here."""
+    """How this process runs demos, with the bot's wall-clock budgets (each demo's own, capped by the
+    ``demo_timeout_s`` setting): on the Celery pool when ``TUTOR_BROKER_URL`` is set, else in a killable
+    worker process (`engine.worker.DemoWorker`), started at the first request that validates."""
     from tutor.settings import load_settings, pool_settings
 
-    pool = pool_settings(load_settings())
+    settings = load_settings()
+    pool = pool_settings(settings)
     if pool is None:
-        from engine.core import run
+        from engine.worker import DemoWorker
 
-        return run, lambda: None
-    from engine.pool import DemoPool
+        runner = DemoWorker()
+    else:
+        from engine.pool import DemoPool
 
-    client = DemoPool(pool)
-    return client.run, client.close
+        runner = DemoPool(pool)
+    return _budgeted(runner.run, settings.demo_timeout_s), runner.close
+
+
+def _budgeted(run, max_budget_s: float):
+    """``run(request, budget_s=...)`` with the demo's budget: validated here first, so a bad request never
+    starts a worker, and a demo past its budget is stopped (`DemoTimeout`) instead of running on."""
+    from engine.worker import demo_budget
+
+    def go(request):
+        req = resolve(request)
+        return run(req, budget_s=demo_budget(req.demo, max_budget_s))
+
+    return go
 
 
 def _one(request, out_dir: Path, run):

@@ -34,6 +34,10 @@ def resolve(request: Request) -> DemoRequest:
                 data = json.loads(stripped)
             except json.JSONDecodeError as exc:
                 raise BadParameter(f"request looks like JSON but does not parse: {exc.msg}") from None
+            except (ValueError, RecursionError):  # an integer of thousands of digits; nesting too deep
+                raise BadParameter(
+                    "request looks like JSON but holds a number or nesting too large"
+                ) from None
             req = DemoRequest.from_dict(data)
         else:
             from engine.parse import parse
@@ -48,7 +52,7 @@ def resolve(request: Request) -> DemoRequest:
 def validate(demo: str, params: dict) -> dict:
     spec = BY_NAME[demo]
     names = [p.name for p in spec.params]
-    unknown = sorted(set(params) - set(names))
+    unknown = sorted(str(k)[:40] for k in set(params) - set(names))
     if unknown:
         raise BadParameter(f"{demo} has no parameter {', '.join(unknown)}; it takes: {', '.join(names)}")
     out: dict[str, Any] = {}

@@ -16,7 +16,17 @@ from typing import Any
 
 from engine.errors import BadParameter
 
-NUM_RE = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
+# One number token, read whole or not at all: possessive quantifiers and atomic groups, so a regex built on it
+# can never backtrack into a number (no "1" out of "1e12", no super-linear matching on long digit runs).
+# inf / infinity / nan are numbers too, so that they are refused by a parameter's bounds, never skipped.
+NUM_RE = (
+    r"[-+]?+(?:(?>\d++(?:\.(?!\.)\d*+)?+|\.\d++)(?>e[-+]?+\d++)?+"
+    r"|(?<![a-z])(?:infinity|inf|nan)(?![a-z]))"
+)
+_NUMBER_TEXT = re.compile(rf"\s*(?:{NUM_RE})\s*", re.I)
+_INTEGER_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
+# a parameter given as text (a layer list, a matrix, a number): longer is refused unread
+MAX_VALUE_CHARS = 2000
 
 LAYER_FIELDS = ("kernel", "stride", "padding", "dilation")
 LAYER_BOUNDS = {"kernel": (1, 15), "stride": (1, 8), "padding": (0, 16), "dilation": (1, 16)}
@@ -56,26 +66,34 @@ class ParamSpec:
 
     # -- coercion -------------------------------------------------------------------------------------
     def coerce(self, value: Any, demo: str = "") -> Any:
-        """Turn a JSON value or a CLI string into this parameter's type, enforcing the bounds."""
+        """Turn a JSON value or a CLI string into this parameter's type, enforcing the bounds.
+
+        Every count and size is checked against its bound before anything proportional to it is built, and
+        anything else than a `BadParameter` (an overflow, a huge integer's text, a deep list) is a bug."""
         where = f"{demo}: {self.name}" if demo else self.name
         if value is None:
             if self.optional:
                 return None
             raise BadParameter(f"{where} is required ({self.help})")
-        if isinstance(value, str) and value.strip().lower() in ("none", "auto", "default") and self.optional:
-            return None
+        if isinstance(value, str) and self.kind != "image":
+            if len(value) > MAX_VALUE_CHARS:
+                raise BadParameter(
+                    f"{where}: {len(value)} characters is too long (at most {MAX_VALUE_CHARS})"
+                )
+            if value.strip().lower() in ("none", "auto", "default") and self.optional:
+                return None
         kind = self.kind
         if kind == "int":
-            return self._bound(_to_int(value, where), where)
+            return self._bound(_to_int(value, where), where, value)
         if kind == "float":
-            return self._bound(_to_float(value, where), where)
+            return self._bound(_to_float(value, where, finite=False), where, value)
         if kind == "bool":
             return _to_bool(value, where)
         if kind == "choice":
             return self._choice(value, where)
         if kind == "choices":
             items = _split(value) if isinstance(value, str) else list(_as_list(value, where))
-            if len(items) == 1 and str(items[0]).strip().lower() == "all":
+            if len(items) == 1 and isinstance(items[0], str) and items[0].strip().lower() == "all":
                 return list(self.choices)
             out = []
             for item in items:
@@ -85,32 +103,43 @@ class ParamSpec:
             return self._length(out, where)
         if kind in ("ints", "floats"):
             items = _split(value) if isinstance(value, str) else list(_as_list(value, where))
-            conv = _to_int if kind == "ints" else _to_float
-            return self._length([self._bound(conv(v, where), where) for v in items], where)
+            self._length(items, where)  # the count first: nothing is converted past the limit
+            if kind == "ints":
+                return [self._bound(_to_int(v, where), where, v) for v in items]
+            return [self._bound(_to_float(v, where, finite=False), where, v) for v in items]
         if kind == "layers":
-            return self._length(_to_layers(value, where), where)
+            return self._length(_to_layers(value, where, self.min_len, self.max_len), where)
         if kind == "matrix":
             return _to_matrix(value, where, self.max_len, self.lo, self.hi)
         if kind == "image":
             return _to_image(value, where, self.max_len)
         raise BadParameter(f"{where}: unknown parameter kind {kind!r}")  # pragma: no cover
 
-    def _bound(self, v: float, where: str):
-        if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
-            raise BadParameter(f"{where} must be between {_fmt(self.lo)} and {_fmt(self.hi)} (got {_fmt(v)})")
-        return v
+    def range_text(self) -> str:
+        """The allowed values in words, e.g. "between 2 and 10000" ("" when unbounded)."""
+        return _range_text(self.lo, self.hi)
+
+    def _bound(self, v: float, where: str, raw: Any = None):
+        """`v` within [lo, hi]; inf, -inf and nan are refused here, with the range, like any other value."""
+        finite = not isinstance(v, float) or math.isfinite(v)
+        if finite and (self.lo is None or v >= self.lo) and (self.hi is None or v <= self.hi):
+            return v
+        got = _shown_number(v, raw)
+        if isinstance(v, float) and math.isnan(v):
+            rng = self.range_text()
+            raise BadParameter(f"{where} must be a finite number{' ' + rng if rng else ''} (got {got})")
+        raise BadParameter(f"{where} must be {self.range_text() or 'a finite number'} (got {got})")
 
     def _length(self, items: list, where: str) -> list:
         if not self.min_len <= len(items) <= self.max_len:
-            raise BadParameter(
-                f"{where} takes {self.min_len} to {self.max_len} values (got {len(items)})"
-                if self.min_len != self.max_len
-                else f"{where} takes exactly {self.min_len} values (got {len(items)})"
-            )
+            raise BadParameter(_length_message(where, self.min_len, self.max_len, len(items)))
         return items
 
     def _choice(self, value: Any, where: str) -> str:
-        key = re.sub(r"[\s\-]+", "_", str(value).strip().lower())
+        try:
+            key = re.sub(r"[\s\-]+", "_", str(value).strip().lower())
+        except ValueError:  # an int too large to print
+            key = ""
         if key in self.choices:
             return key
         for spoken, choice in self.aliases:
@@ -119,15 +148,46 @@ class ParamSpec:
         raise BadParameter(f"{where} must be one of {', '.join(self.choices)} (got {_shown(value)})")
 
 
+def _length_message(where: str, lo: int, hi: int, n: int) -> str:
+    if lo == hi:
+        return f"{where} takes exactly {lo} values (got {n})"
+    return f"{where} takes {lo} to {hi} values (got {n})"
+
+
+def _range_text(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"between {_fmt(lo)} and {_fmt(hi)}"
+    if lo is not None:
+        return f"at least {_fmt(lo)}"
+    if hi is not None:
+        return f"at most {_fmt(hi)}"
+    return ""
+
+
 def _shown(value: Any, limit: int = 60) -> str:
     """A value quoted in an error message, cut short: a wrong value can be a whole uploaded file."""
-    text = repr(value)
+    if isinstance(value, str | bytes | bytearray) and len(value) > 4 * limit:
+        value = value[: 4 * limit]  # repr of a whole upload would be slow: only the start is shown
+    try:
+        text = repr(value)
+    except ValueError:  # an int too large to print (sys.set_int_max_str_digits)
+        text = f"a {value.bit_length()}-bit integer" if isinstance(value, int) else type(value).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shown_number(v: float, raw: Any = None) -> str:
+    """A refused number as the user wrote it ("1e12", "inf"), or formatted when it came as a number."""
+    if isinstance(raw, str) and raw.strip():
+        text = raw.strip()
+        return text if len(text) <= 40 else text[:39] + "…"
+    return _fmt(v)
 
 
 def _fmt(v: float | None) -> str:
     if v is None:
         return "?"
+    if isinstance(v, int) and v.bit_length() > 332:  # over 100 digits: said, not printed
+        return f"a number of about {int(v.bit_length() * 0.30103)} digits"
     if isinstance(v, float) and (abs(v) >= 1e5 or (v != 0 and abs(v) < 1e-3)):
         return f"{v:g}"
     return f"{v:g}" if isinstance(v, float) else str(v)
@@ -140,44 +200,57 @@ def _as_list(value: Any, where: str) -> list:
 
 
 def _split(text: str) -> list[str]:
-    parts = re.split(r"\s*(?:,|;|\band\b|&|\s)\s*", text.strip().strip("[]()"))
+    parts = re.split(r"\s*+(?:,|;|\band\b|&|\s)\s*+", text.strip().strip("[]()"))
     return [p for p in parts if p]
 
 
-def _to_int(value: Any, where: str) -> int:
+def _number(value: Any, where: str, what: str) -> int | float:
+    """A number from JSON or text, as it is: 1e12, 10**400, inf and nan included, for the bounds to judge.
+
+    Text is read by float() (linear in its length; "1e999" is inf, never an OverflowError) except short plain
+    integers, which stay exact. Never raises anything but BadParameter."""
     if isinstance(value, bool):
-        raise BadParameter(f"{where} must be an integer (got {_shown(value)})")
-    if isinstance(value, int):
+        raise BadParameter(f"{where} must be {what} (got {_shown(value)})")
+    if isinstance(value, int | float):
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I):
-        f = float(value)
-        if f.is_integer() and abs(f) < 1e12:
-            return int(f)
-    raise BadParameter(f"{where} must be an integer (got {_shown(value)})")
+    if isinstance(value, str) and len(value) <= MAX_VALUE_CHARS and _NUMBER_TEXT.fullmatch(value):
+        try:
+            return int(value) if _INTEGER_TEXT.fullmatch(value) else float(value)
+        except ValueError:  # pragma: no cover - the patterns only pass what int()/float() read
+            pass
+    raise BadParameter(f"{where} must be {what} (got {_shown(value)})")
 
 
-def _to_float(value: Any, where: str) -> float:
-    if isinstance(value, bool):
-        raise BadParameter(f"{where} must be a number (got {_shown(value)})")
-    if isinstance(value, int | float) or (
-        isinstance(value, str) and re.fullmatch(rf"\s*{NUM_RE}\s*", value, re.I)
-    ):
-        f = float(value)
-    else:
-        raise BadParameter(f"{where} must be a number (got {_shown(value)})")
-    if not math.isfinite(f):
-        raise BadParameter(f"{where} must be finite (got {_shown(value)})")
+def _to_int(value: Any, where: str) -> int | float:
+    """An integer; or inf, -inf, nan as floats, which the caller's bounds refuse with the allowed range."""
+    v = _number(value, where, "an integer")
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return v
+        if not v.is_integer():
+            raise BadParameter(f"{where} must be an integer (got {_shown_number(v, value)})")
+        return int(v)
+    return v
+
+
+def _to_float(value: Any, where: str, finite: bool = True) -> float:
+    """A float; with ``finite=False`` inf and nan come back for the caller's bounds to refuse with the range."""
+    v = _number(value, where, "a number")
+    try:
+        f = float(v)
+    except OverflowError:  # an int beyond float range
+        f = math.inf if v > 0 else -math.inf
+    if finite and not math.isfinite(f):
+        raise BadParameter(f"{where} must be a finite number (got {_shown_number(f, value)})")
     return f
 
 
 def _to_bool(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
-    s = str(value).strip().lower()
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    s = value.strip().lower() if isinstance(value, str) else None
     if s in ("1", "true", "yes", "on", "y"):
         return True
     if s in ("0", "false", "no", "off", "n"):
@@ -185,17 +258,20 @@ def _to_bool(value: Any, where: str) -> bool:
     raise BadParameter(f"{where} must be true or false (got {_shown(value)})")
 
 
-def _to_layers(value: Any, where: str) -> list[dict]:
-    """Layers as "3:2,3:2" (kernel:stride[:padding[:dilation]]), lists of such lists, or dicts."""
+def _to_layers(value: Any, where: str, min_len: int = 1, max_len: int = 12) -> list[dict]:
+    """Layers as "3:2,3:2" (kernel:stride[:padding[:dilation]]), lists of such lists, or dicts.
+
+    The number of layers is checked before any layer is built."""
     if isinstance(value, str):
-        items: list = [s for s in re.split(r"[,\s]+", value.strip()) if s]
-        items = [s.split(":") for s in items]
+        items: list = [s.split(":") for s in re.split(r"[,\s]++", value.strip()) if s]
     else:
         items = list(_as_list(value, where))
+    if not min_len <= len(items) <= max_len:
+        raise BadParameter(_length_message(where, min_len, max_len, len(items)))
     layers = []
     for i, item in enumerate(items):
         if isinstance(item, dict):
-            unknown = set(item) - set(LAYER_FIELDS)
+            unknown = set(map(str, item)) - set(LAYER_FIELDS)
             if unknown:
                 raise BadParameter(f"{where}: layer {i + 1} has unknown fields {sorted(unknown)}")
             raw = {k: item.get(k) for k in LAYER_FIELDS if item.get(k) is not None}
@@ -208,8 +284,10 @@ def _to_layers(value: Any, where: str) -> list[dict]:
         for k, v in raw.items():
             n = _to_int(v, f"{where}[{i + 1}].{k}")
             lo, hi = LAYER_BOUNDS[k]
-            if not lo <= n <= hi:
-                raise BadParameter(f"{where}: layer {i + 1} {k} must be between {lo} and {hi} (got {n})")
+            if not lo <= n <= hi:  # False for nan too
+                raise BadParameter(
+                    f"{where}: layer {i + 1} {k} must be between {lo} and {hi} (got {_shown_number(n, v)})"
+                )
             layer[k] = n
         layers.append(layer)
     return layers
@@ -235,6 +313,8 @@ def _to_image(value: Any, where: str, max_side: int) -> list[list[float]]:
             raise BadParameter(f"{where}: image values must lie in [0, 1]")
         return out
     if isinstance(value, str):
+        if len(value) > (MAX_IMAGE_BYTES + 2) // 3 * 4:  # base64 of more than the limit: refused undecoded
+            raise BadParameter(f"{where}: the image is over {MAX_IMAGE_BYTES // 2**20} MB; the limit is 8 MB")
         try:
             value = base64.b64decode(value, validate=True)
         except ValueError:
@@ -301,18 +381,24 @@ def _to_matrix(
     """A small matrix as nested lists or text like "[[0,-1,0],[-1,5,-1],[0,-1,0]]" or "0 -1 0; -1 5 -1; ..."."""
     if isinstance(value, str):
         text = value.strip()
-        rows_text = re.findall(r"\[([^\[\]]*)\]", text) if "[" in text else re.split(r"[;/|]", text)
-        rows = [[float(x) for x in re.findall(NUM_RE, r, re.I)] for r in rows_text if r.strip()]
+        rows_text = re.findall(r"\[([^\[\]]*+)\]", text) if "[" in text else re.split(r"[;/|]", text)
+        cells = [re.findall(NUM_RE, r, re.I) for r in rows_text if r.strip()]
     else:
-        rows = [[_to_float(x, where) for x in _as_list(r, where)] for r in _as_list(value, where)]
-    if not rows or any(len(r) != len(rows[0]) for r in rows):
+        cells = [_as_list(r, where) for r in _as_list(value, where)]
+    if not cells or any(len(r) != len(cells[0]) for r in cells):
         raise BadParameter(f"{where} must be a rectangular matrix, e.g. [[0,-1,0],[-1,5,-1],[0,-1,0]]")
-    if len(rows) > max_side or len(rows[0]) > max_side:
-        raise BadParameter(f"{where} may be at most {max_side}x{max_side} (got {len(rows)}x{len(rows[0])})")
-    for r in rows:
-        for x in r:
+    if len(cells) > max_side or len(cells[0]) > max_side:  # the size first, then the numbers
+        raise BadParameter(f"{where} may be at most {max_side}x{max_side} (got {len(cells)}x{len(cells[0])})")
+    rows = []
+    for r in cells:
+        rows.append([])
+        for raw in r:
+            x = _to_float(raw, where, finite=False)
             if not math.isfinite(x) or (lo is not None and x < lo) or (hi is not None and x > hi):
-                raise BadParameter(f"{where} entries must be between {_fmt(lo)} and {_fmt(hi)} (got {x:g})")
+                raise BadParameter(
+                    f"{where} entries must be {_range_text(lo, hi) or 'finite'} (got {_shown_number(x, raw)})"
+                )
+            rows[-1].append(x)
     return rows
 
 
@@ -388,7 +474,10 @@ class DemoRequest:
         params = d.get("params") or {}
         if not isinstance(params, dict):
             raise BadParameter("params must be an object of name: value")
-        return cls(demo=str(d["demo"]), params=dict(params), text=d.get("text"))
+        if not isinstance(d["demo"], str):
+            raise BadParameter(f"the demo is named by text (got {_shown(d['demo'])})")
+        text = d.get("text")
+        return cls(demo=d["demo"], params=dict(params), text=text if isinstance(text, str) else None)
 
 
 @dataclass(frozen=True)

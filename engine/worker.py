@@ -21,6 +21,15 @@ from engine.errors import DemoTimeout, EngineBusy, EngineError, WorkerCrashed, e
 from engine.spec import DemoRequest, DemoResult
 
 
+def demo_budget(demo: str, max_budget_s: float | None = None) -> float:
+    """A demo's wall-clock budget: its own (from the catalogue), capped by ``max_budget_s`` when given.
+
+    The one rule for every front end: the bot's queue and `tutor demo` both cap with the ``demo_timeout_s``
+    setting, so a demo gets the same time from the command line as in Discord."""
+    budget = float(BY_NAME[demo].budget_s)
+    return budget if max_budget_s is None else min(budget, float(max_budget_s))
+
+
 def _worker_main(conn, env: dict) -> None:  # pragma: no cover - runs in the child process
     os.environ.update(env)
     from engine import plot  # noqa: F401  - warm matplotlib (Agg) once

@@ -338,17 +338,21 @@ OPT_STATE = {"sgd": 0, "momentum": 1, "adam": 2}
 def conv_net(
     blocks: int, width: int, image: int, channels: int, classes: int, device="meta"
 ) -> nn.Sequential:
-    """VGG-style: per block two 3x3 pad-1 convs (+ReLU) and a 2x2 max-pool; channels double per block."""
+    """VGG-style: per block two 3x3 pad-1 convs (+ReLU) and a 2x2 max-pool; channels double per block.
+
+    The modules are created on ``device`` directly (meta by default: shapes, no storage). Built on the CPU
+    and moved, the largest net the bounds allow would first allocate its real weights (a 335 GB Linear)."""
     layers: list[nn.Module] = []
     c = channels
-    for i in range(blocks):
-        w = width * 2**i
-        layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU(inplace=True)]
-        layers += [nn.Conv2d(w, w, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-        c = w
-    side = image // 2**blocks
-    layers += [nn.Flatten(), nn.Linear(c * side * side, classes)]
-    return nn.Sequential(*layers).to(device)
+    with torch.device(device):
+        for i in range(blocks):
+            w = width * 2**i
+            layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(w, w, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c = w
+        side = image // 2**blocks
+        layers += [nn.Flatten(), nn.Linear(c * side * side, classes)]
+    return nn.Sequential(*layers)
 
 
 def memory_by_formula(blocks: int, width: int, image: int, channels: int, classes: int) -> list[dict]:
