@@ -4,16 +4,27 @@ The database holds what cannot be re-ingested (quiz history, feedback, server se
 is never "moved aside and re-ingested" without a way back: ``tutor kb backup`` copies it while it is in use,
 a copy is made automatically before migrations change the schema, and ``tutor kb restore`` puts a checked
 copy back, keeping the damaged file beside it.
+
+Two rules keep a 0-byte or swapped file from passing for a database: a new database appears whole (created
+under a temp name, linked into place) so an empty file always means damage; and every open store holds a
+shared lock on ``<db>.lock`` that a restore must take exclusively, so nothing is restored under a running bot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from knowledge.errors import StoreError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock, restore trusts the user to stop the bot
+    fcntl = None  # type: ignore[assignment]
 
 BACKUPS_DIR = "backups"
 KEEP_AUTOMATIC = 5  # automatic copies kept per database; manual ones are never pruned
@@ -37,9 +48,13 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _copy(source: sqlite3.Connection, target: Path) -> None:
-    """Write a consistent copy of ``source`` to ``target`` atomically (a temp file renamed into place)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+def _temp_beside(path: Path, kind: str = "tmp") -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{kind}")
+
+
+def _copy_to_temp(source: sqlite3.Connection, target: Path) -> Path:
+    """A consistent copy of ``source`` in a temp file beside ``target`` (same filesystem: renames are atomic)."""
+    tmp = _temp_beside(target)
     tmp.unlink(missing_ok=True)
     try:
         dest = sqlite3.connect(tmp)
@@ -47,9 +62,67 @@ def _copy(source: sqlite3.Connection, target: Path) -> None:
             source.backup(dest)
         finally:
             dest.close()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _copy(source: sqlite3.Connection, target: Path) -> None:
+    """Write a consistent copy of ``source`` to ``target`` atomically."""
+    tmp = _copy_to_temp(source, target)
+    try:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def create_if_absent(db_path: Path) -> None:
+    """Create an empty database (header written, WAL mode) unless one exists, without a 0-byte moment."""
+    if db_path.exists():
+        return
+    tmp = _temp_beside(db_path, "new")
+    try:
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, db_path)  # fails if another process created it meanwhile: theirs is kept
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links
+            if not db_path.exists():
+                os.replace(tmp, db_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class InUse:
+    """The lock every open store holds (shared) and a restore needs (exclusive) on ``<db>.lock``."""
+
+    def __init__(self, db_path: Path, exclusive: bool = False) -> None:
+        self._fh = None
+        if fcntl is None:
+            return
+        fh = open(db_path.with_name(db_path.name + ".lock"), "a+b")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(fh, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            if exclusive:
+                raise StoreError(
+                    f"{db_path} is in use (the bot or another tutor command has it open); stop it, then restore"
+                ) from None
+            raise StoreError(f"{db_path} is being restored from a backup; try again in a moment") from None
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
 
 
 def backup(
@@ -93,25 +166,52 @@ def check(path: Path) -> None:
         raise StoreError(f"{path}: not a readable database ({exc})") from exc
 
 
+def _move_aside(db_path: Path) -> Path:
+    """Rename the database (and its WAL files, which belong to it) to ``<name>.replaced-<time>``."""
+    kept = db_path.with_name(f"{db_path.name}.replaced-{_stamp()}")
+    os.replace(db_path, kept)
+    for suffix in ("-wal", "-shm"):
+        side = db_path.with_name(db_path.name + suffix)
+        if side.exists():
+            os.replace(side, kept.with_name(kept.name + suffix))
+    return kept
+
+
 def restore(db_path: Path, backup_path: Path) -> Path | None:
     """Put a checked copy of ``backup_path`` in place of ``db_path``; return where the old file was kept.
 
-    Run it while nothing else has the database open (stop the bot first).
+    Refused while any store has the database open. The copy is written and checked beside the database
+    first; only then is the old file renamed aside and the copy renamed into place, so a failure at any step
+    leaves either the old database or the restored one at ``db_path``, never neither.
     """
     check(backup_path)
-    kept = None
-    if db_path.exists():
-        kept = db_path.with_name(f"{db_path.name}.replaced-{_stamp()}")
-        os.replace(db_path, kept)
-        for suffix in ("-wal", "-shm"):  # they belong to the replaced file, never to the restored one
-            side = db_path.with_name(db_path.name + suffix)
-            if side.exists():
-                os.replace(side, kept.with_name(kept.name + suffix))
-    source = sqlite3.connect(f"{backup_path.resolve().as_uri()}?mode=ro", uri=True)
+    lock = InUse(db_path, exclusive=True)
     try:
-        _copy(source, db_path)
+        try:
+            source = sqlite3.connect(f"{backup_path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                copy = _copy_to_temp(source, db_path)
+            finally:
+                source.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"could not copy {backup_path} beside {db_path} ({exc}); nothing was changed"
+            ) from exc
+        try:
+            check(copy)
+            kept = _move_aside(db_path) if db_path.exists() else None
+            try:
+                os.replace(copy, db_path)
+            except OSError:
+                if kept is not None:  # put the old file back rather than leave no database at all
+                    os.replace(kept, db_path)
+                raise
+        except OSError as exc:
+            raise StoreError(f"could not restore {db_path} ({exc}); nothing was changed") from exc
+        finally:
+            copy.unlink(missing_ok=True)
     finally:
-        source.close()
+        lock.release()
     return kept
 
 

@@ -29,9 +29,21 @@ def kb() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(ALL_FORMATS), help="Parse every file with this format.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Let a file replace a stored document of the same name that came from elsewhere (the bundled "
+    "sources, a server's cards, another file); without it that is an error naming both.",
+)
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool) -> None:
-    """Parse documents (default: the bundled sources) into the store, all or nothing; then index them."""
+def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool, replace: bool) -> None:
+    """Parse documents (default: the bundled sources) into the store, then index them.
+
+    Every file is parsed and checked before anything is written; each document is then published whole.
+    A document is its origin plus its file name: a file named like a document from elsewhere is refused
+    unless --replace is given. At most 100,000 entries per file.
+    """
+    from knowledge.store import IngestConflict
     from tutor.services import embed, refresh_index
 
     try:
@@ -42,7 +54,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: 
             if not quiet:
                 click.echo(f"parsed {path.name}: {len(documents[-1].entries)} entries", err=True)
         store = _store(ctx)
-        report = store.ingest(documents, embed, progress=None if quiet else lambda m: click.echo(m, err=True))
+        report = store.ingest(
+            documents, embed, progress=None if quiet else lambda m: click.echo(m, err=True), replace=replace
+        )
+    except IngestConflict as exc:
+        raise click.ClickException(str(exc)) from None
     except KnowledgeError as exc:
         raise click.ClickException(f"{exc} (nothing was changed)") from None
     click.echo(
@@ -189,7 +205,7 @@ def restore(backup_file: Path | None, yes: bool) -> None:
     try:
         kept = restore_database(db_path, backup_file)
     except KnowledgeError as exc:
-        raise click.ClickException(f"{exc} (nothing was changed)") from None
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"restored {db_path} from {backup_file}" + (f"; the previous file is kept as {kept}" if kept else "")
     )

@@ -41,6 +41,9 @@ class ParsedDocument:
     meta: DocumentMeta
     entries: tuple[Entry, ...]
     content_hash: str
+    # Where the document comes from: with its name, its identity in the store ("bundled", "file:<resolved
+    # path>"; empty for documents built in code, which the store attributes, see ``Store.ingest``).
+    origin: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,24 @@
 """The SQLite store (sqlite-utils): documents, items and duplicate groups, with migrations.
 
-Ingest is one transaction: every file is parsed first, then all writes and the whole-base analysis
-(duplicate groups, off-topic answers, best answers) happen inside a single ``BEGIN ... COMMIT``. A failure
-anywhere leaves the database exactly as it was. The texts are embedded before the transaction begins, so
-the write lock is held for milliseconds, not for the seconds the model needs (quiz answers and feedback
-written meanwhile by the bot are not blocked).
+Ingest parses every file first, then plans and analyses the whole base (duplicate groups, off-topic
+answers, best answers) without any lock, and publishes in short set-based transactions: one per changed
+document, each leaving that document whole, then one for the analysis (see ``Store.ingest``). A failure
+before publishing (a parse error, a name clash, the model, the analysis) leaves the database exactly as it
+was; the write lock is held for one bounded step at a time, so quiz answers and feedback written meanwhile
+by the bot are not blocked.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,14 +26,38 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from knowledge.analysis import Candidate, Embed, analyse
-from knowledge.backup import AUTOMATIC, damaged_message
+from knowledge.analysis import Analysis, Candidate, Embed, analyse
+from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message
 from knowledge.backup import backup as backup_database
-from knowledge.errors import NotFound, StoreError
+from knowledge.errors import NameClash, NotFound, StoreError
 from knowledge.flags import static_flags
-from knowledge.models import DISABLED, OFF_TOPIC, DocumentMeta, Item, ParsedDocument, normalize_question
+from knowledge.loader import (
+    BUNDLED_ORIGIN,
+    FILE_ORIGIN,
+    GUILD_ORIGIN,
+    MANIFEST,
+    PROGRAM_ORIGIN,
+    SOURCES_DIR,
+    describe_origin,
+)
+from knowledge.models import (
+    DISABLED,
+    OFF_TOPIC,
+    DocumentMeta,
+    Entry,
+    Item,
+    ParsedDocument,
+    normalize_question,
+)
 
 DB_NAME = "tutor.db"
+STAGE_BATCH = 5000  # rows per write to an ingest's staging tables
+PUBLISH_ROWS = 25_000  # rows one publish transaction writes (small documents share one; none is split)
+# Between two publish transactions: SQLite's busy handler polls at most 100 ms apart, so a writer waiting
+# for the lock (a quiz answer) gets its turn instead of waiting out every step of a long ingest.
+PUBLISH_PAUSE = 0.1
+_ATTEMPTS = 3  # plans of one ingest, when other writers keep changing the base under it
+_GUILD_SOURCE = re.compile(r"guild_\d+\.jsonl")  # bot/exts/admin: a server's own cards (``/kb add``)
 
 
 def _now() -> str:
@@ -153,6 +181,27 @@ def _m005_grade_contests(db: sqlite_utils.Database) -> None:
     db["grade_contests"].create_index(["status"])
 
 
+def _m006_document_origin(db: sqlite_utils.Database) -> None:
+    """A document's origin (with its name, its identity), a revision per publish and an "analysed" mark.
+
+    Existing rows are backfilled: a source whose file is in ``knowledge/sources`` is bundled, a
+    ``guild_<id>.jsonl`` is a server's cards; any other stays unknown (NULL) and the next ingest of that
+    name records where it came from.
+    """
+    db.execute("ALTER TABLE documents ADD COLUMN origin TEXT")
+    db.execute("ALTER TABLE documents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE documents ADD COLUMN analysed INTEGER NOT NULL DEFAULT 1")
+    for row in list(db.query("SELECT source FROM documents")):
+        source = row["source"]
+        if source and source != MANIFEST and (SOURCES_DIR / source).is_file():
+            db.execute(
+                "UPDATE documents SET origin = ?, path = ? WHERE source = ?",
+                [BUNDLED_ORIGIN, str(SOURCES_DIR / source), source],
+            )
+        elif _GUILD_SOURCE.fullmatch(source or ""):
+            db.execute("UPDATE documents SET origin = ? WHERE source = ?", [GUILD_ORIGIN, source])
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
@@ -160,6 +209,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("003_quiz", _m003_quiz),
     ("004_guild_settings", _m004_guild_settings),
     ("005_grade_contests", _m005_grade_contests),
+    ("006_document_origin", _m006_document_origin),
 ]
 GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
 
@@ -168,6 +218,25 @@ def register_migration(name: str, fn: Callable[[sqlite_utils.Database], None]) -
     """Let another package (quiz, feedback) add its tables; applied on the next open."""
     if name not in {n for n, _ in MIGRATIONS}:
         MIGRATIONS.append((name, fn))
+
+
+_CHECKED: set[tuple[int, int, int, int]] = set()  # files this process found intact, as they were then
+_CHECKED_LOCK = threading.Lock()
+
+
+def _check_once(conn: sqlite3.Connection, path: Path) -> None:
+    """``PRAGMA quick_check`` (reads every page, ~1 ms per MB) once per file state per process: the bot
+    opens several stores on one file at start; a file written or replaced since is checked again."""
+    stat = path.stat()
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _CHECKED_LOCK:
+        if key in _CHECKED:
+            return
+    verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if verdict != "ok":
+        raise sqlite3.DatabaseError(verdict)
+    with _CHECKED_LOCK:
+        _CHECKED.add(key)
 
 
 @dataclass(frozen=True)
@@ -184,6 +253,92 @@ class IngestReport:
         return bool(self.added or self.updated or self.retired)
 
 
+class IngestConflict(StoreError):
+    """Other writers changed the base under an ingest every time it tried; what it published is whole."""
+
+
+class _Conflict(Exception):
+    """Another writer changed the knowledge base between an ingest's plan and a publish step."""
+
+
+@dataclass
+class _Plan:
+    """What an ingest does to one document: ``write`` it, ``claim`` it (record a legacy row's origin), or
+    nothing (``unchanged``). ``rows``: (item id, n, entry, add/update/same, disabled) per entry."""
+
+    doc: ParsedDocument
+    source: str
+    origin: str
+    path: str | None
+    revision: int | None  # the stored document's revision when planned; None: not stored yet
+    action: str = "write"
+    rows: list[tuple[int, int, Entry, str, int]] = field(default_factory=list)
+    retire: list[int] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+
+_STAGING_TABLES = (
+    "DROP TABLE IF EXISTS temp.ingest_rows",
+    "DROP TABLE IF EXISTS temp.ingest_retire",
+    "DROP TABLE IF EXISTS temp.ingest_analysis",
+    "DROP TABLE IF EXISTS temp.ingest_groups",
+    "CREATE TEMP TABLE ingest_rows (id INTEGER PRIMARY KEY, source TEXT, op TEXT, n INTEGER, line INTEGER,"
+    " question TEXT, answer TEXT, question_key TEXT)",
+    "CREATE INDEX temp.ingest_rows_source ON ingest_rows (source, op)",
+    "CREATE TEMP TABLE ingest_retire (id INTEGER PRIMARY KEY, source TEXT)",
+    "CREATE INDEX temp.ingest_retire_source ON ingest_retire (source)",
+    "CREATE TEMP TABLE ingest_analysis (id INTEGER PRIMARY KEY, flags_off TEXT, flags_on TEXT, relevance REAL,"
+    " agreement REAL, group_id INTEGER)",
+    "CREATE TEMP TABLE ingest_groups (id INTEGER PRIMARY KEY, best_item_id INTEGER, size INTEGER)",
+)
+
+
+def _publish_batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
+    """The documents to publish, grouped so that a transaction writes about ``PUBLISH_ROWS`` rows at most;
+    a document is never split (a bigger one, up to ``MAX_ENTRIES``, gets a transaction of its own)."""
+    batches: list[list[_Plan]] = []
+    size = 0
+    for plan in plans:
+        if plan.action == "unchanged":
+            continue
+        weight = 1 + plan.counts["added"] + plan.counts["updated"] + plan.counts["retired"]
+        if not batches or size + weight > PUBLISH_ROWS:
+            batches.append([])
+            size = 0
+        batches[-1].append(plan)
+        size += weight
+    return batches
+
+
+def _analysis_rows(candidates: Sequence[Candidate], result: Analysis) -> Iterator[tuple]:
+    """Per item: its flags without and with ``disabled`` (chosen at publish time, so a concurrent
+    ``set_disabled`` is kept), relevance, agreement and group."""
+    for cand in candidates:
+        flags = set(cand.flags) - {DISABLED} | ({OFF_TOPIC} if cand.key in result.off_topic else set())
+        yield (
+            cand.key,
+            json.dumps(sorted(flags)),
+            json.dumps(sorted(flags | {DISABLED})),
+            result.relevance[cand.key],
+            result.agreement[cand.key],
+            result.groups[cand.key],
+        )
+
+
+def _deduplicated(embed: Embed) -> Embed:
+    """``embed`` that encodes each distinct text of a batch once (decks repeat questions and answers)."""
+
+    def run(texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        index: dict[str, int] = {}
+        inverse = [index.setdefault(text, len(index)) for text in texts]
+        if len(index) == len(texts):
+            return embed(texts)
+        return np.asarray(embed(list(index)))[np.asarray(inverse, dtype=np.int64)]
+
+    return run
+
+
 class Store:
     """A knowledge store in one SQLite file (WAL mode)."""
 
@@ -195,26 +350,23 @@ class Store:
         if self.path.is_file() and self.path.stat().st_size == 0:  # SQLite would silently start afresh
             detail = "the file is empty (0 bytes): truncated or never written"
             raise StoreError(damaged_message(self.path, detail))
+        self._in_use = InUse(self.path)
         conn = None
         try:
+            create_if_absent(self.path)  # so that a 0-byte file always means damage
             conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]  # reads every page: ~1 ms per 200 KB
-            if verdict != "ok":
-                raise sqlite3.DatabaseError(verdict)
+            _check_once(conn, self.path)
             self.migrate()
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             if conn is not None:
                 conn.close()
-            if "malformed" in str(exc):
-                raise StoreError(damaged_message(self.path, str(exc))) from exc
-            raise StoreError(f"{self.path}: cannot open the tutor database ({exc})") from exc
-        except sqlite3.DatabaseError as exc:
-            if conn is not None:
-                conn.close()
+            self._in_use.release()
+            if isinstance(exc, sqlite3.OperationalError | OSError) and "malformed" not in str(exc):
+                raise StoreError(f"{self.path}: cannot open the tutor database ({exc})") from exc
             raise StoreError(damaged_message(self.path, str(exc))) from exc
 
     @classmethod
@@ -223,6 +375,7 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+        self._in_use.release()
 
     # --- schema ---
     def migrate(self) -> list[str]:
@@ -234,7 +387,9 @@ class Store:
         for name, fn in MIGRATIONS:
             if name in done:
                 continue
-            with self.transaction():
+            with self.transaction():  # the write lock: a process opening the same file meanwhile waits here
+                if self.db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
+                    continue  # applied by that other process while we read `done`
                 fn(self.db)
                 self.db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, _now()])
             applied.append(name)
@@ -261,99 +416,163 @@ class Store:
         documents: Sequence[ParsedDocument],
         embed: Embed,
         progress: Callable[[str], None] | None = None,
+        *,
+        replace: bool = False,
     ) -> IngestReport:
-        """Add or update documents atomically; entries gone from a document are retired, never deleted."""
+        """Add or update documents; entries gone from a document are retired, never deleted.
+
+        A document is identified by its origin and its name (``ParsedDocument.origin``; a document built in
+        code without one is a server's cards when named ``guild_<id>.jsonl``, as ``/kb add`` names them, else
+        ``program``). A name already stored from a
+        different origin raises :class:`NameClash` naming both, unless ``replace``: then the new document takes
+        the name over, its entries matched to the old ones by question only (never by position, so no item
+        and its quiz history becomes a different question) and the rest retired.
+
+        **Transactions and what a reader sees.** Nothing holds the write lock for longer than one bounded,
+        set-based step, whatever the size of the ingest:
+
+        1. *Plan* (one read snapshot, no lock): match entries to stored items, allocate ids for new ones.
+        2. *Analyse* (no transaction): embed and compute duplicate groups, flags and best answers for the
+           knowledge base as it will be. A failure here (model, analysis) changes nothing.
+        3. *Stage* (no lock on the shared database): the rows to write go to this connection's TEMP tables
+           in batches of ``STAGE_BATCH``.
+        4. *Publish* the changed documents, each whole inside one short transaction (small documents share
+           one, up to ``PUBLISH_ROWS`` rows; a document is never split): its rows are copied in from the
+           staging tables, complete with their analysis (flags, group, relevance), and the removed ones
+           retired, so a reader sees each document entirely as it was or entirely as it is now, never half
+           written. ``PUBLISH_PAUSE`` between transactions lets a writer waiting for the lock in.
+        5. One last transaction applies the rest of the analysis: the rows of other documents whose group or
+           flags changed, and the ``groups`` table (only what changed).
+
+        Between steps 4 and 5 a reader can see new items whose groups are not in ``groups`` yet and old
+        items still pointing at their old group: every reader already treats a missing best answer as "the
+        item itself", and ids stay valid. A publish that finds another writer changed the base since the plan
+        (a document's revision, or new item ids) stops and the ingest plans again (``_ATTEMPTS`` times); a
+        crash between steps leaves every published document whole, marked not analysed, and the next ingest
+        re-runs the analysis even when no file changed. The entry bound per file (``MAX_ENTRIES``) bounds
+        each step; the longest, publishing a 100,000-entry document, takes about 0.3 s
+        (``bench/ingest_scale.py``).
+        """
         say = progress or (lambda _msg: None)
-        counts = Counter()
-        skipped = 0
-        embed = self._embed_ahead(documents, embed)
-        with self.transaction():
-            for doc in documents:
-                if self._unchanged(doc):
-                    skipped += 1
-                    counts["unchanged"] += len(doc.entries)
-                    say(f"{doc.meta.source}: unchanged ({len(doc.entries)} items)")
-                    continue
-                self._upsert_document(doc)
-                doc_counts = self._sync_items(doc)
-                counts.update(doc_counts)
-                say(
-                    f"{doc.meta.source}: {len(doc.entries)} items "
-                    f"(+{doc_counts['added']} ~{doc_counts['updated']} -{doc_counts['retired']})"
-                )
-            changed_documents = len(documents) - skipped
-            if counts["added"] or counts["updated"] or counts["retired"] or changed_documents:
-                # A chapter change alone regroups duplicates (same-chapter pairs use a lower bar).
-                say("analysing duplicates and answers ...")
-                self._reanalyse(embed)
+        documents = self._distinct(documents)
+        reported: dict[str, Counter] = {}  # per document, what its publish did (kept across attempts)
+        skipped: set[str] = set()
+        for _attempt in range(_ATTEMPTS):
+            plans, revisions, max_id, candidates = self._plan(documents, replace)
+            for plan in plans:
+                if plan.action != "write" and plan.source not in reported:
+                    skipped.add(plan.source)
+                    reported[plan.source] = plan.counts
+                    say(f"{plan.source}: unchanged ({len(plan.doc.entries)} items)")
+            if candidates is None and all(p.action == "unchanged" for p in plans):
+                break
+            try:
+                self._publish(plans, revisions, max_id, candidates, embed, reported, skipped, say)
+            except _Conflict:
+                continue
+            break
+        else:
+            raise IngestConflict(
+                f"{self.path}: another writer kept changing the knowledge base during this ingest "
+                f"({_ATTEMPTS} tries); documents already published are whole, run the ingest again"
+            )
+        counts: Counter = sum(reported.values(), Counter())
         return IngestReport(
             documents=len(documents),
             added=counts["added"],
             updated=counts["updated"],
             unchanged=counts["unchanged"],
             retired=counts["retired"],
-            skipped_documents=skipped,
+            skipped_documents=len(skipped),
         )
 
-    def _embed_ahead(self, documents: Sequence[ParsedDocument], embed: Embed) -> Embed:
-        """Embed, outside any transaction, every text the analysis will need if anything changed.
+    def _origin(self, doc: ParsedDocument) -> str:
+        if doc.origin:
+            return doc.origin
+        return GUILD_ORIGIN if _GUILD_SOURCE.fullmatch(doc.meta.source) else PROGRAM_ORIGIN
 
-        Returns an ``embed`` that serves those vectors and embeds only what it has not seen (texts another
-        writer added between this read and the transaction).
+    def _distinct(self, documents: Sequence[ParsedDocument]) -> list[ParsedDocument]:
+        """The documents of one ingest, each once: the same file twice is read once, two files sharing a
+        name are a :class:`NameClash` (whatever ``replace`` says: neither is in the base yet)."""
+        seen: dict[str, ParsedDocument] = {}
+        out = []
+        for doc in documents:
+            first = seen.get(doc.meta.source)
+            if first is None:
+                seen[doc.meta.source] = doc
+                out.append(doc)
+                continue
+            if self._origin(first) == self._origin(doc) and first.content_hash == doc.content_hash:
+                continue
+            a = describe_origin(self._origin(first), doc.meta.source)
+            b = describe_origin(self._origin(doc), doc.meta.source)
+            raise NameClash(
+                doc.meta.source,
+                a,
+                b,
+                f"{doc.meta.source}: two documents of this ingest have that name: {a} and {b}. Answers cite "
+                "documents by name, so one would replace the other; rename one of them.",
+            )
+        return out
+
+    def _plan(
+        self, documents: Sequence[ParsedDocument], replace: bool
+    ) -> tuple[list[_Plan], dict[str, int], int, list[Candidate] | None]:
+        """Read, in one snapshot, what each document changes; no write. Raises :class:`NameClash`.
+
+        Returns the plans, every document's revision, the largest item id, and the items to analyse (None
+        when nothing changed and no earlier ingest left the analysis undone).
         """
-        if all(self._unchanged(doc) for doc in documents):
-            return embed
-        replaced = {doc.meta.source for doc in documents}
-        texts = {
-            text
-            for row in self.db.query("SELECT source, question, answer FROM items WHERE retired_at IS NULL")
-            if row["source"] not in replaced
-            for text in (row["question"], row["answer"])
-        }
-        texts |= {text for doc in documents for e in doc.entries for text in (e.question, e.answer)}
-        texts = sorted(t for t in texts if t.strip())
-        known = dict(zip(texts, embed(texts), strict=True)) if texts else {}
+        self.db.execute("BEGIN")  # deferred: one read snapshot, no lock
+        try:
+            revisions = {
+                r["source"]: r["revision"] for r in self.db.query("SELECT source, revision FROM documents")
+            }
+            max_id = self._max_id()
+            stale = bool(self.db.execute("SELECT 1 FROM documents WHERE analysed = 0 LIMIT 1").fetchone())
+            plans = []
+            next_id = max_id + 1
+            for doc in documents:
+                plan = self._plan_document(doc, replace, next_id)
+                next_id += plan.counts["added"]
+                plans.append(plan)
+            changed = stale or any(p.action == "write" for p in plans)
+            candidates = self._candidates(plans) if changed else None
+        finally:
+            self.db.execute("COMMIT")
+        return plans, revisions, max_id, candidates
 
-        def cached(batch: Sequence[str]) -> np.ndarray:
-            missing = sorted({t for t in batch if t not in known})
-            if missing:
-                known.update(zip(missing, embed(missing), strict=True))
-            return np.stack([known[t] for t in batch]) if batch else np.zeros((0, 0), dtype=np.float32)
+    def _plan_document(self, doc: ParsedDocument, replace: bool, next_id: int) -> _Plan:
+        """Match entries to stored rows (same question first, then same position) so ids stay stable."""
+        source, origin = doc.meta.source, self._origin(doc)
+        row = self._document_row(source)
+        stored_origin = row["origin"] if row else None
+        replacing = stored_origin is not None and stored_origin != origin
+        if replacing and not replace:
+            old, new = describe_origin(stored_origin, source), describe_origin(origin, source)
+            raise NameClash(
+                source,
+                old,
+                new,
+                f"{source}: {new} has the same name as {old}, which is already in the knowledge base. "
+                "Answers cite documents by name, so it would replace that one. Rename the file, or pass "
+                "--replace (tutor kb ingest --replace) to replace it: entries with the same question keep "
+                "their id and quiz history, the others are retired.",
+            )
+        path = origin[len(FILE_ORIGIN) :] if origin.startswith(FILE_ORIGIN) else None
+        if origin == BUNDLED_ORIGIN:
+            path = str(SOURCES_DIR / source)
+        plan = _Plan(doc, source, origin, path, row["revision"] if row else None)
+        existing = self._items_of(source)
+        active = sum(1 for r in existing if r["retired_at"] is None)
+        if row and not replacing and row["content_hash"] == doc.content_hash and active == len(doc.entries):
+            plan.action = "unchanged" if stored_origin == origin else "claim"  # claim: record a legacy origin
+            plan.counts["unchanged"] = len(doc.entries)
+            return plan
 
-        return cached
-
-    def _unchanged(self, doc: ParsedDocument) -> bool:
-        """Stored with the same content hash and all its entries still active: nothing to write."""
-        row = self._document_row(doc.meta.source)
-        active = self._items_of(doc.meta.source, include_retired=False)
-        return bool(row) and row["content_hash"] == doc.content_hash and len(active) == len(doc.entries)
-
-    def _document_row(self, source: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM documents WHERE source = ?", [source]))
-        return rows[0] if rows else None
-
-    def _upsert_document(self, doc: ParsedDocument) -> None:
-        meta = doc.meta
-        self.db.execute(
-            "INSERT INTO documents (source, title, course, chapter, topics, layout, content_hash, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET title=excluded.title,"
-            " course=excluded.course, chapter=excluded.chapter, topics=excluded.topics, layout=excluded.layout,"
-            " content_hash=excluded.content_hash, ingested_at=excluded.ingested_at",
-            [meta.source, meta.title, meta.course, meta.chapter, json.dumps(list(meta.topics)), meta.layout,
-             doc.content_hash, _now()],
-        )  # fmt: skip
-
-    def _items_of(self, source: str, include_retired: bool = True) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM items WHERE source = ?" + ("" if include_retired else " AND retired_at IS NULL")
-        return list(self.db.query(sql + " ORDER BY id", [source]))
-
-    def _sync_items(self, doc: ParsedDocument) -> Counter:
-        """Match entries to existing rows (same question first, then same position) so ids stay stable."""
-        counts: Counter = Counter()
-        existing = self._items_of(doc.meta.source)
         by_key: dict[str, list[dict]] = {}
-        for row in existing:
-            by_key.setdefault(row["question_key"], []).append(row)
+        for r in existing:
+            by_key.setdefault(r["question_key"], []).append(r)
         claimed: set[int] = set()
         assignment: list[dict | None] = []
         for entry in doc.entries:
@@ -366,55 +585,54 @@ class Store:
             if match:
                 claimed.add(match["id"])
             assignment.append(match)
-        by_n = {r["n"]: r for r in existing if r["retired_at"] is None}
-        for index, _entry in enumerate(doc.entries):
-            if assignment[index] is None:
-                row = by_n.get(index + 1)
-                if row is not None and row["id"] not in claimed:
-                    claimed.add(row["id"])
-                    assignment[index] = row
+        if not replacing:  # a different file's entry n is a different question: only the same file's moves
+            by_n = {r["n"]: r for r in existing if r["retired_at"] is None}
+            for index in range(len(doc.entries)):
+                if assignment[index] is None:
+                    r = by_n.get(index + 1)
+                    if r is not None and r["id"] not in claimed:
+                        claimed.add(r["id"])
+                        assignment[index] = r
 
-        now = _now()
-        for index, (entry, row) in enumerate(zip(doc.entries, assignment, strict=True)):
+        plan.action = "write"
+        for index, (entry, r) in enumerate(zip(doc.entries, assignment, strict=True)):
             n = index + 1
-            values = [n, entry.line, entry.question, entry.answer, normalize_question(entry.question)]
-            if row is None:
-                self.db.execute(
-                    "INSERT INTO items (source, n, line, question, answer, question_key, flags, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?)",
-                    [doc.meta.source, *values, now, now],
-                )
-                counts["added"] += 1
-            elif (row["n"], row["line"], row["question"], row["answer"], row["retired_at"]) == (
+            if r is None:
+                plan.rows.append((next_id, n, entry, "add", 0))
+                next_id += 1
+                plan.counts["added"] += 1
+            elif (r["n"], r["line"], r["question"], r["answer"], r["retired_at"]) == (
                 n, entry.line, entry.question, entry.answer, None
             ):  # fmt: skip
-                counts["unchanged"] += 1
+                plan.rows.append((r["id"], n, entry, "same", r["disabled"]))
+                plan.counts["unchanged"] += 1
             else:
-                self.db.execute(
-                    "UPDATE items SET n=?, line=?, question=?, answer=?, question_key=?, retired_at=NULL,"
-                    " updated_at=? WHERE id=?",
-                    [*values, now, row["id"]],
-                )
-                counts["updated"] += 1
-        for row in existing:
-            if row["id"] not in claimed and row["retired_at"] is None:
-                self.db.execute(
-                    "UPDATE items SET retired_at=?, updated_at=? WHERE id=?", [now, now, row["id"]]
-                )
-                counts["retired"] += 1
-        return counts
+                plan.rows.append((r["id"], n, entry, "update", r["disabled"]))
+                plan.counts["updated"] += 1
+        plan.retire = [r["id"] for r in existing if r["id"] not in claimed and r["retired_at"] is None]
+        plan.counts["retired"] = len(plan.retire)
+        return plan
 
-    def _reanalyse(self, embed: Embed) -> None:
-        rows = list(
-            self.db.query(
-                "SELECT i.id, i.source, i.n, i.question, i.answer, i.disabled, d.course, d.chapter FROM items i"
-                " JOIN documents d ON d.source = i.source WHERE i.retired_at IS NULL ORDER BY i.id"
-            )
-        )
+    def _document_row(self, source: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM documents WHERE source = ?", [source]))
+        return rows[0] if rows else None
+
+    def _items_of(self, source: str, include_retired: bool = True) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM items WHERE source = ?" + ("" if include_retired else " AND retired_at IS NULL")
+        return list(self.db.query(sql + " ORDER BY id", [source]))
+
+    def _candidates(self, plans: Sequence[_Plan]) -> list[Candidate]:
+        """Every item live once the plans are published, in id order, as the analysis sees it."""
+        written = {p.source: p for p in plans if p.action == "write"}
         candidates = []
-        for row in rows:
-            flags = static_flags(row["question"], row["answer"]) | ({DISABLED} if row["disabled"] else set())
+        for row in self.db.query(
+            "SELECT i.id, i.source, i.n, i.question, i.answer, i.disabled, d.course, d.chapter FROM items i"
+            " JOIN documents d ON d.source = i.source WHERE i.retired_at IS NULL ORDER BY i.id"
+        ):
+            if row["source"] in written:
+                continue
             chapter = f"{row['course']}/{row['chapter']}" if row["chapter"] else ""
+            flags = static_flags(row["question"], row["answer"]) | ({DISABLED} if row["disabled"] else set())
             candidates.append(
                 Candidate(
                     row["id"],
@@ -426,21 +644,175 @@ class Store:
                     frozenset(flags),
                 )
             )
-        result = analyse(candidates, embed)
-        sizes = Counter(result.groups.values())
-        for cand in candidates:
-            flags = set(cand.flags) | ({OFF_TOPIC} if cand.key in result.off_topic else set())
-            self.db.execute(
-                "UPDATE items SET flags=?, relevance=?, agreement=?, group_id=? WHERE id=?",
-                [json.dumps(sorted(flags)), result.relevance[cand.key], result.agreement[cand.key],
-                 result.groups[cand.key], cand.key],
-            )  # fmt: skip
-        self.db.execute("DELETE FROM groups")
-        for group_id, best in result.best.items():
-            self.db.execute(
-                "INSERT INTO groups (id, best_item_id, size) VALUES (?, ?, ?)",
-                [group_id, best, sizes[group_id]],
+        for plan in written.values():
+            meta = plan.doc.meta
+            chapter = f"{meta.course}/{meta.chapter}" if meta.chapter else ""
+            for item_id, n, entry, _op, disabled in plan.rows:
+                flags = static_flags(entry.question, entry.answer) | ({DISABLED} if disabled else set())
+                candidates.append(
+                    Candidate(
+                        item_id, plan.source, n, chapter, entry.question, entry.answer, frozenset(flags)
+                    )
+                )
+        candidates.sort(key=lambda c: c.key)
+        return candidates
+
+    def _stage(self, table: str, columns: int, rows: Iterable[Sequence[Any]]) -> None:
+        """Fill a TEMP table in batches; TEMP tables belong to this connection and lock nothing shared."""
+        sql = f"INSERT INTO temp.{table} VALUES ({', '.join('?' * columns)})"
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= STAGE_BATCH:
+                self._stage_batch(sql, batch)
+                batch = []
+        if batch:
+            self._stage_batch(sql, batch)
+
+    def _stage_batch(self, sql: str, batch: list[Sequence[Any]]) -> None:
+        self.db.execute("BEGIN")  # deferred, and only the temp database is written: no lock on the store
+        try:
+            self.db.conn.executemany(sql, batch)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _publish(
+        self,
+        plans: Sequence[_Plan],
+        revisions: dict[str, int],
+        max_id: int,
+        candidates: list[Candidate] | None,
+        embed: Embed,
+        reported: dict[str, Counter],
+        skipped: set[str],
+        say: Callable[[str], None],
+    ) -> None:
+        """Analyse, stage, then publish document by document and the analysis last (see :meth:`ingest`)."""
+        writes = [p for p in plans if p.action == "write"]
+        result = None
+        published = False
+        if candidates is not None:
+            say("analysing duplicates and answers ...")
+            result = analyse(candidates, _deduplicated(embed))
+        for sql in _STAGING_TABLES:
+            self.db.execute(sql)
+        try:
+            self._stage(
+                "ingest_rows",
+                8,
+                (
+                    (item_id, p.source, op, n, e.line, e.question, e.answer, normalize_question(e.question))
+                    for p in writes
+                    for item_id, n, e, op, _disabled in p.rows
+                    if op != "same"
+                ),
             )
+            self._stage("ingest_retire", 2, ((item_id, p.source) for p in writes for item_id in p.retire))
+            if result is not None:
+                self._stage("ingest_analysis", 6, _analysis_rows(candidates or [], result))
+                sizes = Counter(result.groups.values())
+                self._stage("ingest_groups", 3, ((g, b, sizes[g]) for g, b in result.best.items()))
+            candidates = None
+            expected = dict(revisions)
+            for step, batch in enumerate(_publish_batches(plans)):
+                if step:
+                    time.sleep(PUBLISH_PAUSE)
+                with self.transaction():
+                    for plan in batch:
+                        self._check(plan.source, plan.revision, max_id)
+                        self._publish_document(plan)
+                        max_id += plan.counts["added"]
+                for plan in batch:
+                    expected[plan.source] = (plan.revision or 0) + 1
+                    if plan.action == "write":
+                        reported[plan.source] = plan.counts
+                        skipped.discard(plan.source)
+                        say(
+                            f"{plan.source}: {len(plan.doc.entries)} items "
+                            f"(+{plan.counts['added']} ~{plan.counts['updated']} -{plan.counts['retired']})"
+                        )
+                published = True
+            if result is not None:
+                if published:
+                    time.sleep(PUBLISH_PAUSE)
+                with self.transaction():
+                    current = {
+                        r["source"]: r["revision"]
+                        for r in self.db.query("SELECT source, revision FROM documents")
+                    }
+                    if current != expected or self._max_id() != max_id:
+                        raise _Conflict
+                    self._publish_analysis()
+        finally:
+            for table in ("ingest_rows", "ingest_retire", "ingest_analysis", "ingest_groups"):
+                self.db.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+    def _max_id(self) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0]
+
+    def _check(self, source: str, revision: int | None, max_id: int) -> None:
+        """Inside the publish transaction: the document and the ids are as planned, else :class:`_Conflict`."""
+        row = self.db.execute("SELECT revision FROM documents WHERE source = ?", [source]).fetchone()
+        if (row[0] if row else None) != revision or self._max_id() != max_id:
+            raise _Conflict
+
+    def _publish_document(self, plan: _Plan) -> None:
+        """One document, whole: its row, its new and changed items (with their analysis), its retirements."""
+        meta, now = plan.doc.meta, _now()
+        write = plan.action == "write"
+        self.db.execute(
+            "INSERT INTO documents (source, title, course, chapter, topics, layout, content_hash, path, ingested_at,"
+            " origin, revision, analysed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0) ON CONFLICT(source) DO UPDATE"
+            " SET title=excluded.title, course=excluded.course, chapter=excluded.chapter, topics=excluded.topics,"
+            " layout=excluded.layout, content_hash=excluded.content_hash, path=excluded.path,"
+            " ingested_at=excluded.ingested_at, origin=excluded.origin, revision=documents.revision + 1,"
+            " analysed=CASE WHEN ? THEN 0 ELSE documents.analysed END",
+            [plan.source, meta.title, meta.course, meta.chapter, json.dumps(list(meta.topics)), meta.layout,
+             plan.doc.content_hash, plan.path, now, plan.origin, int(write)],
+        )  # fmt: skip
+        if not write:
+            return
+        self.db.execute(
+            "INSERT INTO items (id, source, n, line, question, answer, question_key, flags, relevance, agreement,"
+            " group_id, created_at, updated_at) SELECT s.id, s.source, s.n, s.line, s.question, s.answer,"
+            " s.question_key, COALESCE(a.flags_off, '[]'), a.relevance, a.agreement, a.group_id, ?, ?"
+            " FROM temp.ingest_rows s LEFT JOIN temp.ingest_analysis a ON a.id = s.id"
+            " WHERE s.source = ? AND s.op = 'add' ORDER BY s.id",
+            [now, now, plan.source],
+        )
+        self.db.execute(
+            "UPDATE items SET n=s.n, line=s.line, question=s.question, answer=s.answer, question_key=s.question_key,"
+            " retired_at=NULL, updated_at=?, flags=COALESCE(CASE WHEN items.disabled THEN s.flags_on"
+            " ELSE s.flags_off END, items.flags), relevance=s.relevance, agreement=s.agreement, group_id=s.group_id"
+            " FROM (SELECT r.*, a.flags_off, a.flags_on, a.relevance, a.agreement, a.group_id"
+            " FROM temp.ingest_rows r LEFT JOIN temp.ingest_analysis a ON a.id = r.id"
+            " WHERE r.source = ? AND r.op = 'update') AS s WHERE items.id = s.id",
+            [now, plan.source],
+        )  # fmt: skip
+        self.db.execute(
+            "UPDATE items SET retired_at=?, updated_at=? WHERE id IN"
+            " (SELECT id FROM temp.ingest_retire WHERE source = ?)",
+            [now, now, plan.source],
+        )
+
+    def _publish_analysis(self) -> None:
+        """Groups, flags and scores of every live item, writing only what changed; then mark all analysed."""
+        self.db.execute(
+            "UPDATE items SET flags=s.flags, relevance=s.relevance, agreement=s.agreement, group_id=s.group_id"
+            " FROM (SELECT a.id, CASE WHEN i.disabled THEN a.flags_on ELSE a.flags_off END AS flags, a.relevance,"
+            " a.agreement, a.group_id FROM temp.ingest_analysis a JOIN items i ON i.id = a.id) AS s"
+            " WHERE items.id = s.id AND (items.flags IS NOT s.flags OR items.relevance IS NOT s.relevance"
+            " OR items.agreement IS NOT s.agreement OR items.group_id IS NOT s.group_id)"
+        )  # fmt: skip
+        self.db.execute("DELETE FROM groups WHERE id NOT IN (SELECT id FROM temp.ingest_groups)")
+        self.db.execute(
+            "INSERT OR REPLACE INTO groups (id, best_item_id, size) SELECT g.id, g.best_item_id, g.size"
+            " FROM temp.ingest_groups g LEFT JOIN groups o ON o.id = g.id"
+            " WHERE o.id IS NULL OR o.best_item_id IS NOT g.best_item_id OR o.size IS NOT g.size"
+        )
+        self.db.execute("UPDATE documents SET analysed = 1 WHERE analysed = 0")
 
     # --- admin ---
     def set_disabled(self, item_id: int, disabled: bool = True) -> Item:

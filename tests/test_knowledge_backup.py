@@ -135,3 +135,53 @@ def test_cli_backup_then_restore(tmp_path, monkeypatch):
     restored = runner.invoke(main, ["kb", "restore", "--yes"])
     assert restored.exit_code == 0 and "kept as" in restored.output, restored.output
     assert Store(tmp_path / "tutor.db").guild_settings("42")["quiz_questions"] == 7
+
+
+def test_restore_is_refused_while_the_database_is_open(tmp_path):
+    path = tmp_path / "tutor.db"
+    store = _store_with_progress(path)
+    made = store.backup()
+    with pytest.raises(StoreError, match="in use"):
+        backup.restore(path, made)
+    store.update_guild_settings("42", quiz_questions=9)  # the open store still writes to the one database
+    store.close()
+    backup.restore(path, made)  # closed: now it may
+    assert Store(path).guild_settings("42")["quiz_questions"] == 7
+
+
+def test_a_restore_that_fails_midway_leaves_the_database_in_place(tmp_path, monkeypatch):
+    path = tmp_path / "tutor.db"
+    store = _store_with_progress(path)
+    made = store.backup()
+    store.close()
+
+    def disk_full(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(backup, "_copy_to_temp", disk_full)
+    with pytest.raises(StoreError, match="nothing was changed"):
+        backup.restore(path, made)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tutor.db.replaced")] == []
+    assert Store(path).guild_settings("42")["quiz_questions"] == 7
+
+
+def test_a_new_database_never_exists_as_an_empty_file(tmp_path):
+    """Created under a temp name and linked into place: many first opens at once all find a database."""
+    import threading
+
+    path = tmp_path / "tutor.db"
+    errors: list[BaseException] = []
+
+    def first_open() -> None:
+        try:
+            Store(path).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_open) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and path.stat().st_size > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".new", ".tmp"))]

@@ -12,6 +12,9 @@ Formats:
 - ``json``: a list of ``{"question", "answer"}`` objects, or ``{"title": ..., "items": [...]}``;
   ``front``/``back`` and ``q``/``a`` are accepted as key names.
 - ``jsonl``: one such object per line.
+
+Hostile files stay bounded (:mod:`knowledge.parsers.bounds`): at most ``MAX_ENTRIES`` entries, YAML without
+aliases, JSON nesting checked before parsing, and no regular expression or join that is quadratic in a line.
 """
 
 from __future__ import annotations
@@ -26,8 +29,15 @@ from typing import Any
 
 import yaml
 
-from knowledge.errors import ParseError
+from knowledge.errors import ParseError, excerpt
 from knowledge.models import DocumentMeta, Entry
+from knowledge.parsers.bounds import (
+    MAX_ENTRIES,
+    MAX_FRONT_MATTER_BYTES,
+    load_json,
+    load_yaml,
+    too_many_entries,
+)
 
 FORMATS = ("markdown", "tsv", "json", "jsonl")
 _EXTENSIONS = {
@@ -36,10 +46,11 @@ _EXTENSIONS = {
 }  # fmt: skip
 _ANKI_HEADER = re.compile(r"^#[a-z][a-z ]*:[^\t]*$")
 # One break per <br>, and one per block boundary: "</div><div>" is a single line break, not two.
+# A tag never spans another "<" ([^<>]): a line of unclosed "<" is then linear, not quadratic, to scan.
 _HTML_BREAK = re.compile(
-    r"<br\s*/?>|(?:</(?:div|p|li)>\s*)?<(?:div|p|li)\b[^>]*>|</(?:div|p|li)>", re.IGNORECASE
+    r"<br\s*/?>|(?:</(?:div|p|li)>\s*)?<(?:div|p|li)\b[^<>]*>|</(?:div|p|li)>", re.IGNORECASE
 )
-_HTML_TAG = re.compile(r"<[^>]+>")
+_HTML_TAG = re.compile(r"<[^<>]+>")
 
 
 def _html_to_text(field: str) -> str:
@@ -62,11 +73,11 @@ def detect_format(path: Path, text: str) -> str:
     if head.startswith("["):
         return "json"
     if head.startswith("{"):
-        first_line = head.splitlines()[0].strip()
+        first_line = head.split("\n", 1)[0].strip()
         try:
-            json.loads(first_line)
+            load_json(first_line, str(path), 1)
             return "jsonl"
-        except json.JSONDecodeError:
+        except ParseError:
             return "json"
     if "\t" in text:
         return "tsv"
@@ -82,7 +93,7 @@ def topic_list(value: Any, path: Path | str, line: int | None = None) -> tuple[s
     if isinstance(value, list | tuple) and all(isinstance(t, str | int | float) for t in value):
         return tuple(str(t).strip() for t in value if str(t).strip())
     raise ParseError(
-        str(path), line, f"topics must be a list of words or a comma-separated string, not {value!r}"
+        str(path), line, f"topics must be a list of words or a comma-separated string, not {excerpt(value)}"
     )
 
 
@@ -92,7 +103,7 @@ def meta_text(mapping: dict[str, Any], key: str, path: Path | str, line: int | N
     if value is None:
         return ""
     if isinstance(value, list | dict):
-        raise ParseError(str(path), line, f"{key} must be text, not {value!r}")
+        raise ParseError(str(path), line, f"{key} must be text, not {excerpt(value)}")
     return str(value).strip()
 
 
@@ -123,12 +134,14 @@ def parse_markdown(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
             end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
         except StopIteration:
             raise ParseError(str(path), 1, "front matter opened with '---' is never closed") from None
-        try:
-            loaded = yaml.safe_load("\n".join(lines[1:end])) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 2 if mark is not None else 1
-            raise ParseError(str(path), line, f"invalid YAML front matter: {exc}") from None
+        front_text = "\n".join(lines[1:end])
+        if len(front_text) > MAX_FRONT_MATTER_BYTES:
+            raise ParseError(
+                str(path),
+                2,
+                f"front matter is longer than {MAX_FRONT_MATTER_BYTES // 1024} KB (title, topics...)",
+            )
+        loaded = load_yaml(front_text, str(path), first_line=2, what="YAML front matter") or {}
         if not isinstance(loaded, dict):
             raise ParseError(str(path), 2, "front matter must be a mapping (title: ..., topics: [...])")
         front, start = loaded, end + 1
@@ -141,6 +154,8 @@ def parse_markdown(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
         if line.startswith("## "):
             if question is not None:
                 entries.append(Entry(question, "\n".join(body).strip(), q_line))
+                if len(entries) >= MAX_ENTRIES:
+                    raise too_many_entries(str(path))
             question, q_line, body = _require_question(path, lineno, line[3:]), lineno, []
         elif question is None:
             if line.strip() and not line.startswith("# "):
@@ -172,6 +187,8 @@ def parse_tsv(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
                 continue
             if len(row) < 2:
                 raise ParseError(str(path), lineno, "expected 'front<TAB>back' but found no tab")
+            if len(entries) >= MAX_ENTRIES:
+                raise too_many_entries(str(path))
             entries.append(
                 Entry(_require_question(path, lineno, clean(row[0])), clean(row[1]).strip(), lineno)
             )
@@ -199,15 +216,14 @@ def _entry_from_object(path: Path, line: int, obj: Any) -> Entry:
 
 
 def parse_json(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from None
+    data = load_json(text, str(path))
     meta: dict[str, Any] = {}
     if isinstance(data, dict):
         meta, data = data, data.get("items")
     if not isinstance(data, list) or not data:
         raise ParseError(str(path), 1, "expected a non-empty list of items (or an object with 'items')")
+    if len(data) > MAX_ENTRIES:
+        raise too_many_entries(str(path))
     # JSON has no per-element line numbers after loading; report the element's position instead.
     entries = []
     for index, obj in enumerate(data, start=1):
@@ -223,11 +239,9 @@ def parse_jsonl(path: Path, text: str) -> tuple[DocumentMeta, list[Entry]]:
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ParseError(str(path), lineno, f"invalid JSON: {exc.msg}") from None
-        entries.append(_entry_from_object(path, lineno, obj))
+        if len(entries) >= MAX_ENTRIES:
+            raise too_many_entries(str(path))
+        entries.append(_entry_from_object(path, lineno, load_json(line, str(path), lineno)))
     if not entries:
         raise ParseError(str(path), None, "no JSON lines found")
     return _meta_from({}, path, "jsonl"), entries

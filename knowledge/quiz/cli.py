@@ -15,8 +15,9 @@ from pathlib import Path
 
 import click
 
-from knowledge.errors import KnowledgeError
+from knowledge.errors import KnowledgeError, ParseError
 from knowledge.models import CLOZE, NOT_SERVABLE
+from knowledge.parsers.bounds import load_json
 from knowledge.quiz.models import Graded, Question, QuizError, Session
 from knowledge.quiz.scheduler import RATING_NAMES, parse_rating
 from knowledge.quiz.selection import AUTO, MC, MODES
@@ -300,9 +301,9 @@ def grade_cmd(file, as_json) -> None:
             continue
         try:
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not JSON ({exc.msg})") from None
+                row = load_json(line, file.name, lineno)  # nesting bounded: a hostile line is one error
+            except ParseError as exc:
+                raise ValueError(exc.message) from None
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
             item = items.get((row.get("source"), row.get("n")))
