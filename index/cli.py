@@ -79,13 +79,17 @@ def ask(question: tuple[str, ...], as_json: bool, explain: bool) -> None:
             _print_batch(retriever, batch, as_json)
         return
     text = " ".join(question)
-    answer = retriever.ask(text)
+    try:
+        answer = retriever.ask(text)
+        explained = retriever.explain(text) if explain else None
+    except RetrievalError as exc:  # e.g. bytes that are not UTF-8 in the argument (lone surrogates)
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
         click.echo(format_answer(answer))
-    if explain:
-        click.echo(json.dumps(retriever.explain(text), indent=2))
+    if explained is not None:
+        click.echo(json.dumps(explained, indent=2))
 
 
 def _print_batch(retriever, batch: list[str], as_json: bool) -> None:

@@ -496,7 +496,6 @@ def _query_error(query: str, exc: Exception) -> Exception:
     "\\ud800" is not encodable text); anything else (the model failing) is passed on as it is. The
     message of a ``BadQuery`` is meant for the asker; the encoder's own error is its cause.
     """
-    log.warning("a question could not be encoded on its own (%s: %s)", type(exc).__name__, exc)
     if _has_lone_surrogate(query):
         error = BadQuery(
             "your question contains characters that are not valid text (an unpaired surrogate); "
@@ -505,7 +504,9 @@ def _query_error(query: str, exc: Exception) -> Exception:
     elif isinstance(exc, TypeError | ValueError):
         error = BadQuery("your question could not be read as text; please retype it")
     else:
+        log.warning("a question could not be encoded on its own (%s: %s)", type(exc).__name__, exc)
         return exc
+    log.info("a question could not be encoded (%s: %s)", type(exc).__name__, exc)
     error.__cause__ = exc
     return error
 

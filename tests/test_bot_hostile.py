@@ -166,6 +166,17 @@ async def test_burst_of_40_mentions_is_limited_per_user(world: World) -> None:
     assert len(asked) == 8
 
 
+async def test_bare_mentions_count_against_the_limit(world: World) -> None:
+    """A flood of empty mentions gets the help card five times and one notice, not forty replies."""
+    srv, cog = world.server, world.bot.get_cog("Ask")
+    cog.limiter = RateLimiter(5, 10, clock=Clock())
+    flood = [await srv.post_message(world.alice, world.general, srv.bot_user.mention) for _ in range(20)]
+    notice = await reply_to(srv, flood[5])
+    assert ASK_AGAIN in notice.content
+    await asyncio.sleep(0.5)
+    assert [len(replies_to(srv, p)) for p in flood] == [1] * 6 + [0] * 14
+
+
 @pytest.mark.model
 async def test_limits_come_from_the_settings(retriever, demo_worker, tmp_path) -> None:
     async with running_tutor(retriever, demo_worker, tmp_path, ask_burst=2, ask_per_minute=3) as w:

@@ -131,15 +131,15 @@ class Ask(commands.Cog):
         question = self.question_in(message)
         if question is None:
             return
-        if not question.strip():
-            await self.reply_to(message, None)
-            return
-        verdict = self.limiter.take(message.author.id)
+        verdict = self.limiter.take(message.author.id)  # a bare mention gets a reply too: it counts
         if not verdict.allowed:
             # Said once per refused stretch, not to every message of a flood: each reply would spend the
             # channel's send budget that other users' answers need.
             if verdict.notify:
                 await message.reply(slow_down(verdict, self.limiter), mention_author=False)
+            return
+        if not question.strip():
+            await self.reply_to(message, None)
             return
         await self.reply_to(message, await self.answer(question[: MAX_QUESTION * 2]))
 
