@@ -122,6 +122,14 @@ def cli_cases(scratch: Path) -> list[CliCase]:
     bomb.write_text("---\n" + "\n".join(levels) + "\ntitle: *i\n---\n## What is x?\nx.\n", encoding="utf-8")
     big_tsv = decks / "big.tsv"
     big_tsv.write_text("".join(f"q{i}?\ta{i}\n" for i in range(50_000)), encoding="utf-8")
+    over_cap = decks / "over_cap.tsv"
+    over_cap.write_text("".join(f"q{i}?\ta{i}\n" for i in range(100_001)), encoding="utf-8")
+    million = decks / "million.tsv"
+    million.write_text("".join(f"q{i}?\ta{i}\n" for i in range(1_000_000)), encoding="utf-8")
+    manifest_bomb = decks / "listed"
+    manifest_bomb.mkdir()
+    (manifest_bomb / "deck.tsv").write_text("What is x?\tx.\n", encoding="utf-8")
+    (manifest_bomb / "manifest.yaml").write_text("\n".join(levels) + "\ndeck.tsv:\n  title: *i\n")
     deep = decks / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     clash = decks / "000_bc2d647321f7b90f.txt"  # a bundled source's file name, in the user's folder
@@ -176,7 +184,15 @@ def cli_cases(scratch: Path) -> list[CliCase]:
             r"larger than|too large|MB",
         ),
         CliCase("ingest: YAML alias bomb", ["kb", "ingest", str(bomb)], r"alias|anchor"),
-        CliCase("ingest: 50,000-line TSV", ["kb", "ingest", str(big_tsv)], r"ingested|entries|at most"),
+        CliCase("ingest: YAML alias bomb in manifest.yaml", ["kb", "ingest", str(manifest_bomb)], r"alias"),
+        CliCase(
+            "ingest: 50,000-line TSV (real model, index too)",
+            ["kb", "ingest", str(big_tsv)],
+            r"ingested 1 documents: 50000 added",
+            timeout=900,
+        ),
+        CliCase("ingest: 100,001-line TSV", ["kb", "ingest", str(over_cap)], r"more than 100,000 entries"),
+        CliCase("ingest: 1,000,000-line TSV (14 MB)", ["kb", "ingest", str(million)], r"larger than"),
         CliCase("ingest: JSON nested 100,000 deep", ["kb", "ingest", str(deep)], r"nest|deep"),
         CliCase("ingest: deck named like a bundled source", ["kb", "ingest", str(clash)], r"--replace"),
         CliCase(

@@ -113,10 +113,32 @@ def _payload(result, paths: list[str]) -> dict:
 
 
 def _error(exc: EngineError, request=None) -> dict:
+    """The error as JSON, with the request as the user gave it: the text, or the demo and its parameters.
+
+    Never the resolved request: that holds an uploaded picture (bytes or a pixel matrix), which is neither
+    JSON nor anything to echo; an image parameter is named, not shown."""
     d = exc.to_dict()
     if request is not None:
-        d["request"] = request
+        d["request"] = _request_echo(request)
     return d
+
+
+def _request_echo(request) -> str | dict:
+    if isinstance(request, str):
+        return request
+    if isinstance(request, DemoRequest):
+        if request.text is not None:
+            return request.text
+        request = {"demo": request.demo, "params": request.params}
+    if isinstance(request, dict):
+        params = request.get("params") or {}
+        shown = (
+            {k: ("<image>" if k == "image" else v) for k, v in params.items()}
+            if isinstance(params, dict)
+            else {}
+        )
+        return json.loads(json.dumps({"demo": request.get("demo"), "params": shown}, default=str))
+    return str(request)
 
 
 def _runner():
@@ -255,14 +277,17 @@ def _run_requests(tokens: list[str], params, image: Path | None, as_json: bool, 
                 failures += 1
                 click.echo(json.dumps(_error(exc, line)) if as_json else f"error: {exc}\n")
         sys.exit(1 if failures else 0)
-    req = _structured(tokens, params)
+    given = req = _structured(tokens, params)
     try:
         if image is not None:
             req = _with_image(req, image)
         result, paths = _one(req, out, run)
     except EngineError as exc:
         if as_json:
-            click.echo(json.dumps(_error(exc, req)))
+            error = _error(exc, given)  # as given: the request with the picture is no JSON
+            if image is not None:
+                error["image"] = str(image)
+            click.echo(json.dumps(error))
         else:
             click.echo(f"error: {exc}", err=True)
         sys.exit(2)

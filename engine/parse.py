@@ -1,30 +1,46 @@
 """Plain language -> DemoRequest, with regular expressions only: user text is never evaluated.
 
-Pipeline: normalise (number words, unicode arrows, "3 x 3"), pick the demo by weighted keywords (or an
-explicit leading demo name), then extract parameters: demo-specific shapes first ("two stride-2 convs",
-"W=227 F=11 S=4 P=0", "conv2d 3->64 kernel 7"), then generic "word number" pairs from the parameter specs,
-then explicit key=value pairs, which win. The result holds raw values; validation happens in `engine.core`.
+Pipeline: normalise (Markdown emphasis dropped, number words, unicode arrows, "3 x 3", 10^12, 2.5k, 1,000),
+pick the demo by weighted keywords (or an explicit leading demo name), then extract parameters: generic
+"word number" pairs from the parameter specs, demo-specific shapes ("two stride-2 convs", "W=227 F=11 S=4
+P=0", "conv2d 3->64 kernel 7"), then explicit key=value pairs, which win. The result holds raw values;
+validation happens in `engine.core`.
+
+A number is read whole or refused, never read in part: where one number is read, "1,200" is 1200 and "1,5"
+is refused; where a list is read, commas separate items (kernels 3,3,3; a shape 3,224,224); a chain of
+powers and a spaced "10 ** 12" are refused; and a number the request clearly gives that no parameter took
+is refused by the rules in `_refuse_stray_numbers`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
 
 from engine.catalogue import BY_NAME, DEMOS
 from engine.errors import BadParameter, UnknownDemo
-from engine.spec import LAYER_BOUNDS, NUM_RE, DemoRequest, ParamSpec
+from engine.spec import GROUPED_RE, LAYER_BOUNDS, NUM_RE, DemoRequest, ParamSpec
 
 MAX_TEXT = 500
 # Numbers are read whole (NUM_RE is possessive): "1e12", "1.5", "-3", "inf" and "nan" are one token each, so
 # no pattern takes "1" out of "1e12" or "9" out of "10^9". An extractor hands the token on as text unless it
 # is a plain integer; validation (engine.spec) then converts it and refuses it with the parameter's range.
 NUM = NUM_RE
-N = rf"(?<![\w.])(?:{NUM})"  # a number token that does not continue a word or another number
+# a number token that does not continue a word, another number or a comma group ("000" of "1,000")
+N = rf"(?<![\w.])(?<!\d,)(?:{NUM})"
 INT = rf"{N}(?![\dx.])"
-LIST = rf"{INT}(?:\s*+(?:,|\band\b|&)?\s*+{INT})*+"
+LIST = rf"{INT}(?:\s*+(?:,|\band\b|&)?\s*+(?<![\w.]){NUM}(?![\dx.]))*+"  # items after commas too
 FLIST = rf"{NUM}(?:\s*+(?:,|\band\b|&)?\s*+{NUM})*+"
+# Where ONE number is read (a scalar: "steps 1,200", "a 1,024 image"), the token runs on over commas with no
+# space after them, so that "1,200" is read whole as 1200 and "1,5" or "3,4,5" is refused (_scalar), never
+# read as its first part. Where a LIST is read (kernels 3,3,3, a shape 3,224,224, logits 2,1,0.1) commas
+# separate items. "1,000" (a group that starts with 0) is a thousands separator everywhere: see normalise.
+SB = rf"(?:{NUM})(?:,\d++(?:\.\d++)?+)*+"  # the same after a separator that marks its start ("=", "..")
+S = rf"(?<![\w.])(?<!\d,){SB}"
+PCT = r"(?: ?%)?+"  # a percentage sign after a number: "20%", "20 %"
+_GROUPED = re.compile(rf"{GROUPED_RE}{PCT}")
 # the largest number any parameter takes (the seed, 2^31 - 1): past it, or not finite, a number in a request
 # cannot mean anything the demos do, so it is refused rather than ignored (see _refuse_stray_numbers)
 LARGEST_BOUND = max(
@@ -63,7 +79,16 @@ _WORDS = {
 
 
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_POWER = re.compile(r"(?<![\w.])(\d++(?:\.\d++)?+)\s*+(?:\^|\*\*)\s*+([-+]?+\d++(?:\.\d++)?+)(?!\.?\d)")
+# a power: "10^12", "10 ^ -3" ("**" has become "^" by then, see _unmark); a whole chain "2^3^2" is one match,
+# so no part of it is read on its own (parse() refuses a chain: 2^3^2 is 512 to some and 64 to others). Not
+# after "e+": the exponent of 1.5e+19 is not a base.
+_POWER_OP = r"\s*+\^\s*+"
+_POWER = re.compile(rf"(?<![\w.])(?<!e[-+])\d++(?:\.\d++)?+(?:{_POWER_OP}[-+]?+\d++(?:\.\d++)?+(?!\.?\d))++")
+_POWER_CHAIN = re.compile(rf"\d++(?:\.\d++)?+(?:{_POWER_OP}[-+]?+\d++(?:\.\d++)?+){{2,}}+")
+_SUFFIXED = re.compile(r"(?<![\w.])(\d++(?:\.\d++)?+)([km])\b")  # 2.5k, 1m (2.5 thousand, 1 million)
+_SUFFIXES = {"k": 1000, "m": 10**6}
+# "1,000" and "2,050": a comma group starting with 0 is never a list ("1, 0"?), only a thousands separator
+_THOUSANDS = re.compile(r"(?<![\w.,])[1-9]\d{0,2}(?:,\d{3})++(?:\.\d++)?+(?![\d]|[.,]\d)")
 _TIMES_TEN = re.compile(
     r"(?<![\w.])(\d++(?:\.\d++)?+)\s*+(?:x|\*|·)\s*+10\s*+(?:\^|\*\*)\s*+([-+]?+\d++(?:\.\d++)?+)(?!\.?\d)"
 )
@@ -82,13 +107,45 @@ def _number_text(v: float) -> str:
 
 
 def _power(m: re.Match) -> str:
-    """ "10^12", "2**10", "10^-3" as the number they stand for; never big-integer arithmetic."""
+    """ "10^12", "10^-3" as the number they stand for; never big-integer arithmetic. A chain (which parse()
+    refuses) is worked out right to left, as mathematics reads it: 2^3^2 = 2^9."""
+    parts = re.split(_POWER_OP, m.group(0))
     try:
-        return _number_text(float(m.group(1)) ** float(m.group(2)))
+        v = float(parts[-1])
+        for base in reversed(parts[:-1]):  # bases are unsigned: never a complex result
+            v = float(base) ** v
     except OverflowError:
         return "inf"
     except ZeroDivisionError:  # 0^-1
         return "inf"
+    return _number_text(v)
+
+
+def _suffixed(m: re.Match) -> str:
+    return _number_text(float(m.group(1)) * _SUFFIXES[m.group(2)])
+
+
+def _thousands(m: re.Match) -> str:
+    """ "1,000" -> "1000" when a group starts with 0; "3,224,224" (a shape, or 3224224) is left to context."""
+    groups = m.group(0).split(",")
+    return m.group(0).replace(",", "") if any(g.startswith("0") for g in groups[1:]) else m.group(0)
+
+
+# Markdown emphasis a chat message may carry (Discord shows it, the user does not mean it): **bold**,
+# __underline__, *italic*, _italic_, `code`, ~~strike~~. "**" between two numbers with no space is a power.
+_MD_POWER = re.compile(r"(?<=\d)\*\*(?=[-+]?\d)")
+# "10 ** 12": a power, or the end and start of two bold spans? refused, not guessed
+_SPACED_POWER = re.compile(r"\d[\d.]*+\s++\*\*\s++[-+]?+\d[\d.]*+")
+_MD_ITALIC = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
+_MD_UNDERSCORE = re.compile(r"(?<![\w])_(?=[^\s_])([^_\n]*?[^\s_])_(?!\w)")
+
+
+def _unmark(text: str) -> str:
+    """The text without Markdown emphasis; "10**12" keeps its power, written "10^12"."""
+    t = _MD_POWER.sub("^", text)
+    t = t.replace("**", "").replace("__", "").replace("~~", "").replace("`", " ")
+    t = _MD_ITALIC.sub(r"\1", t)
+    return _MD_UNDERSCORE.sub(r"\1", t)
 
 
 def _times_ten(m: re.Match) -> str:
@@ -109,10 +166,12 @@ def _scaled(m: re.Match) -> str:
 def normalise(text: str) -> str:
     """Lower-case, unify arrows and multiplication signs, spell numbers as digits.
 
-    Numbers written for humans become one token the parser reads: "10^12", "2**10" and "3 x 10^8" as their
-    value, "two million" as 2000000, "infinity" and "∞" as inf. Nothing here does work proportional to a
-    number's value: powers are float arithmetic, huge results are written in scientific form."""
-    t = text.lower().strip()
+    Markdown emphasis is dropped first (**2** is 2). Numbers written for humans become one token the parser
+    reads: "10^12", "2**10" and "3 x 10^8" as their value, "two million" and "2m" as 2000000, "2.5k" as 2500,
+    "1,000" as 1000 (a group that starts with 0 is never a list), "infinity" and "∞" as inf. Nothing here
+    does work proportional to a number's value: powers are float arithmetic, huge results are written in
+    scientific form."""
+    t = _unmark(text).lower().strip()
     t = t.replace("×", "x").replace("→", "->").replace("=>", "->").replace("–", "-").replace("—", "-")
     t = t.replace("−", "-").replace("∞", "inf").replace("’", "'").replace("“", '"').replace("”", '"')
     t = re.sub(r"(?<![a-z])infinity(?![a-z])", "inf", t)
@@ -121,11 +180,10 @@ def normalise(text: str) -> str:
     for word, n in sorted(_WORDS.items(), key=lambda kv: -len(kv[0])):
         t = re.sub(rf"\b{word}\b", str(n), t)
     t = _TIMES_TEN.sub(_times_ten, t)
-    for _ in range(t.count("^") + t.count("**")):  # right to left would be 2^(3^2); a chain is rare
-        t, n = _POWER.subn(_power, t, count=1)
-        if not n:
-            break
+    t = _POWER.sub(_power, t)
     t = _SCALED.sub(_scaled, t)
+    t = _SUFFIXED.sub(_suffixed, t)
+    t = _THOUSANDS.sub(_thousands, t)
     t = re.sub(r"(\d)\s*x\s*(\d)", r"\1x\2", t)
     t = re.sub(r"\b(stride|dilation|padding|pad)[-_]?(\d)", r"\1 \2", t)
     t = re.sub(r"\s+", " ", t)
@@ -206,8 +264,33 @@ def _cut(tok: str, limit: int = 40) -> str:
     return tok if len(tok) <= limit else f"{tok[: limit - 1]}… ({len(tok)} characters)"
 
 
-def _ints(s: str) -> list[int | str]:
-    return [_val(x) for x in re.findall(NUM, s)]
+def _scalar(tok: str, where: str) -> int | str:
+    """A number read where one number is expected, whole: "1,200" is 1200 and "20%" stays "20%" (validation
+    reads it as 0.2 for a rate, refuses it elsewhere); a comma that does not separate thousands ("1,5",
+    "1,2000", "3,4,5") is refused, never read in part."""
+    if "," in tok and not _GROUPED.fullmatch(tok):
+        raise BadParameter(
+            f"{where} takes one number (got {_cut(tok)}); write a thousand as 1000 or 1,000 "
+            "and a decimal with a point (1.5)"
+        )
+    return _val(tok.replace(",", ""))
+
+
+def _items(s: str, where: str = "a list") -> list[str]:
+    """The numbers of a list as written; an item with a leading zero ("3,1,000", "1,05") is no list item
+    anyone writes, but a thousands group or a decimal comma, so it is refused rather than read as 0 or 5."""
+    toks = re.findall(NUM, s)
+    odd = next((t for t in toks if re.match(r"[-+]?0\d", t)), None)
+    if odd is not None:
+        raise BadParameter(
+            f"{where}: I can't read {_cut(s.strip())} as a list (an item {odd!r} starts with 0); "
+            "write thousands without commas (1000) and decimals with a point (1.05)"
+        )
+    return toks
+
+
+def _ints(s: str, where: str = "a list") -> list[int | str]:
+    return [_val(x) for x in _items(s, where)]
 
 
 def _huge(tok: object) -> bool:
@@ -229,18 +312,29 @@ def _word_re(w: str) -> str:
     return r"\s*".join(re.escape(part) for part in base.split()) + r"(?:e?s)?"
 
 
-def _generic(spec: ParamSpec, norm: str) -> object | None:
-    """`word number` (and `number word` where allowed), or a mentioned choice."""
+def _generic(spec: ParamSpec, norm: str, demo: str = "") -> object | None:
+    """`word number` (and `number word` where allowed), or a mentioned choice. A number is read whole
+    ("1,200 steps" is 1200, "20%" a percentage) or refused (see _scalar)."""
+    where = f"{demo}: {spec.name}" if demo else spec.name
     if spec.kind in ("int", "float"):
+        after = before = None
         for w in spec.words:
-            m = re.search(rf"(?<![\w.]){_word_re(w)}\s*(?:=|:|of|is|at|to|rate)?\s*({NUM})(?![\dx])", norm)
-            if m:
-                return m.group(1)
+            after = re.search(
+                rf"(?<![\w.]){_word_re(w)}\s*(=|:|of|is|at|to|rate)?\s*({SB}{PCT})(?![\dx])", norm
+            )
+            if after:
+                break
         if spec.number_before:
             for w in spec.words:
-                m = re.search(rf"(?<!every )(?<![\w.\-])({NUM})\s*-?\s*{_word_re(w)}\b", norm)
-                if m:
-                    return m.group(1)
+                before = re.search(rf"(?<!every )(?<!-)({S})\s*-?\s*{_word_re(w)}\b", norm)
+                if before:
+                    break
+        # "3 blocks at 128px", "300 steps to 0.1": the number right before the word wins over one after a
+        # preposition; "steps 300", "lr=0.1" (nothing or = or : between) win over a number before
+        if after and (after.group(1) in (None, "=", ":") or not before):
+            return _scalar(after.group(2), where)
+        if before:
+            return _scalar(before.group(1), where)
     elif spec.kind in ("choice", "choices"):
         found = []
         forms = [(c, c) for c in spec.choices] + [(a, c) for a, c in spec.aliases]
@@ -257,7 +351,7 @@ def _generic(spec: ParamSpec, norm: str) -> object | None:
         for w in spec.words:
             m = re.search(rf"(?<![\w.]){_word_re(w)}\s*(?:=|:|of|are)?\s*({FLIST})", norm)
             if m:
-                return re.findall(NUM, m.group(1))
+                return _items(m.group(1), where)
     return None
 
 
@@ -276,7 +370,7 @@ def parse_layers(text: str, demo: str = "receptive_field", max_layers: int = MAX
 
 _UNSIGNED = r"(?:\d++(?:\.\d*+)?+|\.\d++)(?:e[-+]?+\d++)?+"
 _COUNT = re.compile(
-    rf"(?<!stride )(?<!dilation )(?<!padding )(?<!kernel )(?<!pad )(?<![\w.=])({NUM})\s+"
+    rf"(?<!stride )(?<!dilation )(?<!padding )(?<!kernel )(?<!pad )(?<![\w.=])({S})\s+"
     rf"(?:(?:stride\s*+{_UNSIGNED}|{_UNSIGNED}x{_UNSIGNED}|dilated|same|padded|more|conv(?:olutional)?|strided|-)"
     r"\s*+)*(?:convs?|convolutions?|layers?)\b"
 )
@@ -284,6 +378,7 @@ _COUNT = re.compile(
 
 def _layer_count(tok: str, demo: str, max_layers: int) -> int:
     """ "3 convs" -> 3; a count past the limit (or not a whole number) is refused before anything is built."""
+    tok = str(_scalar(tok, f"{demo}: the number of layers"))
     v = float(tok)
     if v > max_layers:  # inf included
         raise BadParameter(f"{demo}: at most {max_layers} layers (you asked for {_cut(tok)})")
@@ -314,7 +409,7 @@ def _segment_layers(seg: str, demo: str = "receptive_field", max_layers: int = M
     for key, pre in pats.items():
         mm = re.search(pre + rf"({LIST})", seg)
         if mm:
-            lists[key] = _ints(mm.group(1))
+            lists[key] = _ints(mm.group(1), f"{demo}: {key}")
     if "kernel" not in lists:
         sq = re.findall(rf"({N})x({NUM})(?!\s*(?:input|image|grid|px|pixel))", seg)
         if sq:
@@ -345,20 +440,21 @@ def _segment_layers(seg: str, demo: str = "receptive_field", max_layers: int = M
     return out
 
 
-def _input_size(norm: str) -> tuple[int | str | None, str]:
-    """Find the input size ("W=227", "32x32 input", "input of 28") and cut it out of the text."""
+def _input_size(norm: str, demo: str = "conv_output") -> tuple[int | str | None, str]:
+    """Find the input size ("W=227", "32x32 input", "input of 28", "a 1,024 image") and cut it out."""
     pats = [
-        rf"\bw\s*=\s*({NUM})",
+        rf"\bw\s*=\s*({SB})",
         rf"({N})x\1\s*(?:input|image|grid|px|pixel|picture)s?",
-        rf"\b(?:input|image|picture)(?:\s*(?:size|width|of|is|=|:))*\s*({N})(?:x{NUM})?",
+        rf"\b(?:input|image|picture)(?:\s*(?:size|width|of|is|=|:))*\s*({S})(?:x{NUM})?",
         rf"\b(?:on|of|for) an? ({N})x\1\b",
-        rf"\bsize\s*(?:=|:|of)?\s*({N})(?:x{NUM})?",
+        rf"\bsize\s*(?:=|:|of)?\s*({S})(?:x{NUM})?",
+        rf"({S})\s*-?\s*(?:px|pixels?)?\s*(?:wide )?(?:input|image|picture)s?\b(?!\s*(?:channels?|features?))",
         rf"({N})x\1\b(?!\s*(?:convs?|convolutions?|kernels?|filters?|layers?|stride|dilat|pad))",
     ]
     for p in pats:
         m = re.search(p, norm)
         if m:
-            return _val(m.group(1)), norm[: m.start()] + " " + norm[m.end() :]
+            return _scalar(m.group(1), f"{demo}: size"), norm[: m.start()] + " " + norm[m.end() :]
     return None, norm
 
 
@@ -373,7 +469,7 @@ def _x_receptive_field(norm: str) -> dict:
 
 def _x_conv_output(norm: str) -> dict:
     out: dict = {}
-    size, rest = _input_size(norm)
+    size, rest = _input_size(norm, "conv_output")
     if size is not None:
         out["size"] = size
     layers = parse_layers(rest, "conv_output", _max_layers("conv_output"))
@@ -386,20 +482,27 @@ def _x_param_count(norm: str) -> dict:
     out: dict = {}
     if re.search(r"\b(linear|fully[\s-]?connected|fc|dense)\b", norm):
         out["layer"] = "linear"
-    m = re.search(rf"({N})\s*->\s*({N})", norm) or re.search(
-        rf"from ({N}) to ({N})(?: channels| features)?", norm
+    ins, outs = "param_count: in_channels", "param_count: out_channels"
+    m = re.search(rf"({S})\s*->\s*({S})", norm) or re.search(
+        rf"from ({S}) to ({S})(?: channels| features)?", norm
     )
     if m:
-        out["in_channels"], out["out_channels"] = _val(m.group(1)), _val(m.group(2))
-    m = re.search(rf"({N})\s*(?:input|in)[\s_](?:channels?|features?)|({N})\s*inputs?\b", norm)
+        out["in_channels"], out["out_channels"] = _scalar(m.group(1), ins), _scalar(m.group(2), outs)
+    # "8 input channels", "784 inputs", "64 in, 128 out" (in/out alone only before a comma, "and" or the end)
+    end = r"(?=\s*+(?:,|;|\band\b|&|->|$))"
+    m = re.search(
+        rf"({S})\s*(?:input|in)[\s_](?:channels?|features?)|({S})\s*inputs?\b|({S}) in\b{end}", norm
+    )
     if m:
-        out["in_channels"] = _val(m.group(1) or m.group(2))
-    m = re.search(rf"({N})\s*(?:output|out)[\s_](?:channels?|features?)|({N})\s*outputs?\b", norm)
+        out["in_channels"] = _scalar(next(g for g in m.groups() if g is not None), ins)
+    m = re.search(
+        rf"({S})\s*(?:output|out)[\s_](?:channels?|features?)|({S})\s*outputs?\b|({S}) out\b{end}", norm
+    )
     if m:
-        out["out_channels"] = _val(m.group(1) or m.group(2))
-    m = re.search(rf"({N})\s+(?:{N}x{NUM}\s+)?(?:filters|kernels)\b", norm)
+        out["out_channels"] = _scalar(next(g for g in m.groups() if g is not None), outs)
+    m = re.search(rf"({S})\s+(?:{N}x{NUM}\s+)?(?:filters|kernels)\b", norm)
     if m:
-        out["out_channels"] = _val(m.group(1))
+        out["out_channels"] = _scalar(m.group(1), outs)
     if re.search(r"\brgb\b|colou?r image", norm):
         out.setdefault("in_channels", 3)
     if re.search(r"gr[ae]yscale|black and white|mnist", norm):
@@ -411,9 +514,9 @@ def _x_param_count(norm: str) -> dict:
                 f"only square kernels are supported (got {_cut(m.group(1))}x{_cut(m.group(2))})"
             )
         out["kernel"] = _val(m.group(1))
-    m = re.search(rf"\b(?:kernel|filter)(?:\s*size)?\s*(?:=|:|of)?\s*({N})(?![\dx])", norm)
+    m = re.search(rf"\b(?:kernel|filter)(?:\s*size)?\s*(?:=|:|of)?\s*({S})(?![\dx])", norm)
     if m:
-        out["kernel"] = _val(m.group(1))
+        out["kernel"] = _scalar(m.group(1), "param_count: kernel")
     m = re.search(rf"(?:on an? |over an? )?({N})x\1\s*(?:grid|output|activation)", norm)
     if m:
         out["grid"] = _val(m.group(1))
@@ -429,11 +532,11 @@ def _x_conv_apply(norm: str) -> dict:
         out["kernel"], out["matrix"] = "custom", m.group(0)
         norm = norm[: m.start()] + norm[m.end() :]
     m = re.search(
-        rf"\b(?:digit|number)\s*(?:=|:)?\s*({N})(?![\w.])|\b(?:on|to) (?:an?|the) (\d)\b|\b(?:an?|the) (\d)s?$",
+        rf"\b(?:digit|number)\s*(?:=|:)?\s*({S})(?![\w.])|\b(?:on|to) (?:an?|the) (\d)\b|\b(?:an?|the) (\d)s?$",
         norm,
     )
     if m:
-        out["digit"] = _val(next(g for g in m.groups() if g is not None))
+        out["digit"] = _scalar(next(g for g in m.groups() if g is not None), "conv_apply: digit")
     return out
 
 
@@ -442,11 +545,11 @@ _RUN = re.compile(rf"{N}(?:(?:\s*+(?:,|\band\b)\s*+|\s++){NUM})++")
 
 def _x_softmax(norm: str) -> dict:
     out: dict = {}
-    m = re.search(rf"\b(?:target|label|correct class|class|for class)\s*(?:=|:|is|index)?\s*({N})", norm)
+    m = re.search(rf"\b(?:target|label|correct class|class|for class)\s*(?:=|:|is|index)?\s*({S})", norm)
     if m:
-        out["target"] = _val(m.group(1))
+        out["target"] = _scalar(m.group(1), "softmax: target")
         norm = norm[: m.start()] + " " + norm[m.end() :]
-    runs = [re.findall(NUM, r) for r in _RUN.findall(norm)]
+    runs = [_items(r, "softmax: activations") for r in _RUN.findall(norm)]
     if runs:  # the longest run of numbers; kept as text, so validation refuses nan, inf, 1e999 by name
         out["activations"] = max(runs, key=len)
     return out
@@ -456,27 +559,44 @@ def _x_init_loss(norm: str) -> dict:
     for pat, n in ((r"cifar-?100\b", 100), (r"cifar-?10\b", 10), (r"imagenet", 1000), (r"mnist", 10)):
         if re.search(pat, norm):
             return {"classes": n}
-    m = re.search(rf"\bn\s*=\s*({NUM})", norm)
-    return {"classes": _val(m.group(1))} if m else {}
+    m = re.search(rf"\bn\s*=\s*({SB})", norm)
+    return {"classes": _scalar(m.group(1), "init_loss: classes")} if m else {}
 
 
 def _x_activations(norm: str) -> dict:
-    m = re.search(rf"(?:between|from|range)\s*({NUM})\s*(?:and|to|\.\.)\s*\+?({NUM})", norm)
-    return {"x_min": m.group(1), "x_max": m.group(2)} if m else {}
+    m = re.search(rf"(?:between|from|range)\s*({SB})\s*(?:and|to|\.\.)\s*\+?({SB})", norm)
+    if not m:
+        return {}
+    return {
+        "x_min": _scalar(m.group(1), "activations: x_min"),
+        "x_max": _scalar(m.group(2), "activations: x_max"),
+    }
 
 
 def _x_lr_finder(norm: str) -> dict:
-    m = re.search(rf"from\s*({NUM})\s*to\s*({NUM})", norm)
-    return {"start_lr": m.group(1), "end_lr": m.group(2)} if m else {}
+    m = re.search(rf"from\s*({SB})\s*to\s*({SB})", norm)
+    if not m:
+        return {}
+    return {
+        "start_lr": _scalar(m.group(1), "lr_finder: start_lr"),
+        "end_lr": _scalar(m.group(2), "lr_finder: end_lr"),
+    }
 
 
 def _x_optimizers(norm: str) -> dict:
+    out: dict = {}
+    m = re.search(rf"\bmomentum\s*(?:=|:|of|is)?\s*({SB})(?![\dx])", norm)  # "sgd with momentum 0.5": mu
+    if m:
+        out["momentum"] = _scalar(m.group(1), "optimizers: momentum")
     if re.search(r"sgd (with|\+) (nesterov )?momentum", norm):
         found = _generic(
-            BY_NAME["optimizers"].param("optimizers"), norm.replace("sgd with", "").replace("sgd+", "")
+            BY_NAME["optimizers"].param("optimizers"),
+            norm.replace("sgd with", "").replace("sgd+", ""),
+            "optimizers",
         )
-        return {"optimizers": found} if found else {}
-    return {}
+        if found:
+            out["optimizers"] = found
+    return out
 
 
 def _x_activation_stats(norm: str) -> dict:
@@ -492,15 +612,15 @@ def _x_activation_stats(norm: str) -> dict:
 
 def _x_weight_init(norm: str) -> dict:
     out: dict = {}
-    m = re.search(rf"({N})[\s-]layers?\b", norm)
+    m = re.search(rf"({S})[\s-]layers?\b", norm)
     if m:
-        out["depth"] = _val(m.group(1))
+        out["depth"] = _scalar(m.group(1), "weight_init: depth")
     return out
 
 
 def _x_conv_as_matmul(norm: str) -> dict:
     out: dict = {}
-    size, rest = _input_size(norm)
+    size, rest = _input_size(norm, "conv_as_matmul")
     if size is not None:
         out["size"] = size
     layers = _segment_layers(rest, "conv_as_matmul")
@@ -527,12 +647,13 @@ def _x_knn(norm: str) -> dict:
 def _x_dead_relu(norm: str) -> dict:
     out: dict = {}
     m = re.search(
-        rf"(?:at|with|using|of) (?:an? )?(?:high |large |big )?(?:learning rate|lr)\s*(?:of|=|:)?\s*({NUM})"
-        rf"(?:\s*(?:vs\.?|versus|and|compared to|against)\s*({NUM}))?",
+        rf"(?:at|with|using|of) (?:an? )?(?:high |large |big )?(?:learning rate|lr)\s*(?:of|=|:)?\s*({SB})"
+        rf"(?:\s*(?:vs\.?|versus|and|compared to|against)\s*({SB}))?",
         norm,
     )
     if m:
-        a, b = m.group(1), m.group(2)
+        a = str(_scalar(m.group(1), "dead_relu: lr_high"))
+        b = None if m.group(2) is None else str(_scalar(m.group(2), "dead_relu: lr_normal"))
         if b is None:
             out["lr_high"] = a
         elif math.isfinite(float(a)) and math.isfinite(float(b)):
@@ -543,10 +664,12 @@ def _x_dead_relu(norm: str) -> dict:
 
 
 def _x_inverted_dropout(norm: str) -> dict:
-    m = re.search(rf"\bdrop(?:out)?[\s_]?(?:rate|probability|prob)\s*(?:of|=|:|is)?\s*({NUM})", norm)
+    m = re.search(rf"\bdrop(?:out)?[\s_]?(?:rate|probability|prob)\s*(?:of|=|:|is)?\s*({SB}{PCT})", norm)
     if not m:
         return {}
-    drop, keep = float(m.group(1)), BY_NAME["inverted_dropout"].param("keep")
+    tok = str(_scalar(m.group(1), "inverted_dropout: the drop rate"))
+    drop = float(tok[:-1]) / 100 if tok.endswith("%") else float(tok)  # a rate: 20% is 0.2
+    keep = BY_NAME["inverted_dropout"].param("keep")
     lo, hi = round(1 - keep.hi, 12), round(1 - keep.lo, 12)
     if not lo <= drop <= hi:  # nan and inf included: never silently the default
         raise BadParameter(
@@ -556,30 +679,47 @@ def _x_inverted_dropout(norm: str) -> dict:
     return {"keep": round(1 - drop, 12)}
 
 
-_SHAPE = rf"[(\[]\s*+{NUM}(?:\s*+,\s*+{NUM})*+\s*+,?\s*+[)\]]|{N}(?:x{NUM})++(?![\w.])"
-_DIMS = rf"{N}(?:\s*+,\s*+{NUM})*+"
+# a shape: "(3, 1)", "[2,3]", "8x1x6x1", or dims with commas or alone ("3,4", "4")
+_SHAPE = rf"[(\[]\s*+{NUM}(?:\s*+,\s*+{NUM})*+\s*+,?\s*+[)\]]|{N}(?:x{NUM})*+(?![\w.])(?:\s*+,\s*+{NUM}(?![\w.]))*+"
+
+
+# after a lone number, a word that makes it a count of things, not a shape ("2 tensors", "3 rules")
+_COUNTED = re.compile(
+    r"\s*+(?!(?:and|with|vs|versus|to|against|by|plus|or|vector|tensor|array|matrix|shape)\b)[a-z]"
+)
 
 
 def _x_broadcasting(norm: str) -> dict:
-    shapes = [_ints(m.group(0)) for m in re.finditer(_SHAPE, norm)]
-    if len(shapes) < 2:  # "shapes 3,4 and 4": comma lists joined by and/with/vs
-        m = re.search(rf"({_DIMS})\s+(?:and|with|vs\.?|to|\+|-|\*)\s+({_DIMS})", norm)
-        if m:
-            shapes = [_ints(m.group(1)), _ints(m.group(2))]
-    out: dict = {}
-    if len(shapes) >= 2:
-        out["shape_a"], out["shape_b"] = shapes[0], shapes[1]
-    return out
+    """Two shapes, in any of the forms of _SHAPE ("(3, 1)", "[2,3]", "8x1x6x1", "3,4", a lone "4"), except a
+    lone number that counts something ("2 tensors"). One shape, or more than two, is refused: the demo never
+    runs on the default shapes while the user wrote others."""
+    shapes = [
+        _ints(m.group(0), "broadcasting: a shape")
+        for m in re.finditer(_SHAPE, norm)
+        if not (re.fullmatch(NUM, m.group(0)) and _COUNTED.match(norm, m.end()))
+    ]
+    if not shapes:
+        return {}
+    if len(shapes) != 2:
+        shown = " and ".join("(" + ", ".join(map(str, s)) + ")" for s in shapes[:4])
+        raise BadParameter(
+            f"broadcasting takes two shapes; I read {len(shapes)}: {_cut(shown, 120)}. "
+            "Write them like “broadcast (3, 4) with (4,)” or “shapes 3x4 and 4”"
+        )
+    return {"shape_a": shapes[0], "shape_b": shapes[1]}
 
 
 def _x_memory_estimate(norm: str) -> dict:
     out: dict = {}
-    m = re.search(rf"({N})x\1\b|\b(?:image|input|resolution)s?(?: size)?\s*(?:=|:|of)?\s*({N})", norm)
+    m = re.search(
+        rf"({N})x\1\b|\b(?:image|input|resolution)s?(?: size)?\s*(?:=|:|of)?\s*({S})|({S})\s*(?:px|pixels?)\b",
+        norm,
+    )
     if m:
-        out["image"] = _val(m.group(1) or m.group(2))
-    m = re.search(rf"({N})\s*gb\b", norm)
+        out["image"] = _scalar(next(g for g in m.groups() if g is not None), "memory_estimate: image")
+    m = re.search(rf"({S})\s*gb\b", norm)
     if m:
-        out["budget_gb"] = m.group(1)
+        out["budget_gb"] = _scalar(m.group(1), "memory_estimate: budget_gb")
     return out
 
 
@@ -648,24 +788,45 @@ def parse(text: str) -> DemoRequest:
         raise _unknown("", "empty request")
     if len(text) > MAX_TEXT:
         raise BadParameter(f"request too long ({len(text)} characters; the limit is {MAX_TEXT})")
+    spaced = _SPACED_POWER.search(text)
+    if spaced:
+        raise BadParameter(
+            f"“{_cut(spaced.group(0))}”: write a power without spaces (10**12 or 10^12); "
+            "** between spaces reads as Markdown bold"
+        )
+    plain = _unmark(text).lower()  # what the user sees in Discord: **2** is 2
+    chain = _POWER_CHAIN.search(plain)
+    if chain:
+        raise BadParameter(
+            f"{_cut(chain.group(0))} is a chain of powers, which reads two ways (2^3^2 is 2^9 or 8^2); "
+            "write one power, e.g. 2^9, or the number"
+        )
     norm = normalise(text)
-    lead = re.match(r"^\s*([a-z_]+)\b", text.strip().lower())
+    lead = re.match(r"^\s*([a-z_]+)\b", plain.strip())
     demo = lead.group(1) if lead and lead.group(1) in BY_NAME else detect(norm, text)
     spec = BY_NAME[demo]
     body = norm
     if lead and lead.group(1) == demo:
         body = norm[len(demo) :]
-    kv, _ = explicit_pairs(text.lower(), demo)
+    kv, _ = explicit_pairs(plain, demo)
     _, free = explicit_pairs(body, demo)
     params: dict = {}
     for p in spec.params:
         if (demo, p.name) in _SKIP_GENERIC:
             continue
-        v = _generic(p, free)
+        v = _generic(p, free, demo)
         if v is not None:
             params[p.name] = v
     if demo in EXTRACTORS:
         params.update(EXTRACTORS[demo](free))
+    for (
+        p
+    ) in spec.params:  # what the demo's extractor left unset: "input channels 3", "target of 2", "width 64"
+        if (demo, p.name) in _SKIP_GENERIC and p.name not in params and p.kind in ("int", "float"):
+            words = tuple(w for w in p.words if w not in _PREPOSITIONS)
+            v = _generic(dataclasses.replace(p, words=words, number_before=False), free, demo)
+            if v is not None:
+                params[p.name] = v
     params.update(kv)
     _refuse_stray_numbers(spec, free, params)
     return DemoRequest(demo=demo, params=params, text=text)
@@ -686,19 +847,124 @@ def _leaves(value: object):
 
 
 def _refuse_stray_numbers(spec, free: str, params: dict) -> None:
-    """A number no parameter can take (inf, nan, past every bound) is refused, never silently dropped.
+    """A number written in the request is read by a parameter or refused, by two rules (free is the text
+    left once key=value pairs are cut out):
 
-    When an extracted parameter holds one, validation refuses it by name with its range; otherwise the number
-    was in the text but went nowhere, and this says so with the ranges the demo does take."""
-    if any(_huge(v) for v in _leaves(params)):
-        return
-    for tok in re.findall(N, free):
-        if _huge(tok):
-            what = "not a finite number" if not math.isfinite(float(tok)) else "beyond every limit"
-            raise BadParameter(
-                f"{spec.name}: {_cut(tok)} is {what}, and no parameter of {spec.name} takes it; "
-                f"it takes {_ranges(spec)}"
-            )
+    1. A number no parameter can take (inf, nan, past every bound, 480 digits) is refused with the ranges
+       the demo takes, unless an extracted parameter holds such a number (validation then refuses it by
+       name, with its range).
+    2. A number written as the value of one of the demo's numeric parameters, right after one of its names
+       ("lr 0.5", "momentum=0.5", "steps: 300", "image is 512"; not "steps to 0.1") or right before the name of a single-number parameter
+       ("0.2 slope", "300 steps"; "4 logits" counts a list), must be a value some parameter took: "sgd lr 0.1 and lr 0.5" or "leaky relu with 0.2 slope" are refused, not
+       run with the first value or the default. Prepositions the catalogue uses as names (of, to, from,
+       in, out, every, ...) do not count, nor single letters before a number ("5 k").
+
+    Any other in-range number is left alone: refusing every number no parameter took would refuse ordinary
+    phrasings, where a number is part of a name ("1-NN", "2D surface", "-log(1/N)", "relu's 0", the
+    "0.01" init) or describes what a demo does not model ("receptive field ... on a 224x224 image")."""
+    if not any(_huge(v) for v in _leaves(params)):
+        for tok in re.findall(S, free):
+            for part in _parts(tok):
+                if _huge(part):
+                    raise BadParameter(
+                        f"{spec.name}: {_cut(part)} is {_why_huge(part)}, and no parameter of {spec.name} "
+                        f"takes it; it takes {_ranges(spec)}"
+                    )
+    _refuse_unread(spec, free, params)
+
+
+_PREPOSITIONS = frozenset({"of", "to", "from", "in", "out", "at", "by", "for", "every", "is", "on", "with"})
+_NUMERIC_KINDS = ("int", "float", "ints", "floats", "layers")
+
+
+def _parts(tok: str) -> list[str]:
+    """A scalar token's numbers: "1,200" is one, "3,4,5" three; a percentage sign is dropped."""
+    tok = tok.rstrip("% ")
+    if "," not in tok:
+        return [tok]
+    if _GROUPED.fullmatch(tok):
+        return [tok.replace(",", "")]
+    return re.findall(NUM, tok)
+
+
+def _why_huge(tok: str) -> str:
+    if re.search(r"inf|nan", tok):
+        return "not a finite number"
+    return f"too large (beyond every limit: the largest any demo takes is {LARGEST_BOUND})"
+
+
+def _taken(params: dict) -> set[float]:
+    """Every number the extracted parameters hold, as read from the text: values, list items, layer fields and
+    layer counts, a rate's complement (a drop rate 0.3 is read as keep 0.7)."""
+    out: set[float] = set()
+    for v in _leaves(params):
+        try:
+            f = float(v)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        out.add(f)
+        if 0 <= f <= 1:
+            out.add(round(1 - f, 12))
+    for v in params.values():
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            out.add(float(len(v)))
+    return out
+
+
+def _is_taken(tok: str, taken: set[float]) -> bool:
+    """Whether a token's number was read: "1,200" as 1200, or (a list) each of 3,224,224."""
+    plain = tok.rstrip("% ")
+    candidates = [_parts(tok)]
+    if "," in plain:
+        candidates.append(re.findall(NUM, plain))
+    for parts in candidates:
+        try:
+            if all(float(x) in taken for x in parts):
+                return True
+        except (ValueError, OverflowError):
+            return True  # not a number this check can judge: validation does
+    return False
+
+
+def _refuse_unread(spec, free: str, params: dict) -> None:
+    """Rule 2 of _refuse_stray_numbers: a number next to a numeric parameter's name is a value some
+    parameter took."""
+    taken = None
+    for p in spec.params:
+        if p.kind not in _NUMERIC_KINDS:
+            continue
+        names = dict.fromkeys((*p.words, p.name, p.name.replace("_", " ")))
+        for w in names:
+            if w in _PREPOSITIONS:
+                continue
+            wr = _word_re(w)
+            after = rf"(?<![\w.]){wr}\s*(?:=|:|of|is)?\s*({SB}{PCT})(?![\dx])"  # not "steps to 0.1"
+            # before a list's name a number counts its items ("4 logits 1 1 1 1"): not a value
+            before = rf"({S}{PCT})\s*-?\s*{wr}\b" if len(w) > 1 and p.kind in ("int", "float") else None
+            for pat in (after, before):
+                if pat is None:
+                    continue
+                for m in re.finditer(pat, free):
+                    taken = _taken(params) if taken is None else taken
+                    if not _is_taken(m.group(1), taken):
+                        tok, said = _cut(m.group(1)), _cut(m.group(0).strip(), 60)
+                        held = (
+                            f"{p.name} is {_cut(str(params[p.name]), 60)} here, and "
+                            if p.name in params
+                            else ""
+                        )
+                        raise BadParameter(
+                            f"{spec.name}: {held}I did not read the {tok} in “{said}”; "
+                            f"to give it, write {p.name}={tok} ({p.name} {_range_of(p)})"
+                        )
+
+
+def _range_of(p: ParamSpec) -> str:
+    if p.kind in ("ints", "floats"):
+        return f"takes {p.min_len} to {p.max_len} numbers {p.range_text()}"
+    if p.kind == "layers":
+        return f"takes {p.min_len} to {p.max_len} layers"
+    return f"must be {p.range_text()}"
 
 
 def _ranges(spec) -> str:

@@ -25,6 +25,10 @@ NUM_RE = (
 )
 _NUMBER_TEXT = re.compile(rf"\s*(?:{NUM_RE})\s*", re.I)
 _INTEGER_TEXT = re.compile(r"\s*[-+]?\d{1,30}\s*")
+# A number with thousands separators ("1,200", "1,000,000.5"): read whole where one number is expected. Lists
+# are split on commas before their items are read, so "3,224,224" as a shape stays three numbers.
+GROUPED_RE = r"[-+]?[1-9]\d{0,2}(?:,\d{3})++(?:\.\d++)?+"
+_GROUPED_TEXT = re.compile(rf"\s*{GROUPED_RE}\s*")
 # a parameter given as text (a layer list, a matrix, a number): longer is refused unread
 MAX_VALUE_CHARS = 2000
 
@@ -83,6 +87,8 @@ class ParamSpec:
             if value.strip().lower() in ("none", "auto", "default") and self.optional:
                 return None
         kind = self.kind
+        if kind in ("int", "float") and isinstance(value, str) and value.strip().endswith("%"):
+            value = self._percent(value, where)
         if kind == "int":
             return self._bound(_to_int(value, where), where, value)
         if kind == "float":
@@ -114,6 +120,28 @@ class ParamSpec:
         if kind == "image":
             return _to_image(value, where, self.max_len)
         raise BadParameter(f"{where}: unknown parameter kind {kind!r}")  # pragma: no cover
+
+    @property
+    def is_fraction(self) -> bool:
+        """A rate, probability or fraction: a float whose whole range lies within [0, 1]."""
+        return (
+            self.kind == "float"
+            and self.lo is not None
+            and self.hi is not None
+            and 0 <= self.lo <= self.hi <= 1
+        )
+
+    def _percent(self, value: str, where: str) -> float:
+        """ "20%" as 0.2 for a fraction (a drop rate, a probability); refused, as written, for anything else."""
+        text = value.strip()
+        if not self.is_fraction:
+            raise BadParameter(
+                f"{where} must be {self.range_text() or 'a number'}, not a percentage (got {_shown_text(text)})"
+            )
+        v = _to_float(text[:-1], where, finite=False)
+        if not (math.isfinite(v) and self.lo <= v / 100 <= self.hi):
+            raise BadParameter(f"{where} must be {self.range_text()} (got {_shown_text(text)})")
+        return v / 100
 
     def range_text(self) -> str:
         """The allowed values in words, e.g. "between 2 and 10000" ("" when unbounded)."""
@@ -175,11 +203,17 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _shown_text(text: str, limit: int = 40) -> str:
+    """A number as written, cut short: a 480-digit one is shown by its start and its length."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
 def _shown_number(v: float, raw: Any = None) -> str:
     """A refused number as the user wrote it ("1e12", "inf"), or formatted when it came as a number."""
     if isinstance(raw, str) and raw.strip():
-        text = raw.strip()
-        return text if len(text) <= 40 else text[:39] + "…"
+        return _shown_text(raw.strip())
+    if isinstance(raw, int) and not isinstance(raw, bool):  # 10**400 is too large, not "inf"
+        return _fmt(raw)
     return _fmt(v)
 
 
@@ -200,7 +234,8 @@ def _as_list(value: Any, where: str) -> list:
 
 
 def _split(text: str) -> list[str]:
-    parts = re.split(r"\s*+(?:,|;|\band\b|&|\s)\s*+", text.strip().strip("[]()"))
+    """A list given as text: "1, 2", "1;2", "1 and 2", "1 & 2" or "1 2 0.1" (spaces alone separate too)."""
+    parts = re.split(r"\s*+(?:,|;|\band\b|&)\s*+|\s++", text.strip().strip("[]()"))
     return [p for p in parts if p]
 
 
@@ -208,11 +243,14 @@ def _number(value: Any, where: str, what: str) -> int | float:
     """A number from JSON or text, as it is: 1e12, 10**400, inf and nan included, for the bounds to judge.
 
     Text is read by float() (linear in its length; "1e999" is inf, never an OverflowError) except short plain
-    integers, which stay exact. Never raises anything but BadParameter."""
+    integers, which stay exact; thousands separators are read ("1,200" is 1200: a list never gets here, it is
+    split first). Never raises anything but BadParameter."""
     if isinstance(value, bool):
         raise BadParameter(f"{where} must be {what} (got {_shown(value)})")
     if isinstance(value, int | float):
         return value
+    if isinstance(value, str) and len(value) <= MAX_VALUE_CHARS and _GROUPED_TEXT.fullmatch(value):
+        value = value.replace(",", "")
     if isinstance(value, str) and len(value) <= MAX_VALUE_CHARS and _NUMBER_TEXT.fullmatch(value):
         try:
             return int(value) if _INTEGER_TEXT.fullmatch(value) else float(value)
@@ -241,8 +279,18 @@ def _to_float(value: Any, where: str, finite: bool = True) -> float:
     except OverflowError:  # an int beyond float range
         f = math.inf if v > 0 else -math.inf
     if finite and not math.isfinite(f):
-        raise BadParameter(f"{where} must be a finite number (got {_shown_number(f, value)})")
+        got = _shown_number(f, value)
+        if _written_non_finite(v, value):
+            raise BadParameter(f"{where} must be a finite number (got {got})")
+        raise BadParameter(f"{where} must be a finite number ({got} is too large)")
     return f
+
+
+def _written_non_finite(v: Any, raw: Any) -> bool:
+    """Whether a value that is not finite was meant so (inf, nan), not a finite number too large for a float."""
+    if isinstance(raw, str):
+        return bool(re.search(r"inf|nan", raw, re.I))
+    return isinstance(v, float) and not math.isfinite(v)
 
 
 def _to_bool(value: Any, where: str) -> bool:

@@ -221,6 +221,120 @@ def test_a_number_no_parameter_takes_is_refused_not_dropped():
     assert "beyond every limit" in refused("show receptive field after two stride-2 convs on a 1e300 grid")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a number with thousands separators is read whole, then held to the range
+        ("lr finder with 1,200 steps", "lr_finder: steps must be between 10 and 500 (got 1200)"),
+        ("lr finder with 2.5k steps", "lr_finder: steps must be between 10 and 500 (got 2500)"),
+        ("lr finder with 1m steps", "lr_finder: steps must be between 10 and 500 (got 1000000)"),
+        ("receptive field of 1,000 convs", "receptive_field: at most 12 layers (you asked for 1000)"),
+        ("lr_finder steps=1,200", "lr_finder: steps must be between 10 and 500 (got 1,200)"),
+        # a comma that does not separate thousands, where one number is read: refused, not read in part
+        ("lr finder with 1,2000 steps", "lr_finder: steps takes one number (got 1,2000)"),
+        ("lr finder with 1,20 steps", "lr_finder: steps takes one number (got 1,20)"),
+        ("lr schedule with lr 0,001", "lr_schedule: lr takes one number (got 0,001)"),
+        ("dying relu with learning rate 3,5 vs 0.05", "dead_relu: lr_high takes one number (got 3,5)"),
+        ("param_count input channels 8 filters 16", "out_channels is 8 here, and I did not read the 16"),
+        ("conv output for a 3,4,5 image", "conv_output: size takes one number (got 3,4,5)"),
+        # a list item that starts with 0 is a thousands group or a decimal comma: refused, not read as 0
+        ("softmax of 3,1,000", "softmax: activations: I can't read 3,1,000 as a list"),
+        ("softmax of 1,05 2", "softmax: activations: I can't read 1,05 2 as a list"),
+        # shapes: two, or a clear refusal, never the default shapes
+        ("broadcasting 3x4", "broadcasting takes two shapes; I read 1: (3, 4)"),
+        ("broadcast (1,2) (3,4) (5,6)", "broadcasting takes two shapes; I read 3"),
+        # a number written as a parameter's value that no parameter took
+        ("adam lr 0.1 and lr 0.5", "optimizers: lr is 0.1 here, and I did not read the 0.5 in “lr 0.5”"),
+        (
+            "leaky relu with 0.2 slope",
+            "activations: I did not read the 0.2 in “0.2 slope”; to give it, write slope=0.2",
+        ),
+        ("lr finder with 20% steps", "lr_finder: I did not read the 20% in “20% steps”"),
+        # powers: a chain reads two ways; ** between spaces may be bold
+        ("conv output for W=2^2^2^2^2^2^2^2^2^2^2", "is a chain of powers, which reads two ways"),
+        ("lr schedule over 2**3**2 steps", "2^3^2 is a chain of powers"),
+        ("lr finder with 10 ** 12 steps", "“10 ** 12”: write a power without spaces (10**12 or 10^12)"),
+        # percentages: a fraction for a rate, refused as written for anything else
+        (
+            "dropout rate of 120%",
+            "the drop rate must be between 0 and 0.95 (keep = 1 - drop, between 0.05 and 1; got 120%)",
+        ),
+        ("dropout with keep probability 2%", "inverted_dropout: keep must be between 0.05 and 1 (got 2%)"),
+        ("lr_finder steps=20%", "lr_finder: steps must be between 10 and 500, not a percentage (got 20%)"),
+    ],
+)
+def test_numbers_are_read_whole_or_refused_never_in_part(text, message):
+    assert message in refused(text)
+
+
+def test_a_huge_integer_is_too_large_not_infinite():
+    digits = "9" * 480
+    message = refused("softmax of " + digits)
+    assert "is too large (beyond every limit: the largest any demo takes is 2147483647)" in message
+    assert "not a finite number" not in message and "(480 characters)" in message
+    assert "activations: 2 to 20 numbers between -80 and 80" in message
+    message = refused({"demo": "init_loss", "params": {"classes": digits}})
+    assert (
+        message.startswith("init_loss: classes must be between 2 and 10000 (got 999")
+        and "480 char" in message
+    )
+    assert "not a finite number" in refused("softmax of inf")
+
+
+def test_a_percentage_is_a_fraction_only_for_rates():
+    assert engine.resolve({"demo": "inverted_dropout", "params": {"keep": "80%"}}).params["keep"] == 0.8
+    assert engine.resolve("dropout with keep 80 %").params["keep"] == 0.8
+    assert "not a percentage (got 50%)" in refused({"demo": "lr_schedule", "params": {"lr": "50%"}})
+
+
+def test_error_json_never_holds_the_image(tmp_path, capsys):
+    """A demo that fails after the picture was added: the JSON error echoes the request as given."""
+    import io
+
+    from PIL import Image
+
+    from engine.cli import _run_requests
+    from engine.errors import DemoTimeout
+
+    png = tmp_path / "img.png"
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buf, "PNG")
+    png.write_bytes(buf.getvalue())
+
+    def timing_out(request):
+        assert "image" in request.params  # the picture did reach the run
+        raise DemoTimeout("conv_apply ran past its 0.01 s budget and was stopped")
+
+    for tokens, echoed in [
+        (["apply blur"], "apply blur"),
+        (["conv_apply", "--kernel", "blur"], {"demo": "conv_apply", "params": {"kernel": "blur"}}),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            _run_requests(tokens, (), png, True, tmp_path, timing_out)
+        assert info.value.code == 2
+        error = json.loads(capsys.readouterr().out)
+        assert error["error"] == "timeout" and error["request"] == echoed and error["image"] == str(png)
+
+
+def test_cli_json_error_with_an_image_past_the_budget(tmp_path):
+    import io
+
+    from PIL import Image
+
+    png = tmp_path / "img.png"
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buf, "PNG")
+    png.write_bytes(buf.getvalue())
+    res = CliRunner().invoke(
+        demo,
+        ["--json", "apply blur", "--image", str(png), "--out", str(tmp_path)],
+        env={"TUTOR_DEMO_TIMEOUT_S": "0.01", "TUTOR_BROKER_URL": ""},
+    )
+    assert res.exit_code == 2, res.output
+    error = json.loads(res.output)
+    assert error["request"] == "apply blur" and "budget" in error["message"]
+
+
 def test_ordinary_requests_still_read_the_same():
     assert engine.resolve("softmax of 1, 2, 3 with target 2").params["activations"] == [1.0, 2.0, 3.0]
     assert engine.resolve("lr finder from 1e-6 to 1 over 150 steps").params["steps"] == 150
@@ -292,7 +406,15 @@ def test_conv_net_modules_are_created_on_meta():
         ),
         ({"demo": "init_loss", "params": {"classes": float("inf")}}, "between 2 and 10000 (got inf)"),
         ({"demo": "init_loss", "params": {"classes": float("nan")}}, "finite number between 2 and 10000"),
-        ({"demo": "init_loss", "params": {"weight_scale": 10**400}}, "between 0 and 10 (got inf)"),
+        (
+            {"demo": "init_loss", "params": {"weight_scale": 10**400}},
+            "between 0 and 10 (got a number of about 400 digits)",
+        ),
+        ({"demo": "softmax", "params": {"activations": [1, 10**400]}}, "(got a number of about 400 digits)"),
+        (
+            {"demo": "conv_apply", "params": {"image": [["1e999"] * 3] * 3}},
+            "finite number (1e999 is too large)",
+        ),
         ({"demo": "init_loss", "params": {"weight_scale": "-inf"}}, "between 0 and 10 (got -inf)"),
         ({"demo": "init_loss", "params": {"classes": [3]}}, "must be an integer"),
         ({"demo": "init_loss", "params": {"classes": True}}, "must be an integer"),
@@ -327,6 +449,8 @@ BODIES = [
     "nan " * 125, "inf," * 125, "stride 2 " * 55, "3x3 " * 125, "conv" * 125, "1 conv" * 83, "= " * 250,
     "--a " * 125, "a=" * 250, "1" * 250 + "x" + "1" * 249, "1e+" * 166, "1e308 " * 83, "∞" * 500,
     "٣x٣ " * 125, "thousand " * 55, "1 - 2 - " * 62, "0.1.1.1" * 71, "kernel 3, " * 50,
+    "1,000," * 83, "1,2" * 166, "**" * 250, "*a" * 250, "_a" * 250, "`" * 500, "1 **" * 125, "1 %" * 166,
+    "2^2" * 166, "1k " * 166, "in 1 " * 100, "steps 1," * 62,
 ]  # fmt: skip
 PREFIXES = ["", "receptive field ", "conv output ", "softmax of ", "broadcast ", "memory estimate ", "knn "]
 

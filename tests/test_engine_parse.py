@@ -195,6 +195,82 @@ def layers(*specs):
             "memory_estimate",
             {"blocks": 4, "image": 128, "dtype": "float16"},
         ),
+        # lists in key=value pairs separated by spaces alone, as before the hardening
+        ("softmax activations=[2 1 0.1]", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        ("activations functions=[relu tanh]", "activations", {"functions": ["relu", "tanh"]}),
+        ("broadcasting shape_a=[3 4] shape_b=[4]", "broadcasting", {"shape_a": [3, 4], "shape_b": [4]}),
+        ("optimizers optimizers=[sgd adam]", "optimizers", {"optimizers": ["sgd", "adam"]}),
+        # a number with thousands separators is one number where one number is read ...
+        ("lr schedule over 1,500 steps", "lr_schedule", {"steps": 1500}),
+        ("memory estimate batch 1,024", "memory_estimate", {"batch": 1024}),
+        ("conv output for a 1,024 image", "conv_output", {"size": 1024}),
+        ("conv output for a 64 pixel image with a 3x3 kernel", "conv_output", {"size": 64}),
+        ("init loss for 1,000 classes", "init_loss", {"classes": 1000}),
+        ("init loss for 10,000 classes", "init_loss", {"classes": 10000}),
+        ("init_loss classes=1,000", "init_loss", {"classes": 1000}),
+        (
+            "parameters of a linear layer 1,024 -> 10",
+            "param_count",
+            {"in_channels": 1024, "out_channels": 10},
+        ),
+        # ... and a list stays a list
+        (
+            "receptive field with kernels 3,3,3",
+            "receptive_field",
+            {"layers": layers(*[(3, 1, 0, 1)] * 3)},
+        ),
+        ("softmax of 2,1,0.1", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        ("softmax activations=2,1,0.1", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        (
+            "broadcast (3,224,224) with (224,224)",
+            "broadcasting",
+            {"shape_a": [3, 224, 224], "shape_b": [224, 224]},
+        ),
+        (
+            "broadcast shapes 3,224,224 and 224,224",
+            "broadcasting",
+            {"shape_a": [3, 224, 224], "shape_b": [224, 224]},
+        ),
+        ("broadcasting shapes 3x4 and 4", "broadcasting", {"shape_a": [3, 4], "shape_b": [4]}),
+        ("broadcasting 64,3 vs 3", "broadcasting", {"shape_a": [64, 3], "shape_b": [3]}),
+        # k and m suffixes
+        ("memory estimate batch 1k", "memory_estimate", {"batch": 1000}),
+        ("lr schedule over 2.5k steps", "lr_schedule", {"steps": 2500}),
+        # Discord markup is not part of the request
+        ("softmax of **2** 1 0.1", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        ("softmax of **2** **1** 0.1", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        (
+            "receptive field after **two** 5x5 convs",
+            "receptive_field",
+            {"layers": layers((5, 1, 0, 1), (5, 1, 0, 1))},
+        ),
+        ("*sharpen* digit __7__", "conv_apply", {"kernel": "sharpen", "digit": 7}),
+        ("`softmax activations=[2 1 0.1]`", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        ("_sharpen_ the digit `0`", "conv_apply", {"kernel": "sharpen", "digit": 0}),
+        ("lr schedule over 10**3 steps", "lr_schedule", {"steps": 1000}),
+        # a percentage where the parameter is a rate or a fraction
+        ("dropout rate of 20%", "inverted_dropout", {"keep": 0.8}),
+        ("dropout with keep probability 80%", "inverted_dropout", {"keep": 0.8}),
+        ("one cycle schedule with pct_start 30%", "lr_schedule", {"kind": "one_cycle", "pct_start": 0.3}),
+        # numbers that belong to no parameter, in ordinary phrasings, are still left alone
+        (
+            "show receptive field after two stride-2 convs on a 224x224 image",
+            "receptive_field",
+            {"layers": layers((3, 2, 0, 1), (3, 2, 0, 1))},
+        ),
+        ("compare optimizers on a 2D surface with lr 0.05", "optimizers", {"lr": 0.05}),
+        ("knn with k=3 on moons in 2d", "knn", {"k": 3, "dataset": "moons"}),
+        ("1-nn vs 7-nn", "knn", {"k": 7}),
+        # numbers given next to a parameter's name are read, also where a demo's own extractor owns it
+        ("sgd with momentum 0.5", "optimizers", {"momentum": 0.5}),
+        ("param_count input channels 8, filters 16", "param_count", {"in_channels": 8, "out_channels": 16}),
+        ("softmax of 1 2 3 with label of 2", "softmax", {"activations": [1.0, 2.0, 3.0], "target": 2}),
+        ("conv output width 64 with a 3x3 kernel", "conv_output", {"size": 64}),
+        ("memory estimate with budget 4", "memory_estimate", {"budget_gb": 4.0}),
+        ("memory estimate with 3 blocks at 128px", "memory_estimate", {"blocks": 3, "image": 128}),
+        ("softmax with 4 logits 1 1 1 1", "softmax", {"activations": [1.0] * 4}),  # 4 counts them
+        ("lr schedule over 300 steps to 0.1", "lr_schedule", {"steps": 300}),  # "to 0.1" is no steps
+        ("params of a conv with 64 in and 128 out", "param_count", {"in_channels": 64, "out_channels": 128}),
     ],
 )
 def test_phrasings(text, demo, expected):
@@ -212,6 +288,55 @@ def test_number_words_and_shorthands():
     assert normalise("two stride-2 convs") == "2 stride 2 convs"
     assert normalise("3 × 3 conv → 64") == "3x3 conv -> 64"
     assert "onecycle" in normalise("One-cycle schedule")
+    assert normalise("2.5k steps, 1M params") == "2500 steps, 1000000 params"
+    # a comma group that starts with 0 can only be a thousands separator; others are left to context
+    assert normalise("1,000 classes and 2,050,000.5") == "1000 classes and 2050000.5"
+    assert normalise("(3,224,224), kernels 3,3,3, 1,200 steps") == "(3,224,224), kernels 3,3,3, 1,200 steps"
+
+
+def test_markdown_emphasis_is_dropped_and_a_power_is_between_numbers():
+    assert normalise("softmax of **2** 1 0.1") == "softmax of 2 1 0.1"
+    assert normalise("**two** `5x5` convs") == "2 5x5 convs"
+    assert normalise("*italic* __under__ _also_ ~~gone~~") == "italic under also gone"
+    assert normalise("10**12 and 2**-1") == "1000000000000 and 0.5"
+    assert normalise("2 ** 3") == "2 3"  # no power with spaces (parse() refuses it as ambiguous)
+    assert normalise("1.5e+19^2") == "1.5e+19^2"  # the exponent of a number in e-form is no base
+    assert normalise("2^3^2") == "512"  # one chain, read as mathematics does (parse() refuses chains)
+    assert (
+        normalise("receptive_field shape_a=3 x_min=-2 3*10^8 2*3")
+        == "receptive_field shape_a=3 x_min=-2 3e8 2*3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2 1 0.1", [2.0, 1.0, 0.1]),
+        ("[2 1 0.1]", [2.0, 1.0, 0.1]),
+        ("2, 1,0.1", [2.0, 1.0, 0.1]),
+        ("2 and 1 & 0.1", [2.0, 1.0, 0.1]),
+        ("2;1 ; 0.1", [2.0, 1.0, 0.1]),
+        ("(2,  1 )", [2.0, 1.0]),
+    ],
+)
+def test_list_values_split_on_spaces_commas_and_words(text, expected):
+    from engine.catalogue import BY_NAME
+
+    spec = BY_NAME["softmax"].param("activations")
+    assert spec.coerce(text, "softmax") == pytest.approx(expected)
+
+
+def test_structured_cli_lists_split_on_spaces():
+    from engine.cli import _structured
+
+    req = engine.resolve(_structured(["softmax", "--activations", "2 1 0.1"], ()))
+    assert req.params["activations"] == pytest.approx([2.0, 1.0, 0.1])
+    req = engine.resolve(_structured(["activations", "--functions", "relu tanh"], ()))
+    assert req.params["functions"] == ["relu", "tanh"]
+    req = engine.resolve(_structured(["broadcasting", "--shape-a", "3 4", "--shape-b", "4"], ()))
+    assert (req.params["shape_a"], req.params["shape_b"]) == ([3, 4], [4])
+    req = engine.resolve(_structured(["lr_schedule", "--steps", "1,500"], ()))
+    assert req.params["steps"] == 1500
 
 
 def test_every_catalogue_example_resolves_to_its_demo():
