@@ -523,3 +523,15 @@ def test_grader_eval_reports_the_answers_it_never_saw(data_dir):
     assert sum(sum(row.values()) for row in f3["confusion"].values()) == 90
     a4 = CliRunner().invoke(main, ["quiz", "eval", "--json", "--rules", str(ANSWERS_DIR / "a4.jsonl")])
     assert a4.exit_code == 0 and json.loads(a4.output)["n"] == 609
+
+
+def test_batch_grading_survives_a_deeply_nested_line(data_dir):
+    """One hostile line (nested 100,000 deep) is that line's error, not a RecursionError for the batch."""
+    from tutor.cli import main
+
+    good = json.dumps({"source": "000_bc2d647321f7b90f.txt", "n": 6, "answer": "how far the kernel moves"})
+    raw = "[" * 100_000 + "]" * 100_000 + "\n" + good + "\n"
+    result = CliRunner().invoke(main, ["quiz", "grade", "--json", "-"], input=raw)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert "nested more than" in rows[0]["error"] and rows[1]["verdict"] in ("correct", "partly", "wrong")

@@ -301,9 +301,9 @@ def grade_cmd(file, as_json) -> None:
             continue
         try:
             try:
-                row = load_json(line, file.name, lineno)  # nesting bounded: a hostile line is one error
+                row = load_json(line, "<answers>", lineno)  # nesting bounded: a hostile line is one error
             except ParseError as exc:
-                raise ValueError(exc.message) from None
+                raise ValueError(f"not JSON ({exc.message.removeprefix('invalid JSON: ')})") from None
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
             item = items.get((row.get("source"), row.get("n")))
