@@ -60,11 +60,15 @@ def _copy_to_temp(source: sqlite3.Connection, target: Path) -> Path:
         dest = sqlite3.connect(tmp)
         try:
             source.backup(dest)
+            dest.execute("PRAGMA journal_mode=DELETE")  # one self-contained file; a store sets WAL again
         finally:
             dest.close()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        for suffix in ("-wal", "-shm", "-journal"):
+            tmp.with_name(tmp.name + suffix).unlink(missing_ok=True)
     return tmp
 
 

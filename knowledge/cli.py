@@ -43,7 +43,6 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: 
     A document is its origin plus its file name: a file named like a document from elsewhere is refused
     unless --replace is given. At most 100,000 entries per file.
     """
-    from knowledge.store import IngestConflict
     from tutor.services import embed, refresh_index
 
     try:
@@ -57,9 +56,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: 
         report = store.ingest(
             documents, embed, progress=None if quiet else lambda m: click.echo(m, err=True), replace=replace
         )
-    except IngestConflict as exc:
-        raise click.ClickException(str(exc)) from None
     except KnowledgeError as exc:
+        if exc.published:
+            done = ", ".join(exc.published)
+            raise click.ClickException(f"{exc} ({done}: published before it, whole)") from None
         raise click.ClickException(f"{exc} (nothing was changed)") from None
     click.echo(
         f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "

@@ -26,6 +26,8 @@ def excerpt(value: object, limit: int = QUOTE_LIMIT) -> str:
 class KnowledgeError(Exception):
     """Base class for knowledge-base errors."""
 
+    published: tuple[str, ...] = ()  # set by an ingest that failed after publishing these documents
+
 
 class ParseError(KnowledgeError):
     """A source file could not be parsed; nothing was written."""

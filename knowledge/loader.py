@@ -105,6 +105,13 @@ def load_document(path: Path, fmt: str | None = None) -> ParsedDocument:
             str(path), None, f"unknown format {excerpt(repr(fmt))}; choose one of {', '.join(ALL_FORMATS)}"
         )
     try:
+        str(path.resolve()).encode("utf-8")  # its name and origin are stored as text
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise ParseError(
+            shown, None, "the path is not valid UTF-8 text; rename the file or its folder"
+        ) from None
+    try:
         with open(path, "rb") as fh:  # never more than the limit in memory, whatever the file claims to be
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:

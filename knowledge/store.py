@@ -29,7 +29,7 @@ import sqlite_utils
 from knowledge.analysis import Analysis, Candidate, Embed, analyse
 from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message
 from knowledge.backup import backup as backup_database
-from knowledge.errors import NameClash, NotFound, StoreError
+from knowledge.errors import KnowledgeError, NameClash, NotFound, StoreError
 from knowledge.flags import static_flags
 from knowledge.loader import (
     BUNDLED_ORIGIN,
@@ -457,6 +457,22 @@ class Store:
         documents = self._distinct(documents)
         reported: dict[str, Counter] = {}  # per document, what its publish did (kept across attempts)
         skipped: set[str] = set()
+        try:
+            self._ingest_attempts(documents, replace, embed, reported, skipped, say)
+        except KnowledgeError as exc:  # an error of a later attempt may follow a publish: say which it is
+            exc.published = tuple(sorted(source for source in reported if source not in skipped))
+            raise
+        counts: Counter = sum(reported.values(), Counter())
+        return IngestReport(
+            documents=len(documents),
+            added=counts["added"],
+            updated=counts["updated"],
+            unchanged=counts["unchanged"],
+            retired=counts["retired"],
+            skipped_documents=len(skipped),
+        )
+
+    def _ingest_attempts(self, documents, replace, embed, reported, skipped, say) -> None:
         for _attempt in range(_ATTEMPTS):
             plans, revisions, max_id, candidates = self._plan(documents, replace)
             for plan in plans:
@@ -474,17 +490,8 @@ class Store:
         else:
             raise IngestConflict(
                 f"{self.path}: another writer kept changing the knowledge base during this ingest "
-                f"({_ATTEMPTS} tries); documents already published are whole, run the ingest again"
+                f"({_ATTEMPTS} tries); run the ingest again"
             )
-        counts: Counter = sum(reported.values(), Counter())
-        return IngestReport(
-            documents=len(documents),
-            added=counts["added"],
-            updated=counts["updated"],
-            unchanged=counts["unchanged"],
-            retired=counts["retired"],
-            skipped_documents=len(skipped),
-        )
 
     def _origin(self, doc: ParsedDocument) -> str:
         if doc.origin:
@@ -543,7 +550,9 @@ class Store:
         return plans, revisions, max_id, candidates
 
     def _plan_document(self, doc: ParsedDocument, replace: bool, next_id: int) -> _Plan:
-        """Match entries to stored rows (same question first, then same position) so ids stay stable."""
+        """Match entries to stored rows so ids stay stable: same question first, then, within the same file,
+        same position (an edited question). A document stored before origins were recorded is adopted by a
+        file of its name, but matched by question only: it may be a different file."""
         source, origin = doc.meta.source, self._origin(doc)
         row = self._document_row(source)
         stored_origin = row["origin"] if row else None
@@ -585,7 +594,8 @@ class Store:
             if match:
                 claimed.add(match["id"])
             assignment.append(match)
-        if not replacing:  # a different file's entry n is a different question: only the same file's moves
+        if stored_origin == origin:  # entry n of another file, or of a file whose origin was never
+            # recorded (ingested before origins), is a different question: only the same file's moves
             by_n = {r["n"]: r for r in existing if r["retired_at"] is None}
             for index in range(len(doc.entries)):
                 if assignment[index] is None:

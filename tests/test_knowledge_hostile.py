@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from knowledge.analysis import ANY_DOCUMENT_MIN, SAME_CHAPTER_MIN, Candidate, analyse
 from knowledge.errors import KnowledgeError, NameClash, ParseError
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
-from knowledge.models import DocumentMeta, Entry, ParsedDocument
+from knowledge.models import DocumentMeta, Entry, ParsedDocument, normalize_question
 from knowledge.parsers.bounds import MAX_ENTRIES, MAX_NESTING
 from knowledge.parsers.decks import DECK_PARSERS, detect_format
 from knowledge.parsers.questionnaire import LAYOUTS
@@ -457,17 +457,44 @@ def test_existing_databases_get_origins_backfilled(tmp_path):
         db.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
     for source in (CS231N, "guild_7.jsonl", "notes.tsv"):
         db["documents"].insert({"source": source, "title": source, "content_hash": "old"})
-        db["items"].insert({"source": source, "n": 1, "question": "Old question?", "answer": "old"})
+        db["items"].insert(
+            {"source": source, "n": 1, "question": "Old question?", "answer": "old",
+             "question_key": normalize_question("Old question?")}
+        )  # fmt: skip
     db.conn.commit()
     db.conn.close()
     store = Store(path)
     origins = dict(store.db.execute("SELECT source, origin FROM documents").fetchall())
     assert origins == {CS231N: "bundled", "guild_7.jsonl": "discord", "notes.tsv": None}
-    deck = _write(tmp_path / "notes.tsv", "Old question?\tnew answer\n")
-    report = store.ingest([load_document(deck)], fake_embed)  # adopted, matched as before
-    assert (report.added, report.updated) == (0, 1)
+    deck = _write(tmp_path / "notes.tsv", "Old question?\tnew answer\nAnother question?\tyes\n")
+    report = store.ingest([load_document(deck)], fake_embed)  # adopted: the same question keeps its id
+    assert (report.added, report.updated) == (1, 1)
     origin = store.db.execute("SELECT origin FROM documents WHERE source = 'notes.tsv'").fetchone()[0]
     assert origin == f"file:{deck.resolve()}"
+    store.close()
+
+
+def test_a_legacy_document_is_never_taken_over_by_position(tmp_path):
+    """Stored before origins, it may be another file of that name: its items keep their questions."""
+    path = tmp_path / "tutor.db"
+    db = sqlite_utils.Database(path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, fn in MIGRATIONS[:5]:
+        fn(db)
+        db.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
+    db["documents"].insert({"source": "notes.tsv", "title": "notes", "content_hash": "old"})
+    db["items"].insert(
+        {"source": "notes.tsv", "n": 1, "question": "What is a tensor?", "answer": "An array",
+         "question_key": normalize_question("What is a tensor?")}
+    )  # fmt: skip
+    db.conn.commit()
+    db.conn.close()
+    store = Store(path)
+    (old_id,) = [it.id for it in store.items()]
+    deck = _write(tmp_path / "b" / "notes.tsv", "What is padding?\tZeros around the input.\n")
+    report = store.ingest([load_document(deck)], fake_embed)
+    assert (report.added, report.retired) == (1, 1)
+    assert store.item(old_id).question == "What is a tensor?" and store.item(old_id).retired
     store.close()
 
 
@@ -592,3 +619,41 @@ def test_linear_time_on_long_hostile_lines():
         LAYOUTS[layout](first + "\nb" * 200_000, "d.txt")
     LAYOUTS["lines"]("What is it?\n" + "and more\n" * 200_000, "d.txt")
     assert time.perf_counter() - started < 10
+
+
+def test_a_path_that_is_not_utf8_is_a_parse_error_before_anything_is_written(tmp_path):
+    import os
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff"))
+    deck = _write(folder / "deck.tsv", "What is x?\tx.\n")
+    with pytest.raises(ParseError, match="not valid UTF-8"):
+        load_document(deck)
+
+
+def test_an_error_after_a_publish_says_what_was_published(tmp_path, monkeypatch):
+    """Another writer forces a second plan after a.tsv was published, and that plan meets a clash: the
+    error must not claim that nothing was changed."""
+    import knowledge.store as store_module
+
+    store = Store(tmp_path / "tutor.db")
+    a = _write(tmp_path / "a.tsv", "What is a tensor?\tAn array.\n")
+    real_publish, real_plan = Store._publish, Store._plan
+    calls = {"plan": 0}
+
+    def publish_then_conflict(self, *args, **kwargs):
+        real_publish(self, *args, **kwargs)
+        raise store_module._Conflict()
+
+    def plan_then_clash(self, documents, replace):
+        calls["plan"] += 1
+        if calls["plan"] == 2:
+            raise NameClash("a.tsv", "x", "y", "a.tsv: a clash found on the second plan")
+        return real_plan(self, documents, replace)
+
+    monkeypatch.setattr(Store, "_publish", publish_then_conflict)
+    monkeypatch.setattr(Store, "_plan", plan_then_clash)
+    with pytest.raises(NameClash) as caught:
+        store.ingest([load_document(a)], fake_embed)
+    assert caught.value.published == ("a.tsv",)
+    assert [it.question for it in store.items()] == ["What is a tensor?"]
+    store.close()
