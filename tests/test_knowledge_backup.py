@@ -27,6 +27,16 @@ def _damage_pages(path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _backed_up_then_damaged(path):
+    """A database with progress, a backup of it, then garbage in its pages; returns the backup."""
+    store = _store_with_progress(path)
+    made = store.backup()
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    _damage_pages(path)
+    return made
+
+
 def test_an_empty_file_is_reported_not_silently_started_afresh(tmp_path):
     path = tmp_path / "tutor.db"
     path.write_bytes(b"")
@@ -37,11 +47,7 @@ def test_an_empty_file_is_reported_not_silently_started_afresh(tmp_path):
 
 def test_garbage_in_the_pages_is_reported_with_the_newest_backup(tmp_path):
     path = tmp_path / "tutor.db"
-    store = _store_with_progress(path)
-    made = store.backup()
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    _damage_pages(path)
+    made = _backed_up_then_damaged(path)
     with pytest.raises(StoreError, match="damaged") as caught:
         Store(path)
     assert (
@@ -59,11 +65,7 @@ def test_a_folder_in_place_of_the_database_is_a_clear_error(tmp_path):
 
 def test_restore_brings_back_progress_and_keeps_the_damaged_file(tmp_path):
     path = tmp_path / "tutor.db"
-    store = _store_with_progress(path)
-    made = store.backup()
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    _damage_pages(path)
+    made = _backed_up_then_damaged(path)
     damaged = path.read_bytes()
     kept = backup.restore(path, made)
     assert kept is not None and kept.read_bytes() == damaged

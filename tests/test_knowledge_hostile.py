@@ -447,14 +447,20 @@ def test_server_cards_keep_their_name(store, tmp_path):
     assert (report.added, report.unchanged) == (1, 1)
 
 
-def test_existing_databases_get_origins_backfilled(tmp_path):
-    """A database from before origins: bundled and server rows are recognised, others adopted on ingest."""
-    path = tmp_path / "tutor.db"
+def _database_before_origins(path: Path) -> sqlite_utils.Database:
+    """A database as the code before migration 006 left it (its first five migrations applied)."""
     db = sqlite_utils.Database(path)
     db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     for name, fn in MIGRATIONS[:5]:
         fn(db)
         db.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
+    return db
+
+
+def test_existing_databases_get_origins_backfilled(tmp_path):
+    """A database from before origins: bundled and server rows are recognised, others adopted on ingest."""
+    path = tmp_path / "tutor.db"
+    db = _database_before_origins(path)
     for source in (CS231N, "guild_7.jsonl", "notes.tsv"):
         db["documents"].insert({"source": source, "title": source, "content_hash": "old"})
         db["items"].insert(
@@ -477,11 +483,7 @@ def test_existing_databases_get_origins_backfilled(tmp_path):
 def test_a_legacy_document_is_never_taken_over_by_position(tmp_path):
     """Stored before origins, it may be another file of that name: its items keep their questions."""
     path = tmp_path / "tutor.db"
-    db = sqlite_utils.Database(path)
-    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    for name, fn in MIGRATIONS[:5]:
-        fn(db)
-        db.execute("INSERT INTO _migrations VALUES (?, '2024-01-01')", [name])
+    db = _database_before_origins(path)
     db["documents"].insert({"source": "notes.tsv", "title": "notes", "content_hash": "old"})
     db["items"].insert(
         {"source": "notes.tsv", "n": 1, "question": "What is a tensor?", "answer": "An array",
