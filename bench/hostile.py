@@ -338,6 +338,8 @@ class Bystander:
 
 
 async def bot_cases(world, capture) -> list[tuple[str, Callable[[], Awaitable[tuple[bool, str]]]]]:
+    from bot.logs import REDACTED
+
     srv = world.server
 
     async def demo(text: str, expect: str) -> tuple[bool, str]:
@@ -413,16 +415,24 @@ async def bot_cases(world, capture) -> list[tuple[str, Callable[[], Awaitable[tu
         capture.lines.clear()
         capture.recording = True
         root.setLevel(logging.DEBUG)
-        try:
+        try:  # an answer (interaction response) and a demo (deferred, then a webhook follow-up)
             ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is stride"})
             await ix.wait_message(timeout=30)
+            ix = await srv.invoke_slash(
+                world.alice, world.general, "demo", {"request": "softmax of 2, 1, 0.1"}
+            )
+            await ix.wait_message(timeout=120)
         finally:
             root.setLevel(old_level)
             capture.recording = False
         secrets = [srv.token, *(i.token for i in srv.interactions.values())]
         leaked = [t for t in secrets if any(t in line for line in capture.lines)]
-        said = f"{len(capture.lines)} log lines at DEBUG, {len(leaked)} with a token"
-        return not leaked and len(capture.lines) > 10, said
+        carried = [line for line in capture.lines if "INTERACTION_CREATE" in line or "/webhooks/" in line]
+        said = (
+            f"{len(capture.lines)} log lines at DEBUG, {len(carried)} of them where a token travels, "
+            f"{len(leaked)} tokens visible"
+        )
+        return not leaked and len(carried) >= 2 and all(REDACTED in line for line in carried), said
 
     return [
         ("/demo: 999999999 stride-2 convs",
