@@ -85,10 +85,20 @@ _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9,
 _POWER_OP = r"\s*+\^\s*+"
 _POWER = re.compile(rf"(?<![\w.])(?<!e[-+])\d++(?:\.\d++)?+(?:{_POWER_OP}[-+]?+\d++(?:\.\d++)?+(?!\.?\d))++")
 _POWER_CHAIN = re.compile(rf"\d++(?:\.\d++)?+(?:{_POWER_OP}[-+]?+\d++(?:\.\d++)?+){{2,}}+")
-_SUFFIXED = re.compile(r"(?<![\w.])(\d++(?:\.\d++)?+)([km])\b")  # 2.5k, 1m (2.5 thousand, 1 million)
+# 2.5k, 1m (2.5 thousand, 1 million); never after an exponent ("1e-3m" is refused by parse(), not 1e-3000000)
+_SUFFIXED = re.compile(r"(?<![\w.])(?<!e[-+])(\d++(?:\.\d++)?+)([km])\b")
+# a k/m suffix right after a number in e-form: "1e-3m" is not 1e-3 million to everyone
+_EXP_SUFFIX = re.compile(r"\d(?:\.\d*+)?+e[-+]?+\d++[km]\b")
+# "1_000" (Python's digit groups): read whole; any other "_" between digits is refused by parse()
+_UNDERSCORED = re.compile(r"(?<![\w.])[1-9]\d{0,2}(?:_\d{3})++(?!\w)")
+_DIGIT_UNDERSCORE = re.compile(r"\d_++\d")
+# "one" as a pronoun ("a 3x4 tensor and a 1x4 one", "this one"): a word, not the number 1
+_PRONOUN_ONE = re.compile(r"\b((?:a|an|the|this|that|which|each|another)\s+(?:[\w-]+\s+)?)one\b")
+_ONE_MARK = "\x00"
 _SUFFIXES = {"k": 1000, "m": 10**6}
 # "1,000" and "2,050": a comma group starting with 0 is never a list ("1, 0"?), only a thousands separator
-_THOUSANDS = re.compile(r"(?<![\w.,])[1-9]\d{0,2}(?:,\d{3})++(?:\.\d++)?+(?![\d]|[.,]\d)")
+# (also right after the "x" of a size: "1,024x1,024")
+_THOUSANDS = re.compile(r"(?:(?<![\w.,])|(?<=\dx))[1-9]\d{0,2}(?:,\d{3})++(?:\.\d++)?+(?![\d]|[.,]\d)")
 _TIMES_TEN = re.compile(
     r"(?<![\w.])(\d++(?:\.\d++)?+)\s*+(?:x|\*|·)\s*+10\s*+(?:\^|\*\*)\s*+([-+]?+\d++(?:\.\d++)?+)(?!\.?\d)"
 )
@@ -128,7 +138,11 @@ def _suffixed(m: re.Match) -> str:
 def _thousands(m: re.Match) -> str:
     """ "1,000" -> "1000" when a group starts with 0; "3,224,224" (a shape, or 3224224) is left to context."""
     groups = m.group(0).split(",")
-    return m.group(0).replace(",", "") if any(g.startswith("0") for g in groups[1:]) else m.group(0)
+    # beside the "x" of a size ("1,200x1,200") a comma group is no list item: it separates thousands
+    sized = m.string[m.end() : m.end() + 1] == "x" or m.string[max(0, m.start() - 1) : m.start()] == "x"
+    if sized or any(g.startswith("0") for g in groups[1:]):
+        return m.group(0).replace(",", "")
+    return m.group(0)
 
 
 # Markdown emphasis a chat message may carry (Discord shows it, the user does not mean it): **bold**,
@@ -177,14 +191,19 @@ def normalise(text: str) -> str:
     t = re.sub(r"(?<![a-z])infinity(?![a-z])", "inf", t)
     t = re.sub(r"\b(one|1)[\s-]?cycle\b", "onecycle", t)
     t = re.sub(r"\bone[\s-]nn\b", "1-nn", t)
+    t = t.replace(_ONE_MARK, " ")
+    t = _PRONOUN_ONE.sub(rf"\1{_ONE_MARK}", t)  # a pronoun stays a word: marked, restored below
     for word, n in sorted(_WORDS.items(), key=lambda kv: -len(kv[0])):
         t = re.sub(rf"\b{word}\b", str(n), t)
+    t = t.replace(_ONE_MARK, "one")
+    t = _UNDERSCORED.sub(lambda m: m.group(0).replace("_", ""), t)
     t = _TIMES_TEN.sub(_times_ten, t)
     t = _POWER.sub(_power, t)
     t = _SCALED.sub(_scaled, t)
     t = _SUFFIXED.sub(_suffixed, t)
     t = _THOUSANDS.sub(_thousands, t)
-    t = re.sub(r"(\d)\s*x\s*(\d)", r"\1x\2", t)
+    # "3 x 3", "32 by 32", "5*5": a size or a kernel (a power is "^" by now: "**" became one, 3*10^8 is 3e8)
+    t = re.sub(r"(\d)\s*(?:x|\bby\b|\*)\s*(\d)", r"\1x\2", t)
     t = re.sub(r"\b(stride|dilation|padding|pad)[-_]?(\d)", r"\1 \2", t)
     t = re.sub(r"\s+", " ", t)
     return t
@@ -307,12 +326,22 @@ def _huge(tok: object) -> bool:
     return not math.isfinite(v) or abs(v) > LARGEST_BOUND
 
 
-def _word_re(w: str) -> str:
+def _word_re(w: str, plural: bool = True) -> str:
+    """A parameter's name as a pattern, with its plural unless ``plural`` is false ("class 2" is a target,
+    "3 classes" or "classes 2 1 0" count or list them)."""
+    if not plural:
+        return r"\s*".join(re.escape(part) for part in w.split())
     base = w[:-1] if w.endswith("s") and not w.endswith("ss") else w
     return r"\s*".join(re.escape(part) for part in base.split()) + r"(?:e?s)?"
 
 
-def _generic(spec: ParamSpec, norm: str, demo: str = "") -> object | None:
+_NOT_LAYERS = r"(?!\s*layers?\b)"
+# parameters whose names are read in the singular only, and never after a number: softmax's "target" is
+# "class 2", while "3 classes" counts the logits and "classes 2 1 0" lists them
+_SINGULAR = {("softmax", "target")}
+
+
+def _generic(spec: ParamSpec, norm: str, demo: str = "", plural: bool = True) -> object | None:
     """`word number` (and `number word` where allowed), or a mentioned choice. A number is read whole
     ("1,200 steps" is 1200, "20%" a percentage) or refused (see _scalar)."""
     where = f"{demo}: {spec.name}" if demo else spec.name
@@ -320,13 +349,14 @@ def _generic(spec: ParamSpec, norm: str, demo: str = "") -> object | None:
         after = before = None
         for w in spec.words:
             after = re.search(
-                rf"(?<![\w.]){_word_re(w)}\s*(=|:|of|is|at|to|rate)?\s*({SB}{PCT})(?![\dx])", norm
+                rf"(?<![\w.]){_word_re(w, plural)}\s*(=|:|of|is|at|to|rate)?\s*({SB}{PCT})(?![\dx])", norm
             )
             if after:
                 break
         if spec.number_before:
             for w in spec.words:
-                before = re.search(rf"(?<!every )(?<!-)({S})\s*-?\s*{_word_re(w)}\b", norm)
+                # "10 hidden layers" counts layers, not hidden units
+                before = re.search(rf"(?<!every )(?<!-)({S})\s*-?\s*{_word_re(w)}\b{_NOT_LAYERS}", norm)
                 if before:
                     break
         # "3 blocks at 128px", "300 steps to 0.1": the number right before the word wins over one after a
@@ -500,7 +530,10 @@ def _x_param_count(norm: str) -> dict:
     )
     if m:
         out["out_channels"] = _scalar(next(g for g in m.groups() if g is not None), outs)
-    m = re.search(rf"({S})\s+(?:{N}x{NUM}\s+)?(?:filters|kernels)\b", norm)
+    # "16 filters", not the 8 of "input channels 8 filters 16" (a value of the name before it)
+    m = re.search(
+        rf"(?<!channels )(?<!channel )(?<!features )({S})\s+(?:{N}x{NUM}\s+)?(?:filters|kernels)\b", norm
+    )
     if m:
         out["out_channels"] = _scalar(m.group(1), outs)
     if re.search(r"\brgb\b|colou?r image", norm):
@@ -516,7 +549,13 @@ def _x_param_count(norm: str) -> dict:
         out["kernel"] = _val(m.group(1))
     m = re.search(rf"\b(?:kernel|filter)(?:\s*size)?\s*(?:=|:|of)?\s*({S})(?![\dx])", norm)
     if m:
-        out["kernel"] = _scalar(m.group(1), "param_count: kernel")
+        pair = re.fullmatch(rf"({NUM}),({NUM})", m.group(1))
+        if pair and not _GROUPED.fullmatch(m.group(1)):  # PyTorch's kernel_size=(3, 3) written "3,3"
+            if pair.group(1) != pair.group(2):
+                raise BadParameter(f"only square kernels are supported (got {_cut(m.group(1))})")
+            out["kernel"] = _val(pair.group(1))
+        else:
+            out["kernel"] = _scalar(m.group(1), "param_count: kernel")
     m = re.search(rf"(?:on an? |over an? )?({N})x\1\s*(?:grid|output|activation)", norm)
     if m:
         out["grid"] = _val(m.group(1))
@@ -543,16 +582,20 @@ def _x_conv_apply(norm: str) -> dict:
 _RUN = re.compile(rf"{N}(?:(?:\s*+(?:,|\band\b)\s*+|\s++){NUM})++")
 
 
-def _x_softmax(norm: str) -> dict:
+def _x_softmax(norm: str) -> tuple[dict, str]:
+    """The target ("target 2", "class 2") and the longest run of numbers as the logits; with the text they
+    leave, where nothing else may read a target ("for 3 classes 1 2 3": the 3 counts the logits)."""
     out: dict = {}
     m = re.search(rf"\b(?:target|label|correct class|class|for class)\s*(?:=|:|is|index)?\s*({S})", norm)
     if m:
         out["target"] = _scalar(m.group(1), "softmax: target")
         norm = norm[: m.start()] + " " + norm[m.end() :]
-    runs = [_items(r, "softmax: activations") for r in _RUN.findall(norm)]
+    runs = [(_items(r.group(0), "softmax: activations"), r) for r in _RUN.finditer(norm)]
     if runs:  # the longest run of numbers; kept as text, so validation refuses nan, inf, 1e999 by name
-        out["activations"] = max(runs, key=len)
-    return out
+        items, r = max(runs, key=lambda ir: len(ir[0]))
+        out["activations"] = items
+        norm = norm[: r.start()] + " " + norm[r.end() :]
+    return out, norm
 
 
 def _x_init_loss(norm: str) -> dict:
@@ -612,7 +655,7 @@ def _x_activation_stats(norm: str) -> dict:
 
 def _x_weight_init(norm: str) -> dict:
     out: dict = {}
-    m = re.search(rf"({S})[\s-]layers?\b", norm)
+    m = re.search(rf"({S})[\s-](?:hidden[\s-])?layers?\b", norm)  # "10 hidden layers" is a depth too
     if m:
         out["depth"] = _scalar(m.group(1), "weight_init: depth")
     return out
@@ -720,6 +763,10 @@ def _x_memory_estimate(norm: str) -> dict:
     m = re.search(rf"({S})\s*gb\b", norm)
     if m:
         out["budget_gb"] = _scalar(m.group(1), "memory_estimate: budget_gb")
+    # "32 images of 224x224": how many images is the batch (a size is "224 px images", "224x224 images")
+    m = re.search(rf"({S})\s+(?:images|pictures|samples|examples)\b", norm)
+    if m:
+        out["batch"] = _scalar(m.group(1), "memory_estimate: batch")
     return out
 
 
@@ -801,7 +848,19 @@ def parse(text: str) -> DemoRequest:
             f"{_cut(chain.group(0))} is a chain of powers, which reads two ways (2^3^2 is 2^9 or 8^2); "
             "write one power, e.g. 2^9, or the number"
         )
+    suffixed = _EXP_SUFFIX.search(plain)
+    if suffixed:
+        raise BadParameter(
+            f"{_cut(suffixed.group(0))}: a k or m after a number in e-form reads two ways; "
+            "write the number (1e-3, 0.001, 5000)"
+        )
     norm = normalise(text)
+    under = _DIGIT_UNDERSCORE.search(norm)
+    if under:
+        raise BadParameter(
+            f"I can't read the number around {_cut(under.group(0))!r}: write it without underscores (1000), "
+            "or group thousands as 1_000"
+        )
     lead = re.match(r"^\s*([a-z_]+)\b", plain.strip())
     demo = lead.group(1) if lead and lead.group(1) in BY_NAME else detect(norm, text)
     spec = BY_NAME[demo]
@@ -817,14 +876,17 @@ def parse(text: str) -> DemoRequest:
         v = _generic(p, free, demo)
         if v is not None:
             params[p.name] = v
+    rest = free  # the text the demo's extractor did not consume
     if demo in EXTRACTORS:
-        params.update(EXTRACTORS[demo](free))
-    for (
-        p
-    ) in spec.params:  # what the demo's extractor left unset: "input channels 3", "target of 2", "width 64"
+        got = EXTRACTORS[demo](free)
+        if isinstance(got, tuple):
+            got, rest = got
+        params.update(got)
+    for p in spec.params:  # what the extractor left unset: "input channels 3", "target of 2", "width 64"
         if (demo, p.name) in _SKIP_GENERIC and p.name not in params and p.kind in ("int", "float"):
             words = tuple(w for w in p.words if w not in _PREPOSITIONS)
-            v = _generic(dataclasses.replace(p, words=words, number_before=False), free, demo)
+            plural = (demo, p.name) not in _SINGULAR
+            v = _generic(dataclasses.replace(p, words=words, number_before=False), rest, demo, plural)
             if v is not None:
                 params[p.name] = v
     params.update(kv)
@@ -893,9 +955,9 @@ def _why_huge(tok: str) -> str:
     return f"too large (beyond every limit: the largest any demo takes is {LARGEST_BOUND})"
 
 
-def _taken(params: dict) -> set[float]:
+def _taken(params: dict, complements: bool = True) -> set[float]:
     """Every number the extracted parameters hold, as read from the text: values, list items, layer fields and
-    layer counts, a rate's complement (a drop rate 0.3 is read as keep 0.7)."""
+    layer counts, and (with ``complements``) a rate's complement (a drop rate 0.3 is read as keep 0.7)."""
     out: set[float] = set()
     for v in _leaves(params):
         try:
@@ -903,7 +965,7 @@ def _taken(params: dict) -> set[float]:
         except (TypeError, ValueError, OverflowError):
             continue
         out.add(f)
-        if 0 <= f <= 1:
+        if complements and 0 <= f <= 1:
             out.add(round(1 - f, 12))
     for v in params.values():
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
@@ -926,37 +988,74 @@ def _is_taken(tok: str, taken: set[float]) -> bool:
     return False
 
 
+def _context(text: str, m: re.Match, width: int = 24) -> str:
+    """The words around a match's number, for a message: “…with 0.5 and lr 0.9 …”."""
+    a, b = m.span(1)
+    lo, hi = max(0, a - width), min(len(text), b + width)
+    while lo > 0 and text[lo - 1] != " ":
+        lo -= 1
+    while hi < len(text) and text[hi] != " ":
+        hi += 1
+    said = text[lo:hi].strip()
+    return _cut(("…" if lo > 0 else "") + said + ("…" if hi < len(text) else ""), 80)
+
+
 def _refuse_unread(spec, free: str, params: dict) -> None:
-    """Rule 2 of _refuse_stray_numbers: a number next to a numeric parameter's name is a value some
-    parameter took."""
-    taken = None
+    """Rule 2 of _refuse_stray_numbers: a number next to a numeric parameter's name is read or refused.
+
+    Right after a name ("lr 0.5", "keep: 0.3") the number is that parameter's: taken when no value was read
+    for it, refused when another was ("lr 0.1 and lr 0.9"; each parameter is compared with its own values).
+    Right before a single-number parameter's name ("128 batch size", "0.2 slope", "80% keep probability") it
+    is taken when the parameter is unset and no other parameter read that number ("32 images" is a batch),
+    and refused when it is neither this parameter's value nor another's. A refusal says which number was not
+    understood, where, and the ranges the demo takes; it names a parameter only where the number is certainly
+    that parameter's. ``params`` is updated with what is taken."""
     for p in spec.params:
         if p.kind not in _NUMERIC_KINDS:
             continue
+        scalar = p.kind in ("int", "float")
+        plural = (spec.name, p.name) not in _SINGULAR
         names = dict.fromkeys((*p.words, p.name, p.name.replace("_", " ")))
         for w in names:
             if w in _PREPOSITIONS:
                 continue
-            wr = _word_re(w)
+            wr = _word_re(w, plural)
             after = rf"(?<![\w.]){wr}\s*(?:=|:|of|is)?\s*({SB}{PCT})(?![\dx])"  # not "steps to 0.1"
-            # before a list's name a number counts its items ("4 logits 1 1 1 1"): not a value
-            before = rf"({S}{PCT})\s*-?\s*{wr}\b" if len(w) > 1 and p.kind in ("int", "float") else None
-            for pat in (after, before):
+            # before a list's name a number counts its items ("4 logits 1 1 1 1"): not a value; nor is the
+            # number before "3 classes" softmax's target, nor the count of "10 hidden layers"
+            before = None
+            if len(w) > 1 and scalar and plural:
+                before = rf"({S}{PCT})\s*-?\s*{wr}\b{_NOT_LAYERS}"
+            for pat, certain in ((after, True), (before, False)):
                 if pat is None:
                     continue
                 for m in re.finditer(pat, free):
-                    taken = _taken(params) if taken is None else taken
-                    if not _is_taken(m.group(1), taken):
-                        tok, said = _cut(m.group(1)), _cut(m.group(0).strip(), 60)
-                        held = (
-                            f"{p.name} is {_cut(str(params[p.name]), 60)} here, and "
-                            if p.name in params
-                            else ""
-                        )
-                        raise BadParameter(
-                            f"{spec.name}: {held}I did not read the {tok} in “{said}”; "
-                            f"to give it, write {p.name}={tok} ({p.name} {_range_of(p)})"
-                        )
+                    _read_or_refuse(spec, p, free, m, certain, params)
+
+
+def _read_or_refuse(spec, p: ParamSpec, free: str, m: re.Match, certain: bool, params: dict) -> None:
+    tok = m.group(1)
+    scalar = p.kind in ("int", "float")
+    if p.name in params and _is_taken(tok, _taken({p.name: params[p.name]}, complements=False)):
+        return
+    # read by another parameter: "32 images" as a batch, the 64 of "5 layers 64 hidden" as the width, a
+    # shape's 3,224,224; this parameter's own values are compared without complements ("keep 0.3 and keep
+    # 0.7" is refused)
+    if _is_taken(tok, _taken({k: v for k, v in params.items() if k != p.name})):
+        return
+    if scalar and p.name not in params:
+        params[p.name] = _scalar(tok, f"{spec.name}: {p.name}")
+        return
+    said = _context(free, m)
+    if certain and p.name in params:
+        raise BadParameter(
+            f"{spec.name}: {p.name} is {_cut(str(params[p.name]), 60)} here, and I did not understand the "
+            f"number {_cut(tok)} in “{said}”; give {p.name} once ({p.name} {_range_of(p)})"
+        )
+    raise BadParameter(
+        f"{spec.name}: I did not understand the number {_cut(tok)} in “{said}”; "
+        f"{spec.name} takes {_ranges(spec)}"
+    )
 
 
 def _range_of(p: ParamSpec) -> str:

@@ -108,7 +108,7 @@ class ParamSpec:
                     out.append(c)
             return self._length(out, where)
         if kind in ("ints", "floats"):
-            items = _split(value) if isinstance(value, str) else list(_as_list(value, where))
+            items = _split(value, where) if isinstance(value, str) else list(_as_list(value, where))
             self._length(items, where)  # the count first: nothing is converted past the limit
             if kind == "ints":
                 return [self._bound(_to_int(v, where), where, v) for v in items]
@@ -233,10 +233,22 @@ def _as_list(value: Any, where: str) -> list:
     return [value]
 
 
-def _split(text: str) -> list[str]:
-    """A list given as text: "1, 2", "1;2", "1 and 2", "1 & 2" or "1 2 0.1" (spaces alone separate too)."""
-    parts = re.split(r"\s*+(?:,|;|\band\b|&)\s*+|\s++", text.strip().strip("[]()"))
-    return [p for p in parts if p]
+_LEADING_ZERO = re.compile(r"[-+]?0\d")
+
+
+def _split(text: str, where: str = "a list") -> list[str]:
+    """A list given as text: "1, 2", "1;2", "1 and 2", "1 & 2" or "1 2 0.1" (spaces alone separate too).
+
+    An item with a leading zero ("1,000,2", "1,05") is no list item anyone writes but a thousands group or a
+    decimal comma: refused, never read as 0 or 5."""
+    parts = [p for p in re.split(r"\s*+(?:,|;|\band\b|&)\s*+|\s++", text.strip().strip("[]()")) if p]
+    odd = next((p for p in parts if _LEADING_ZERO.match(p)), None)
+    if odd is not None:
+        raise BadParameter(
+            f"{where}: I can't read {_shown_text(text.strip())} as a list (an item {odd!r} starts with 0); "
+            "write thousands without commas (1000) and decimals with a point (1.05)"
+        )
+    return parts
 
 
 def _number(value: Any, where: str, what: str) -> int | float:

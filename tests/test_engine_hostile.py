@@ -235,7 +235,10 @@ def test_a_number_no_parameter_takes_is_refused_not_dropped():
         ("lr finder with 1,20 steps", "lr_finder: steps takes one number (got 1,20)"),
         ("lr schedule with lr 0,001", "lr_schedule: lr takes one number (got 0,001)"),
         ("dying relu with learning rate 3,5 vs 0.05", "dead_relu: lr_high takes one number (got 3,5)"),
-        ("param_count input channels 8 filters 16", "out_channels is 8 here, and I did not read the 16"),
+        (
+            "param_count filters 16 and filters 32",
+            "param_count: out_channels is 16 here, and I did not understand the number 32 in",
+        ),
         ("conv output for a 3,4,5 image", "conv_output: size takes one number (got 3,4,5)"),
         # a list item that starts with 0 is a thousands group or a decimal comma: refused, not read as 0
         ("softmax of 3,1,000", "softmax: activations: I can't read 3,1,000 as a list"),
@@ -244,12 +247,32 @@ def test_a_number_no_parameter_takes_is_refused_not_dropped():
         ("broadcasting 3x4", "broadcasting takes two shapes; I read 1: (3, 4)"),
         ("broadcast (1,2) (3,4) (5,6)", "broadcasting takes two shapes; I read 3"),
         # a number written as a parameter's value that no parameter took
-        ("adam lr 0.1 and lr 0.5", "optimizers: lr is 0.1 here, and I did not read the 0.5 in “lr 0.5”"),
         (
-            "leaky relu with 0.2 slope",
-            "activations: I did not read the 0.2 in “0.2 slope”; to give it, write slope=0.2",
+            "adam lr 0.1 and lr 0.5",
+            "optimizers: lr is 0.1 here, and I did not understand the number 0.5 in “adam lr 0.1 and lr 0.5”; "
+            "give lr once (lr must be between 1e-06 and 10)",
         ),
-        ("lr finder with 20% steps", "lr_finder: I did not read the 20% in “20% steps”"),
+        # each parameter is compared with its own value: 0.9 is no other reading of lr 0.1 (1 - 0.1)
+        ("sgd lr 0.1 and lr 0.9", "optimizers: lr is 0.1 here, and I did not understand the number 0.9"),
+        (
+            "dropout keep 0.3 and keep 0.7",
+            "inverted_dropout: keep is 0.3 here, and I did not understand the number 0.7",
+        ),
+        # a number before a name that conflicts: said with the demo's ranges, assigned to no parameter
+        (
+            "leaky relu with slope 0.1 and 0.2 slope",
+            "activations: I did not understand the number 0.2 in “…relu with slope 0.1 and 0.2 slope”; "
+            "activations takes x_min between -50 and 49; x_max between -49 and 50; slope between 0 and 1",
+        ),
+        (
+            "lr finder with 20% steps",
+            "lr_finder: steps must be between 10 and 500, not a percentage (got 20%)",
+        ),
+        # a number read in part before: whole, or refused
+        ("lr finder from 1e-3m to 1", "1e-3m: a k or m after a number in e-form reads two ways"),
+        ("memory estimate batch 1_0", "write it without underscores"),
+        ("softmax activations=1,000,2", "softmax: activations: I can't read 1,000,2 as a list"),
+        ("param_count kernel 3,5", "only square kernels are supported (got 3,5)"),
         # powers: a chain reads two ways; ** between spaces may be bold
         ("conv output for W=2^2^2^2^2^2^2^2^2^2^2", "is a chain of powers, which reads two ways"),
         ("lr schedule over 2**3**2 steps", "2^3^2 is a chain of powers"),

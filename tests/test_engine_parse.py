@@ -271,6 +271,41 @@ def layers(*specs):
         ("softmax with 4 logits 1 1 1 1", "softmax", {"activations": [1.0] * 4}),  # 4 counts them
         ("lr schedule over 300 steps to 0.1", "lr_schedule", {"steps": 300}),  # "to 0.1" is no steps
         ("params of a conv with 64 in and 128 out", "param_count", {"in_channels": 64, "out_channels": 128}),
+        # review of the hardened parser: "N classes" counts the logits, it is no softmax target
+        ("softmax for 3 classes 1 2 3", "softmax", {"activations": [1.0, 2.0, 3.0], "target": 0}),
+        (
+            "softmax for 10 classes 1 2 3 4 5 6 7 8 9 10",
+            "softmax",
+            {"activations": [float(i) for i in range(1, 11)], "target": 0},
+        ),
+        ("softmax over classes 2 1 0", "softmax", {"activations": [2.0, 1.0, 0.0], "target": 0}),
+        ("cross entropy with 3 classes: 2.0, 1.0, 0.1", "softmax", {"activations": [2.0, 1.0, 0.1]}),
+        ("softmax of logits for 4 classes 0.5 1.5 2.5 3.5", "softmax", {"activations": [0.5, 1.5, 2.5, 3.5]}),
+        ("softmax of 1 2 3 for class 2", "softmax", {"activations": [1.0, 2.0, 3.0], "target": 2}),
+        # "one" as a pronoun is no number
+        ("broadcast a 3x4 tensor and a 1x4 one", "broadcasting", {"shape_a": [3, 4], "shape_b": [1, 4]}),
+        # a number before a parameter's name is read when nothing else read it
+        ("lr finder with 128 batch size", "lr_finder", {"batch_size": 128}),
+        ("activation stats 64 batch size", "activation_stats", {"batch_size": 64}),
+        ("leaky relu with 0.2 slope", "activations", {"slope": 0.2}),
+        ("knn with 0.5 noise", "knn", {"noise": 0.5}),
+        ("dropout with 0.5 keep probability", "inverted_dropout", {"keep": 0.5}),
+        ("dropout with 80% keep probability", "inverted_dropout", {"keep": 0.8}),
+        ("memory estimate for 32 images of 224x224", "memory_estimate", {"batch": 32, "image": 224}),
+        ("param_count input channels 8 filters 16", "param_count", {"in_channels": 8, "out_channels": 16}),
+        # "N by M" and "N*M" are sizes and kernels
+        (
+            "conv output for 32 by 32 input with 5 by 5 kernel",
+            "conv_output",
+            {"size": 32, "layers": layers((5, 1, 0, 1))},
+        ),
+        ("how many params does a 5*5 filter on RGB have", "param_count", {"kernel": 5, "in_channels": 3}),
+        # numbers read whole
+        ("memory estimate batch 1_000", "memory_estimate", {"batch": 1000}),
+        ("conv output for a 1,024x1,024 image", "conv_output", {"size": 1024}),
+        ("weight init for 10 hidden layers", "weight_init", {"depth": 10, "width": 500}),
+        ("weight init 5 layers 64 hidden", "weight_init", {"depth": 5, "width": 64}),
+        ("param_count kernel 3,3 with 16 filters", "param_count", {"kernel": 3, "out_channels": 16}),
     ],
 )
 def test_phrasings(text, demo, expected):
@@ -304,7 +339,7 @@ def test_markdown_emphasis_is_dropped_and_a_power_is_between_numbers():
     assert normalise("2^3^2") == "512"  # one chain, read as mathematics does (parse() refuses chains)
     assert (
         normalise("receptive_field shape_a=3 x_min=-2 3*10^8 2*3")
-        == "receptive_field shape_a=3 x_min=-2 3e8 2*3"
+        == "receptive_field shape_a=3 x_min=-2 3e8 2x3"
     )
 
 
