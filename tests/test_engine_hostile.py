@@ -28,7 +28,9 @@ from engine.parse import MAX_TEXT, normalise, parse
 from engine.spec import MAX_IMAGE_BYTES
 from engine.worker import demo_budget
 
-PARSE_SECONDS = 0.5
+# CPU seconds of this thread (other processes on a busy CI machine do not count): far above a normal
+# parse (under 0.1 s), far below the blow-ups this guards against (40-74 s before the fix).
+PARSE_SECONDS = 2.0
 PARSE_PEAK_BYTES = 50 * 2**20
 
 
@@ -39,13 +41,13 @@ def bounded(fn):
     if started:
         tracemalloc.start()
     tracemalloc.reset_peak()
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     try:
         out = fn()
     except EngineError as exc:
         out = exc
     finally:
-        elapsed = time.perf_counter() - t0
+        elapsed = time.thread_time() - t0
         _, peak = tracemalloc.get_traced_memory()
         if started:
             tracemalloc.stop()
@@ -483,10 +485,10 @@ def test_parsing_adversarial_text_is_fast():
     for prefix in PREFIXES:
         for body in BODIES:
             text = (prefix + body)[:MAX_TEXT]
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             with contextlib.suppress(EngineError):
                 engine.resolve(text)
-            slowest = max(slowest, (time.perf_counter() - t0, text[:60]))
+            slowest = max(slowest, (time.thread_time() - t0, text[:60]))
     assert slowest[0] < PARSE_SECONDS, slowest
 
 
