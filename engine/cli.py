@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -200,6 +202,21 @@ def _human(result, paths: list[str]) -> str:
     return "\n".join(lines)
 
 
+KEEP_RUNS = 20  # runs without --out kept in the shared folder
+
+
+def default_out_dir(root: Path | None = None) -> Path:
+    """A new folder for one run's PNGs in one folder per user under the temp dir, keeping the newest
+    KEEP_RUNS runs: the printed paths stay valid for a while, and nothing piles up in /tmp."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    root = root or Path(tempfile.gettempdir()) / f"tutor-demos-{uid}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (p.stat().st_mtime, p.name))
+    for old in runs[: max(0, len(runs) - (KEEP_RUNS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=root))
+
+
 @click.command("demo", context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
 @click.argument("request", nargs=-1, type=click.UNPROCESSED)
 @click.option(
@@ -213,7 +230,7 @@ def _human(result, paths: list[str]) -> str:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the PNGs (default: a new temporary folder).",
+    help=f"Folder for the PNGs (default: a new folder under the temp dir; the last {KEEP_RUNS} runs are kept).",
 )
 @click.option("--list", "list_", is_flag=True, help="List the demos with an example request each.")
 @click.option(
@@ -234,6 +251,12 @@ def demo(
 ) -> None:
     """Run a deep-learning demonstration: REQUEST in plain language, or NAME --param value.
 
+    \b
+    tutor demo "receptive field after two stride-2 convs"
+    tutor demo receptive_field --layers 3:2,3:2,3:1     (structured: any parameter of --list)
+    tutor demo conv_output --size 64 --layers 5:1:2
+    tutor demo "apply a left edge kernel" --image photo.jpg
+
     Use "-" as REQUEST to read one request per line from stdin (with --json: one JSON line out per request).
     """
     if list_:
@@ -251,7 +274,7 @@ def demo(
         raise click.UsageError(
             'give a request, e.g. tutor demo "receptive field after two stride-2 convs", or --list'
         )
-    out = out_dir or Path(tempfile.mkdtemp(prefix="tutor-demo-"))
+    out = out_dir or default_out_dir()
     try:
         run, close = _runner()
     except ValueError as exc:  # a malformed TUTOR_BROKER_URL

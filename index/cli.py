@@ -66,6 +66,8 @@ def format_answer(answer: Answer, width: int = 100) -> str:
 @click.option("--explain", is_flag=True, help="Show the scores behind the answer.")
 def ask(question: tuple[str, ...], as_json: bool, explain: bool) -> None:
     """Answer QUESTION from the knowledge base; `-` reads one question per line from stdin."""
+    if not " ".join(question).strip():  # before the model loads
+        raise click.UsageError('ask me a question, e.g. tutor ask "what is a receptive field"')
     retriever = _retriever()
     if question == ("-",):
         batch: list[str] = []

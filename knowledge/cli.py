@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from click_didyoumean import DYMGroup
 
 from knowledge.errors import KnowledgeError
 from knowledge.loader import ALL_FORMATS, SOURCES_DIR, collect_paths, load_document
@@ -20,7 +21,7 @@ def _store(ctx: click.Context):
     return open_store(settings.data_dir)
 
 
-@click.group()
+@click.group(cls=DYMGroup)
 def kb() -> None:
     """Knowledge base: the questionnaire items the tutor answers and quizzes from."""
 
@@ -28,7 +29,7 @@ def kb() -> None:
 @kb.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(ALL_FORMATS), help="Parse every file with this format.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something goes wrong.")
 @click.option(
     "--replace",
     is_flag=True,
@@ -61,10 +62,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: 
             done = ", ".join(exc.published)
             raise click.ClickException(f"{exc} ({done}: published before it, whole)") from None
         raise click.ClickException(f"{exc} (nothing was changed)") from None
-    click.echo(
-        f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.retired} retired"
-    )
+    if not quiet:  # -q: nothing on success (errors still go to stderr)
+        click.echo(
+            f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.retired} retired"
+        )
     try:  # the first question after an ingest should not wait for the index
         rebuilt = refresh_index(store)
     except Exception as exc:  # the store is ingested either way; the next question rebuilds the index

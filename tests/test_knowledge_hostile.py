@@ -659,3 +659,17 @@ def test_an_error_after_a_publish_says_what_was_published(tmp_path, monkeypatch)
     assert caught.value.published == ("a.tsv",)
     assert [it.question for it in store.items()] == ["What is a tensor?"]
     store.close()
+
+
+def test_quiet_ingest_prints_nothing_on_success(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import tutor.services
+    from tutor.cli import main
+
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(tutor.services, "embed", fake_embed)
+    monkeypatch.setattr(tutor.services, "refresh_index", lambda store: "built")
+    deck = _write(tmp_path / "notes.tsv", "What is a tensor?\tAn array.\n")
+    result = CliRunner().invoke(main, ["kb", "ingest", "-q", str(deck)])
+    assert result.exit_code == 0 and result.output == ""

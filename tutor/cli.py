@@ -13,6 +13,7 @@ import os
 import sys
 
 import click
+from click_didyoumean import DYMGroup
 
 # HF libraries must see these before they are imported anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,8 +21,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are ``"module:attribute"`` strings resolved on first use."""
+class LazyGroup(DYMGroup):
+    """A click group whose subcommands are ``"module:attribute"`` strings resolved on first use; a mistyped
+    command gets the nearest names (``tutor aks`` -> "Did you mean one of these? ask")."""
 
     def __init__(self, *args, lazy_subcommands: dict[str, tuple[str, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
