@@ -18,6 +18,7 @@ from pathlib import Path
 
 from index.errors import IndexCorrupt
 from index.files import replacing
+from knowledge.files import connect_read_only
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_]*(?:[.'-][a-z0-9_]+)*")
 STOPWORDS = frozenset(
@@ -141,7 +142,7 @@ class LexicalIndex:
         """One read-only connection per thread (sqlite3 connections are not shared across threads)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            conn = connect_read_only(self.path, check_same_thread=False)
             self._local.conn = conn
         return conn
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from knowledge.errors import StoreError
+from knowledge.files import connect_read_only
 
 try:
     import fcntl
@@ -157,7 +158,7 @@ def check(path: Path) -> None:
     if path.stat().st_size == 0:
         raise StoreError(f"{path}: the file is empty (0 bytes)")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = connect_read_only(path)
         try:
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
             if result != "ok":
@@ -192,7 +193,7 @@ def restore(db_path: Path, backup_path: Path) -> Path | None:
     lock = InUse(db_path, exclusive=True)
     try:
         try:
-            source = sqlite3.connect(f"{backup_path.resolve().as_uri()}?mode=ro", uri=True)
+            source = connect_read_only(backup_path)
             try:
                 copy = _copy_to_temp(source, db_path)
             finally:

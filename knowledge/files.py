@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import statistics
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,6 +16,12 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def connect_read_only(path: Path, **kwargs) -> sqlite3.Connection:
+    """An SQLite connection that cannot write ``path``: a ``file:`` URI built from the resolved path, so
+    a name with ``?``, ``#`` or spaces is still that file."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, **kwargs)
 
 
 def first_mismatch(directory: Path, names: Iterable[str], expected: Mapping[str, str]) -> str | None:

@@ -30,6 +30,7 @@ from knowledge.analysis import Analysis, Candidate, Embed, analyse
 from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message
 from knowledge.backup import backup as backup_database
 from knowledge.errors import KnowledgeError, NameClash, NotFound, StoreError
+from knowledge.files import connect_read_only
 from knowledge.flags import static_flags
 from knowledge.loader import (
     BUNDLED_ORIGIN,
@@ -990,8 +991,7 @@ class Store:
         """
         view = Store.__new__(Store)
         view.path = self.path
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+        conn = connect_read_only(self.path, isolation_level=None, timeout=30)
         view.db = sqlite_utils.Database(conn)
         try:
             conn.execute("BEGIN")
