@@ -43,29 +43,18 @@ def embed(encoder):
 @pytest.fixture(scope="session")
 def seeded_store_path(tmp_path_factory, embed):
     """A store with the five source documents ingested once; tests copy it rather than re-ingest."""
-    from knowledge.loader import SOURCES_DIR, collect_paths, load_document
-    from knowledge.store import Store
+    from stores import ingest_bundled
 
-    path = tmp_path_factory.mktemp("seeded") / "tutor.db"
-    store = Store(path)
-    store.ingest([load_document(p) for p in collect_paths([SOURCES_DIR])], embed)
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    return path
+    return ingest_bundled(tmp_path_factory.mktemp("seeded") / "tutor.db", embed)
 
 
 @pytest.fixture
 def seeded_store(seeded_store_path, tmp_path):
     """A private copy of the seeded store."""
-    import shutil
+    from stores import open_copy
 
-    from knowledge.store import Store
-
-    target = tmp_path / "tutor.db"
-    shutil.copy(seeded_store_path, target)
-    store = Store(target)
-    yield store
-    store.close()
+    with open_copy(seeded_store_path, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture(scope="session")

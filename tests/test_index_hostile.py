@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stores import ingest_bundled, open_copy
 
 from index import store_index
 from index.errors import IndexCorrupt
-from knowledge.loader import SOURCES_DIR, collect_paths, load_document
+from knowledge.loader import load_document
 from knowledge.store import Store
 
 
@@ -43,20 +44,13 @@ def _embed(texts):
 
 @pytest.fixture(scope="module")
 def small_store_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("hostile-index") / "tutor.db"
-    store = Store(path)
-    store.ingest([load_document(p) for p in collect_paths([SOURCES_DIR])], _embed)
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    return path
+    return ingest_bundled(tmp_path_factory.mktemp("hostile-index") / "tutor.db", _embed)
 
 
 @pytest.fixture
 def store(small_store_path, tmp_path):
-    shutil.copy(small_store_path, tmp_path / "tutor.db")
-    store = Store(tmp_path / "tutor.db")
-    yield store
-    store.close()
+    with open_copy(small_store_path, tmp_path) as store:
+        yield store
 
 
 def _load(store: Store, directory: Path):

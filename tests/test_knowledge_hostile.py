@@ -20,6 +20,7 @@ import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stores import ingest_bundled, open_copy
 
 from knowledge.analysis import ANY_DOCUMENT_MIN, SAME_CHAPTER_MIN, Candidate, analyse
 from knowledge.errors import KnowledgeError, NameClash, ParseError
@@ -67,22 +68,13 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def bundled_store_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("hostile-kb") / "tutor.db"
-    store = Store(path)
-    store.ingest([load_document(p) for p in collect_paths([SOURCES_DIR])], fake_embed)
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    return path
+    return ingest_bundled(tmp_path_factory.mktemp("hostile-kb") / "tutor.db", fake_embed)
 
 
 @pytest.fixture
 def store(bundled_store_path, tmp_path):
-    import shutil
-
-    shutil.copy(bundled_store_path, tmp_path / "tutor.db")
-    store = Store(tmp_path / "tutor.db")
-    yield store
-    store.close()
+    with open_copy(bundled_store_path, tmp_path) as store:
+        yield store
 
 
 # --- 1. scale -----------------------------------------------------------------------------------------------
