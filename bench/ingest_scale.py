@@ -16,49 +16,28 @@ Peak memory is the process's peak RSS (``ru_maxrss``), imports included.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import multiprocessing
 import resource
 import sqlite3
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers: stores.py
+
+from stores import TimedStore, random_embed
 
 from knowledge.loader import load_document
-from knowledge.store import Store
 
 DIM = 384
 
 
 def fake_embed(texts) -> np.ndarray:
-    """A unit vector per text, seeded by its hash: deterministic, and about 10 µs a text."""
-    out = np.empty((len(texts), DIM), dtype=np.float32)
-    for row, text in enumerate(texts):
-        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-        out[row] = np.random.default_rng(seed).standard_normal(DIM, dtype=np.float32)
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out
-
-
-class TimedStore(Store):
-    """A store whose write transactions are timed."""
-
-    def __init__(self, path: Path) -> None:
-        self.durations: list[float] = []
-        super().__init__(path)
-
-    @contextmanager
-    def transaction(self):
-        started = time.perf_counter()
-        with super().transaction():
-            yield
-        self.durations.append(time.perf_counter() - started)
+    return random_embed(texts, DIM)
 
 
 def probe_lock(path: str, stop, longest) -> None:

@@ -7,12 +7,10 @@ real model, to check the bundled sources' groups against the full n x n matrix.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
 import tracemalloc
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stores import ingest_bundled, open_copy
+from stores import TimedStore, ingest_bundled, open_copy, random_embed
 
 from knowledge.analysis import ANY_DOCUMENT_MIN, SAME_CHAPTER_MIN, Candidate, analyse
 from knowledge.errors import KnowledgeError, NameClash, ParseError
@@ -34,30 +32,7 @@ from knowledge.store import MIGRATIONS, Store
 CS231N = "004_0cc870b9a54faf0e.txt"
 
 
-def fake_embed(texts) -> np.ndarray:
-    out = np.empty((len(texts), 64), dtype=np.float32)
-    for row, text in enumerate(texts):
-        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-        out[row] = np.random.default_rng(seed).standard_normal(64, dtype=np.float32)
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-class TimedStore(Store):
-    """Times every write transaction and, after each commit, lets a test look at the database."""
-
-    def __init__(self, path: Path, after_commit=None) -> None:
-        self.durations: list[float] = []
-        self.after_commit = after_commit
-        super().__init__(path)
-
-    @contextmanager
-    def transaction(self):
-        started = time.perf_counter()
-        with super().transaction():
-            yield
-        self.durations.append(time.perf_counter() - started)
-        if self.after_commit is not None:
-            self.after_commit()
+fake_embed = random_embed
 
 
 def _write(path: Path, text: str) -> Path:
