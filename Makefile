@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TUTOR := $(VENV)/bin/tutor
 
-.PHONY: setup run test lint bench clean redis-server
+.PHONY: setup run test lint bench clean redis-server vectors
 
 setup: $(VENV)/.installed
 
@@ -31,5 +31,9 @@ test: setup redis-server
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# After editing a bundled source: the shipped vectors that let a fresh install start without embedding them.
+vectors: setup
+	$(PY) -m tutor.bundle
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis  # never the data folder: it holds quiz progress

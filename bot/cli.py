@@ -97,7 +97,7 @@ def _prepare():
     try:
         services = build_services(settings)
     except (RetrievalError, KnowledgeError) as exc:
-        raise click.ClickException(f"{exc} (run `tutor kb ingest` first)") from None
+        raise click.ClickException(str(exc)) from None
     return settings, services
 
 

@@ -17,7 +17,7 @@ from discord import app_commands
 
 from engine.errors import DemosUnavailable, DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
 from index.errors import BadQuery, EmptyKnowledgeBase
-from knowledge.errors import NameClash, NotFound, ParseError
+from knowledge.errors import NameClash, NotFound, ParseError, ReadOnlyStore
 from knowledge.quiz.models import QuizError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
         )
     if isinstance(error, WorkerCrashed):
         return f"The demo crashed: {error}", False
-    if isinstance(error, EngineError | UserError | BadQuery | QuizError | NotFound | ParseError | NameClash):
+    if isinstance(
+        error, EngineError | UserError | BadQuery | QuizError | NotFound | ParseError | NameClash | ReadOnlyStore
+    ):
         return str(error), True
     if isinstance(error, EmptyKnowledgeBase):
         return "My knowledge base is empty; an admin needs to run `tutor kb ingest`.", False

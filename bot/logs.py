@@ -17,6 +17,7 @@ colour formatter, used on a TTY and in Docker) render the traceback again from `
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 
@@ -110,12 +111,44 @@ def install_redaction(secrets: Iterable[str] = (), loggers: Iterable[str] = ("",
 def configure_logging(
     level: str, secrets: Iterable[str] = (), *, handler: logging.Handler | None = None
 ) -> RedactSecrets:
-    """discord.py's logging setup on the root logger at ``level`` (a name such as "DEBUG"), redacted."""
+    """discord.py's logging setup on the root logger at ``level`` (a name such as "DEBUG"), redacted.
+
+    Colours only when the handler writes to a terminal (discord.py also colours whenever it runs in
+    Docker, which put escape codes in piped and collected logs), and never with ``NO_COLOR`` set.
+    """
     import discord
 
+    handler = handler if handler is not None else logging.StreamHandler()
+    numeric = logging.getLevelNamesMapping().get(level.strip().upper(), logging.INFO)
+    quiet_library_loggers(numeric)
     discord.utils.setup_logging(
-        handler=handler if handler is not None else discord.utils.MISSING,
-        level=logging.getLevelNamesMapping().get(level.strip().upper(), logging.INFO),
+        handler=handler,
+        formatter=discord.utils.MISSING if _to_terminal(handler) else PLAIN_FORMATTER,
+        level=numeric,
         root=True,
     )
     return install_redaction(secrets)
+
+
+# discord.py's format without colour (what it uses itself off a terminal, outside Docker).
+PLAIN_FORMATTER = logging.Formatter(
+    "[{asctime}] [{levelname:<8}] {name}: {message}", "%Y-%m-%d %H:%M:%S", style="{"
+)
+
+# Libraries whose INFO lines are start-up noise: faiss's loader tries its AVX512 and AVX2 builds first and
+# logs a ModuleNotFoundError for each one the wheel lacks before loading the generic build.
+NOISY_AT_INFO = ("faiss.loader",)
+
+
+def quiet_library_loggers(level: int) -> None:
+    """Those libraries' INFO lines shown at DEBUG only (their warnings and errors always)."""
+    for name in NOISY_AT_INFO:
+        logging.getLogger(name).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
+
+
+def _to_terminal(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    try:
+        return bool(stream is not None and stream.isatty()) and not os.environ.get("NO_COLOR")
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

@@ -15,8 +15,11 @@ rebuilt from the store with one log line, never served.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,11 +71,14 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
     while the encoder runs leaves a manifest that no longer matches the store: detected and rebuilt.
     """
     with store.snapshot() as view:
-        items = [it for it in view.items() if DISABLED not in it.flags]
-        documents = view.documents()
+        live = view.items()
+        items = [it for it in live if DISABLED not in it.flags]
+        # A document whose items are all retired (`tutor kb remove`) suggests no topics either.
+        live_sources = {it.source for it in live}
+        documents = [doc for doc in view.documents() if doc.source in live_sources]
         content_hash = view.content_hash()
     if not items:
-        raise EmptyKnowledgeBase("the knowledge base is empty: run `tutor kb ingest` first")
+        raise EmptyKnowledgeBase(EMPTY)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "manifest.json").unlink(missing_ok=True)  # an interrupted build is never mistaken for valid
     started = time.perf_counter()
@@ -180,6 +186,20 @@ def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> Loaded
     return LoadedIndex(manifest, vectors, views, item_ids, list(manifest["topics"]), topic_vectors, lexical)
 
 
+EMPTY = "the knowledge base is empty: run `tutor kb ingest` first"
+
+
+def _build_scratch(store: Store, encoder, directory: Path, reason: str) -> LoadedIndex:
+    """A read-only store's index, built for this process in a temporary folder removed at exit."""
+    scratch = Path(tempfile.mkdtemp(prefix="tutor-index-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    log.info(
+        "retrieval index at %s: %s; the store can only be read (%s), so it is built in %s for this run",
+        directory, reason, store.read_only, scratch,
+    )  # fmt: skip
+    return build(store, encoder, scratch)
+
+
 def load_or_build(
     store: Store, encoder, directory: Path, expected: bool = False
 ) -> tuple[LoadedIndex, str | None]:
@@ -191,6 +211,10 @@ def load_or_build(
         return load(directory, store.content_hash(), encoder.model_id, encoder.dim), None
     except IndexCorrupt as exc:
         reason = str(exc)
+    if store.db.execute("SELECT 1 FROM items WHERE retired_at IS NULL LIMIT 1").fetchone() is None:
+        raise EmptyKnowledgeBase(EMPTY)  # said once, without a warning about the index first
+    if store.read_only is not None:
+        return _build_scratch(store, encoder, directory, reason), reason
     clear_non_folder(directory)
     with build_lock(directory):
         try:  # another process may have rebuilt it while we waited for the lock

@@ -107,11 +107,18 @@ def create_if_absent(db_path: Path) -> None:
 class InUse:
     """The lock every open store holds (shared) and a restore needs (exclusive) on ``<db>.lock``."""
 
-    def __init__(self, db_path: Path, exclusive: bool = False) -> None:
+    def __init__(self, db_path: Path, exclusive: bool = False, shared_optional: bool = False) -> None:
+        """``shared_optional``: a reader in a folder it cannot write takes the lock if the file is there."""
         self._fh = None
         if fcntl is None:
             return
-        fh = open(db_path.with_name(db_path.name + ".lock"), "a+b")  # noqa: SIM115 - held until release()
+        lock_path = db_path.with_name(db_path.name + ".lock")
+        try:
+            fh = open(lock_path, "rb" if shared_optional else "a+b")  # noqa: SIM115 - held until release()
+        except OSError:
+            if shared_optional:
+                return
+            raise
         try:
             fcntl.flock(fh, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from click_didyoumean import DYMGroup
 
-from knowledge.errors import KnowledgeError
-from knowledge.loader import ALL_FORMATS, SOURCES_DIR, collect_paths, load_document
+from knowledge.errors import KnowledgeError, NotFound
+from knowledge.loader import (
+    ALL_FORMATS,
+    BUNDLED_ORIGIN,
+    FILE_ORIGIN,
+    GUILD_ORIGIN,
+    SOURCES_DIR,
+    collect_paths,
+    load_document,
+)
 
 
 def _store(ctx: click.Context):
@@ -36,41 +46,65 @@ def kb() -> None:
     help="Let a file replace a stored document of the same name that came from elsewhere (the bundled "
     "sources, a server's cards, another file); without it that is an error naming both.",
 )
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Only when the knowledge base has no documents yet (a container's first start on a new volume).",
+)
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool, replace: bool) -> None:
+def ingest(
+    ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool, replace: bool, if_empty: bool
+) -> None:
     """Parse documents (default: the bundled sources) into the store, then index them.
 
     Every file is parsed and checked before anything is written; each document is then published whole.
     A document is its origin plus its file name: a file named like a document from elsewhere is refused
     unless --replace is given. At most 100,000 entries per file.
     """
-    from tutor.services import embed, refresh_index
+    from tutor.progress import embedding_bar
+    from tutor.services import entry_encoder, refresh_index
 
-    try:
-        files = collect_paths(paths or (SOURCES_DIR,))
-        documents = []
-        for path in files:
-            documents.append(load_document(path, fmt))
-            if not quiet:
-                click.echo(f"parsed {path.name}: {len(documents[-1].entries)} entries", err=True)
-        store = _store(ctx)
-        report = store.ingest(
-            documents, embed, progress=None if quiet else lambda m: click.echo(m, err=True), replace=replace
-        )
-    except KnowledgeError as exc:
-        if exc.published:
-            done = ", ".join(exc.published)
-            raise click.ClickException(f"{exc} ({done}: published before it, whole)") from None
-        raise click.ClickException(f"{exc} (nothing was changed)") from None
-    if not quiet:  # -q: nothing on success (errors still go to stderr)
-        click.echo(
-            f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "
-            f"{report.unchanged} unchanged, {report.retired} retired"
-        )
-    try:  # the first question after an ingest should not wait for the index
-        rebuilt = refresh_index(store)
-    except Exception as exc:  # the store is ingested either way; the next question rebuilds the index
-        raise click.ClickException(f"ingested, but the index could not be built: {exc}") from None
+    with embedding_bar(enabled=not quiet) as bar:
+        try:
+            store = _store(ctx)
+            if if_empty and store.documents():
+                if not quiet:
+                    click.echo("the knowledge base has documents already: nothing to do", err=True)
+                return
+            files = collect_paths(paths or (SOURCES_DIR,))
+            removed = set() if paths else store.removed_sources()  # naming a file brings it back
+            documents = []
+            for path in files:
+                if path.name in removed:
+                    if not quiet:
+                        click.echo(
+                            f"skipped {path.name}: removed (`tutor kb ingest {path}` brings it back)",
+                            err=True,
+                        )
+                    continue
+                documents.append(load_document(path, fmt))
+                if not quiet:
+                    click.echo(f"parsed {path.name}: {len(documents[-1].entries)} entries", err=True)
+            report = store.ingest(
+                documents,
+                entry_encoder(store, bar),
+                progress=None if quiet else lambda m: click.echo(m, err=True),
+                replace=replace,
+            )
+        except KnowledgeError as exc:
+            if exc.published:
+                done = ", ".join(exc.published)
+                raise click.ClickException(f"{exc} ({done}: published before it, whole)") from None
+            raise click.ClickException(f"{exc} (nothing was changed)") from None
+        if not quiet:  # -q: nothing on success (errors still go to stderr)
+            click.echo(
+                f"ingested {report.documents} documents: {report.added} added, {report.updated} updated, "
+                f"{report.unchanged} unchanged, {report.retired} retired"
+            )
+        try:  # the first question after an ingest should not wait for the index
+            rebuilt = refresh_index(store, bar)
+        except Exception as exc:  # the store is ingested either way; the next question rebuilds the index
+            raise click.ClickException(f"ingested, but the index could not be built: {exc}") from None
     if rebuilt and not quiet:
         click.echo(f"index rebuilt ({rebuilt})", err=True)
 
@@ -144,6 +178,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         store = _store(ctx)
         numbers = store.stats()
         titles = {d.source: d.title for d in store.documents()}
+        retired = Counter(it.source for it in store.items(include_retired=True) if it.retired)
     except KnowledgeError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -155,12 +190,146 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     click.echo(
         f"{numbers['items']} items, {numbers['duplicate_groups']} duplicate groups, {numbers['retired']} retired"
     )
-    click.echo("per source:")
-    for source, count in numbers["per_source"].items():
-        click.echo(f"  {source}  {count:>4}  {titles.get(source, '')}")
-    click.echo("per flag:")
-    for flag, count in numbers["per_flag"].items():
-        click.echo(f"  {flag:<12} {count:>4}")
+    click.echo()
+    live = numbers["per_source"]
+    rows = [
+        (source, str(live.get(source, 0)), str(retired.get(source, 0)),
+         titles.get(source, "") + ("" if live.get(source) else "  (removed)"))
+        for source in sorted({*live, *retired})
+    ]  # fmt: skip
+    _table(("source", "items", "retired", "title"), rows, right={1, 2})
+    click.echo()
+    _table(("flag", "items"), [(flag, str(count)) for flag, count in numbers["per_flag"].items()], right={1})
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> None:
+    """Aligned columns on stdout: a rich table on a terminal (fitted to its width), plain text when piped
+    (columns padded with spaces, no colour, nothing cut, so `grep` and `awk` see whole cells)."""
+    from rich.cells import cell_len
+
+    if sys.stdout.isatty():
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        last = len(headers) - 1
+        for i, header in enumerate(headers):
+            table.add_column(header, justify="right" if i in right else "left", no_wrap=i != last)
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))  # Text: a title's "[...]" is not markup
+        Console().print(table)
+        return
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    for line in (tuple(h.upper() for h in headers), *rows):
+        cells = []
+        for i, (cell, width) in enumerate(zip(line, widths, strict=True)):
+            pad = " " * (width - cell_len(cell))
+            cells.append(pad + cell if i in right else cell + pad)
+        click.echo("  ".join(cells).rstrip())
+
+
+BRINGS_BACK = {
+    BUNDLED_ORIGIN: "It is a bundled source: `tutor kb ingest` (and `make run`) now leave it out; "
+    "`tutor kb ingest knowledge/sources/NAME` brings it back.",
+    GUILD_ORIGIN: "They were a server's own cards: the server's next /kb add starts its deck afresh.",
+}
+
+
+@kb.command()
+@click.argument("source")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing unless something goes wrong.")
+@click.pass_context
+def remove(ctx: click.Context, source: str, yes: bool, quiet: bool) -> None:
+    """Retire a document (a deck) from answers, quizzes and the index.
+
+    SOURCE is a document's name as `tutor kb stats` shows it, or the start of its name or title when that
+    fits one document only. Nothing is deleted: its items keep their ids and quiz history (`tutor kb list
+    --all --source NAME` shows them) and ingesting the file again brings them back. A removed bundled
+    source stays out of `tutor kb ingest` (and `make run`) until its file is ingested by name.
+    The index is rebuilt at once; a running bot answers from it until it restarts.
+    """
+    from index.errors import EmptyKnowledgeBase
+    from tutor.services import entry_encoder, refresh_index
+
+    try:
+        store = _store(ctx)
+        live = store.stats()["per_source"]
+        documents = {d.source: d.title for d in store.documents()}
+        name = _resolve_source(source, live, documents)
+        title, count = documents.get(name, ""), live[name]
+        if not yes:
+            if not _interactive():
+                raise click.ClickException(
+                    f"not removing {name} ({count} items): no terminal to confirm on; pass --yes"
+                )
+            click.confirm(
+                f"Remove {name} ({title}, {count} items)? They are retired, not deleted", abort=True
+            )
+        report = store.remove_document(
+            name, entry_encoder(store), progress=None if quiet else lambda m: click.echo(m, err=True)
+        )
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except KnowledgeError as exc:
+        done = "its items are retired; the next ingest finishes the analysis" if exc.published else ""
+        raise click.ClickException(f"{exc} ({done or 'nothing was changed'})") from None
+    if not quiet:
+        kept = f"{report.reviews} quiz reviews, {report.cards} card states"
+        click.echo(
+            f"removed {report.source} ({report.title}): {report.retired} items retired, kept in the database "
+            f"with their quiz history ({kept}); `tutor kb list --all --source {report.source}` lists them"
+        )
+        origin = report.origin or ""
+        click.echo(
+            BRINGS_BACK.get(origin, "").replace("NAME", report.source)
+            or f"`tutor kb ingest {origin[len(FILE_ORIGIN) :] if origin.startswith(FILE_ORIGIN) else 'FILE'}` "
+            "brings it back."
+        )
+    try:  # like ingest: the next question should not wait for the index, nor find the deck in it
+        rebuilt = refresh_index(store)
+    except EmptyKnowledgeBase:
+        if not quiet:
+            click.echo("The knowledge base is now empty: nothing to index until the next `tutor kb ingest`.")
+        return
+    except Exception as exc:  # the store is changed either way; the next question rebuilds the index
+        raise click.ClickException(f"removed, but the index could not be rebuilt: {exc}") from None
+    if rebuilt and not quiet:
+        click.echo(f"index rebuilt ({rebuilt})", err=True)
+
+
+def _interactive() -> bool:
+    """Whether someone can answer a question: stdin is a terminal (not a pipe, a file or a cron job)."""
+    return sys.stdin.isatty()
+
+
+def _resolve_source(wanted: str, live: dict[str, int], titles: dict[str, str]) -> str:
+    """The live document ``wanted`` names: its exact name, else the one document whose name or title starts
+    with it (case-insensitive). Anything else is a :class:`NotFound` listing the candidates."""
+    if wanted in live:
+        return wanted
+    if wanted in titles:
+        raise NotFound(f"{wanted} is already removed (all its items are retired)")
+    key = wanted.strip().casefold()
+    matches = [
+        s
+        for s in sorted(live)
+        if key and (s.casefold().startswith(key) or titles.get(s, "").casefold().startswith(key))
+    ]
+    if len(matches) == 1:
+        return matches[0]
+
+    def listing(sources: Sequence[str]) -> str:
+        width = max(len(s) for s in sources)
+        return "".join(f"\n  {s:<{width}}  {titles.get(s, '')}".rstrip() for s in sources)
+
+    if matches:
+        raise NotFound(f"{wanted!r} fits {len(matches)} documents; name one:{listing(matches)}")
+    if not live:
+        raise NotFound("the knowledge base is empty: there is nothing to remove")
+    raise NotFound(f"no document {wanted!r} in the knowledge base; the documents are:{listing(sorted(live))}")
 
 
 @kb.command()

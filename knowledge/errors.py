@@ -59,5 +59,9 @@ class StoreError(KnowledgeError):
     """The SQLite store is missing, corrupt or from a newer version."""
 
 
+class ReadOnlyStore(StoreError):
+    """A write to a store opened read-only (its folder or file cannot be written): says why, loses nothing."""
+
+
 class NotFound(KnowledgeError):
     """No item with that id."""

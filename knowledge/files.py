@@ -18,10 +18,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def connect_read_only(path: Path, **kwargs) -> sqlite3.Connection:
+def connect_read_only(path: Path, *, immutable: bool = False, **kwargs) -> sqlite3.Connection:
     """An SQLite connection that cannot write ``path``: a ``file:`` URI built from the resolved path, so
-    a name with ``?``, ``#`` or spaces is still that file."""
-    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, **kwargs)
+    a name with ``?``, ``#`` or spaces is still that file. ``immutable``: nothing will change the file
+    while it is open (a read-only mount), so SQLite needs no lock or WAL index beside it."""
+    flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?{flags}", uri=True, **kwargs)
 
 
 def first_mismatch(directory: Path, names: Iterable[str], expected: Mapping[str, str]) -> str | None:

@@ -10,7 +10,9 @@ by the bot are not blocked.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -29,7 +31,7 @@ import sqlite_utils
 from knowledge.analysis import Analysis, Candidate, Embed, analyse
 from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message
 from knowledge.backup import backup as backup_database
-from knowledge.errors import KnowledgeError, NameClash, NotFound, StoreError
+from knowledge.errors import KnowledgeError, NameClash, NotFound, ReadOnlyStore, StoreError
 from knowledge.files import connect_read_only
 from knowledge.flags import static_flags
 from knowledge.loader import (
@@ -203,6 +205,16 @@ def _m006_document_origin(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE documents SET origin = ? WHERE source = ?", [GUILD_ORIGIN, source])
 
 
+def _m007_text_vectors(db: sqlite_utils.Database) -> None:
+    """The quiz's vector cache becomes every entry text's (ingest, index, quiz): see knowledge.vectors."""
+    db.execute("ALTER TABLE quiz_vectors RENAME TO text_vectors")
+
+
+def _m008_document_removed(db: sqlite_utils.Database) -> None:
+    """When a document was removed (``tutor kb remove``): the bundled notes' re-ingest leaves it out."""
+    db.execute("ALTER TABLE documents ADD COLUMN removed_at TEXT")
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
@@ -211,6 +223,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_guild_settings", _m004_guild_settings),
     ("005_grade_contests", _m005_grade_contests),
     ("006_document_origin", _m006_document_origin),
+    ("007_text_vectors", _m007_text_vectors),
+    ("008_document_removed", _m008_document_removed),
 ]
 GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
 
@@ -223,6 +237,54 @@ def register_migration(name: str, fn: Callable[[sqlite_utils.Database], None]) -
 
 _CHECKED: set[tuple[int, int, int, int]] = set()  # files this process found intact, as they were then
 _CHECKED_LOCK = threading.Lock()
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the data folder {folder} ({exc.strerror or exc}); "
+            "set TUTOR_DATA_DIR to a folder you can write"
+        ) from None
+
+
+def _unwritable(db_path: Path) -> str | None:
+    """Why ``db_path`` cannot be written (None: it can). Tried, not guessed from mode bits: root ignores
+    them, and a read-only mount refuses even root. Opening for append changes nothing."""
+    folder = db_path.parent
+    if db_path.exists():
+        try:
+            os.close(os.open(db_path, os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            return _why_unwritable(exc, folder, f"the file {db_path.name}")
+    probe = folder / f".tutor-write-test-{os.getpid()}-{threading.get_ident()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        if not db_path.exists():
+            raise StoreError(
+                f"cannot create the tutor database in {folder} ({exc.strerror or exc}); "
+                "set TUTOR_DATA_DIR to a folder you can write"
+            ) from None
+        return _why_unwritable(exc, folder, f"the folder {folder}")
+    return None
+
+
+def _why_unwritable(exc: OSError, folder: Path, what: str) -> str:
+    if exc.errno == errno.EROFS:
+        return f"{folder} is on a read-only file system"
+    return f"{what} is not writable by this user ({_whoami()}: {exc.strerror or exc})"
+
+
+def _whoami() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return f"uid {os.getuid()}"
 
 
 def _check_once(conn: sqlite3.Connection, path: Path) -> None:
@@ -252,6 +314,18 @@ class IngestReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.retired)
+
+
+@dataclass(frozen=True)
+class RemovalReport:
+    """What :meth:`Store.remove_document` did: the document, its origin, and what stays stored."""
+
+    source: str
+    title: str
+    origin: str | None  # ``bundled``, ``discord``, ``file:<path>``, ``program``; None: never recorded
+    retired: int  # items retired (kept, with their ids)
+    reviews: int  # quiz reviews of those items (kept)
+    cards: int  # users' card states (FSRS) of the duplicate groups they were in (kept)
 
 
 class IngestConflict(StoreError):
@@ -341,16 +415,26 @@ def _deduplicated(embed: Embed) -> Embed:
 
 
 class Store:
-    """A knowledge store in one SQLite file (WAL mode)."""
+    """A knowledge store in one SQLite file (WAL mode).
+
+    A store whose file or folder cannot be written (a read-only mount, another user's files) opens
+    read-only: questions are still answered from it, and every write raises ``ReadOnlyStore`` saying why.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only: str | None = None  # why the store cannot be written, when it cannot
+        self._immutable = False  # read without a WAL index: nothing can write the file meanwhile
+        _make_folder(self.path.parent)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder, not a tutor database")
         if self.path.is_file() and self.path.stat().st_size == 0:  # SQLite would silently start afresh
             detail = "the file is empty (0 bytes): truncated or never written"
             raise StoreError(damaged_message(self.path, detail))
+        self.read_only = _unwritable(self.path)
+        if self.read_only is not None:
+            self._open_read_only()
+            return
         self._in_use = InUse(self.path)
         conn = None
         try:
@@ -369,6 +453,47 @@ class Store:
             if isinstance(exc, sqlite3.OperationalError | OSError) and "malformed" not in str(exc):
                 raise StoreError(f"{self.path}: cannot open the tutor database ({exc})") from exc
             raise StoreError(damaged_message(self.path, str(exc))) from exc
+
+    def _open_read_only(self) -> None:
+        """Read the file without creating anything beside it (no lock file, no WAL index, no migration)."""
+        self._in_use = InUse(self.path, shared_optional=True)
+        conn = None
+        try:
+            try:
+                conn = connect_read_only(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # A WAL database whose -shm cannot be created: nothing can write a read-only folder, so
+                # reading it as an immutable file is safe.
+                if conn is not None:
+                    conn.close()
+                self._immutable = True
+                conn = connect_read_only(
+                    self.path, check_same_thread=False, isolation_level=None, timeout=30, immutable=True
+                )
+            self.db = sqlite_utils.Database(conn)
+            _check_once(conn, self.path)
+            self.db.execute("PRAGMA query_only=ON")
+            pending = self.pending_migrations()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            self._in_use.release()
+            if isinstance(exc, sqlite3.OperationalError | OSError) and "malformed" not in str(exc):
+                raise StoreError(f"{self.path}: cannot read the tutor database ({exc})") from exc
+            raise StoreError(damaged_message(self.path, str(exc))) from exc
+        if pending:
+            self.close()
+            raise ReadOnlyStore(
+                f"{self.path} was written by an older version of the tutor and must be upgraded, which needs "
+                f"write access, but {self.read_only}. Make it writable and run any tutor command once."
+            )
+
+    def pending_migrations(self) -> list[str]:
+        if not self.db["_migrations"].exists():
+            return [name for name, _ in MIGRATIONS]
+        done = {row["name"] for row in self.db.query("SELECT name FROM _migrations")}
+        return [name for name, _ in MIGRATIONS if name not in done]
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -400,9 +525,15 @@ class Store:
         """A consistent copy made while the store is in use (SQLite's online backup); see knowledge.backup."""
         return backup_database(self.db.conn, self.path, target, reason)
 
+    def check_writable(self) -> None:
+        """Raise ``ReadOnlyStore`` (saying why) before a write to a store opened read-only."""
+        if self.read_only is not None:
+            raise ReadOnlyStore(f"{self.path} can only be read: {self.read_only}")
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection is in autocommit mode)."""
+        self.check_writable()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -775,13 +906,14 @@ class Store:
         write = plan.action == "write"
         self.db.execute(
             "INSERT INTO documents (source, title, course, chapter, topics, layout, content_hash, path, ingested_at,"
-            " origin, revision, analysed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0) ON CONFLICT(source) DO UPDATE"
+            " origin, revision, analysed, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?)"
+            " ON CONFLICT(source) DO UPDATE"
             " SET title=excluded.title, course=excluded.course, chapter=excluded.chapter, topics=excluded.topics,"
             " layout=excluded.layout, content_hash=excluded.content_hash, path=excluded.path,"
             " ingested_at=excluded.ingested_at, origin=excluded.origin, revision=documents.revision + 1,"
-            " analysed=CASE WHEN ? THEN 0 ELSE documents.analysed END",
+            " analysed=CASE WHEN ? THEN 0 ELSE documents.analysed END, removed_at=excluded.removed_at",
             [plan.source, meta.title, meta.course, meta.chapter, json.dumps(list(meta.topics)), meta.layout,
-             plan.doc.content_hash, plan.path, now, plan.origin, int(write)],
+             plan.doc.content_hash, plan.path, now, plan.origin, None if plan.doc.entries else now, int(write)],
         )  # fmt: skip
         if not write:
             return
@@ -836,6 +968,83 @@ class Store:
                 [int(disabled), json.dumps(sorted(flags)), _now(), item_id],
             )
         return self.item(item_id)
+
+    # --- removing a document ---
+    def removed_sources(self) -> set[str]:
+        """Documents removed with ``tutor kb remove`` (and not ingested since)."""
+        return {r[0] for r in self.db.execute("SELECT source FROM documents WHERE removed_at IS NOT NULL")}
+
+    def remove_document(
+        self, source: str, embed: Embed, progress: Callable[[str], None] | None = None
+    ) -> RemovalReport:
+        """Retire every live item of the document ``source`` (``tutor kb remove``); nothing is deleted.
+
+        The items keep their rows and ids, and so does everything that refers to them (quiz cards, sessions,
+        reviews, feedback, contests); every reader skips retired items, so answers, quizzes and the retrieval
+        index (stale from here: the content hash changed) no longer use them. It is an ingest of the document
+        with no entries: the duplicate groups, flags and best answers of the rest are analysed again and
+        published by the ingest's own steps (the same conflict checks and short transactions). Ingesting the
+        document again brings its items back under their old ids, matched by question, with their history.
+
+        A duplicate group is numbered after its lowest item id, so a question of another document that was
+        grouped with one of these gets its own number, and the quiz treats it as a new card until the
+        document comes back (the old card's progress stays stored under the old number).
+
+        Raises :class:`NotFound` when no document of that name has a live item.
+        """
+        say = progress or (lambda _msg: None)
+        reported: dict[str, Counter] = {}  # set once the document's retirement is published
+        report: RemovalReport | None = None
+        for _attempt in range(_ATTEMPTS):
+            self.db.execute("BEGIN")  # deferred: one read snapshot, no lock (an ingest's plan)
+            try:
+                row = self._document_row(source)
+                live = [r["id"] for r in self._items_of(source, include_retired=False)]
+                if row is None or (not live and source not in reported):
+                    raise NotFound(f"no document named {source!r} with live items in the knowledge base")
+                revisions = {
+                    r["source"]: r["revision"]
+                    for r in self.db.query("SELECT source, revision FROM documents")
+                }
+                max_id = self._max_id()
+                meta = DocumentMeta(
+                    source=source,
+                    title=row["title"] or source,
+                    course=row["course"] or "",
+                    chapter=row["chapter"] or "",
+                    topics=tuple(json.loads(row["topics"] or "[]")),
+                    layout=row["layout"] or "",
+                )
+                doc = ParsedDocument(meta, (), row["content_hash"] or "", row["origin"] or "")
+                plan = _Plan(doc, source, row["origin"], row["path"], row["revision"], retire=live)
+                plan.counts["retired"] = len(live)
+                if source in reported:  # retired by an earlier try, whose analysis met another writer
+                    plan.action = "unchanged"
+                candidates = self._candidates([plan])
+                if report is None:
+                    reviews, cards = (
+                        self.db.execute(sql, [source]).fetchone()[0]
+                        for sql in (
+                            "SELECT COUNT(*) FROM quiz_reviews WHERE item_id IN"
+                            " (SELECT id FROM items WHERE source = ? AND retired_at IS NULL)",
+                            "SELECT COUNT(*) FROM quiz_cards WHERE card_id IN"
+                            " (SELECT group_id FROM items WHERE source = ? AND retired_at IS NULL)",
+                        )
+                    )
+                    report = RemovalReport(source, meta.title, row["origin"], len(live), reviews, cards)
+            finally:
+                self.db.execute("COMMIT")
+            try:
+                self._publish([plan], revisions, max_id, candidates, embed, reported, set(), say)
+            except _Conflict:
+                continue
+            return report
+        conflict = IngestConflict(
+            f"{self.path}: another writer kept changing the knowledge base during this removal "
+            f"({_ATTEMPTS} tries); run it again"
+        )
+        conflict.published = tuple(reported)  # retired, but the others' analysis is left to the next ingest
+        raise conflict
 
     # --- guild settings ---
     def guild_settings(self, guild_id: str | int) -> dict[str, Any]:
@@ -991,7 +1200,9 @@ class Store:
         """
         view = Store.__new__(Store)
         view.path = self.path
-        conn = connect_read_only(self.path, isolation_level=None, timeout=30)
+        view.read_only = "a snapshot"
+        view._immutable = self._immutable
+        conn = connect_read_only(self.path, isolation_level=None, timeout=30, immutable=self._immutable)
         view.db = sqlite_utils.Database(conn)
         try:
             conn.execute("BEGIN")

@@ -11,6 +11,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_dir(tmp_path_factory):
+    """No test reads or writes the developer's own knowledge base (the default data folder)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TUTOR_DATA_DIR", str(tmp_path_factory.mktemp("tutor-data")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def encoder():
     """The project's real MiniLM encoder (shared by every test that needs embeddings)."""

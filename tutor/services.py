@@ -51,8 +51,16 @@ def quiz_grader():
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
-    """Normalised embeddings for the knowledge analysis (duplicate groups, off-topic answers)."""
+    """Normalised embeddings, remembered nowhere (``entry_encoder`` remembers them in a store)."""
     return encoder().encode(list(texts))
+
+
+def entry_encoder(store: Store, progress=None):
+    """The plain encoder remembering entry texts in ``store`` (and shipped for the bundled notes): each
+    text is embedded once, whether the ingest, the index or the quiz asks first."""
+    from knowledge.vectors import TextVectors
+
+    return TextVectors(store, encoder(), progress=progress)
 
 
 def open_store(data_dir: Path) -> Store:
@@ -70,11 +78,12 @@ def read_store(read: Callable[[Store], T]) -> T:
         store.close()
 
 
-def refresh_index(store: Store) -> str | None:
+def refresh_index(store: Store, progress=None) -> str | None:
     """Bring the store's retrieval index up to date; returns why it was rebuilt (None: it was current)."""
     from index import store_index
 
-    _, reason = store_index.load_or_build(store, encoder(), Path(store.path).parent / "index", expected=True)
+    directory = Path(store.path).parent / "index"
+    _, reason = store_index.load_or_build(store, entry_encoder(store, progress), directory, expected=True)
     return reason
 
 
@@ -93,4 +102,6 @@ def open_retriever(data_dir: Path, model_dir: Path | None = None):
         model = load_model(Path(model_dir))
         queries = MiniLMEncoder(adapter=model.adapter)
     store = open_store(data_dir)
-    return Retriever(store, encoder(), Path(data_dir) / "index", model=model, query_encoder=queries)
+    return Retriever(
+        store, entry_encoder(store), Path(data_dir) / "index", model=model, query_encoder=queries
+    )

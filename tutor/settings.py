@@ -7,17 +7,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from platformdirs import user_data_path
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DISCORD_API_URL = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
 
+def default_data_dir() -> Path:
+    """One knowledge base per user whatever the current folder (``~/.local/share/dl-tutor`` on Linux)."""
+    return user_data_path("dl-tutor", appauthor=False)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUTOR_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Where the SQLite store and the index live.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the SQLite store and the index live (default: the user's data folder).",
+    )
     discord_token: SecretStr | None = Field(default=None, description="Bot token; never logged.")
     discord_api_url: str = DISCORD_API_URL
     discord_gateway_url: str = DISCORD_GATEWAY_URL
@@ -61,13 +70,10 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "tutor.db"
-
-    @property
-    def index_dir(self) -> Path:
-        return self.data_dir / "index"
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
 
 def pool_settings(settings: Settings):

@@ -50,7 +50,6 @@ from knowledge.quiz.selection import (
     MODES,
     Catalogue,
     QuizCard,
-    VectorCache,
     build_catalogue,
     hint_for,
     matches,
@@ -58,7 +57,9 @@ from knowledge.quiz.selection import (
     resolve_mode,
     select_cards,
 )
+from knowledge.errors import ReadOnlyStore
 from knowledge.store import Store
+from knowledge.vectors import TextVectors
 
 MAX_QUESTIONS = 50
 MASTERED_RECALL = 0.9
@@ -81,11 +82,17 @@ class QuizService:
         clock: Callable[[], datetime] | None = None,
         grader: Any = None,
     ):
+        if store.read_only is not None:
+            raise ReadOnlyStore(
+                f"Quizzes record your progress, and {store.path} can only be read ({store.read_only}). "
+                "Questions are still answered. To quiz, make it writable, or copy it to a folder you can "
+                "write and point TUTOR_DATA_DIR there."
+            )
         self._store = Store(store.path)  # a connection of our own: other threads may use ``store``'s
         self._lock = threading.RLock()
         embed = encoder.encode if hasattr(encoder, "encode") else encoder
         self._grader = grader if grader is not None else Grader(embed)  # the trained one: tutor.services
-        self._vectors = VectorCache(self._store, embed, getattr(encoder, "model_id", ""))
+        self._vectors = TextVectors(self._store, encoder)
         self._scheduler = scheduler or Scheduler()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._catalogue: Catalogue | None = None

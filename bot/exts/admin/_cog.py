@@ -82,8 +82,11 @@ class Admin(commands.Cog):
         await interaction.response.defer(thinking=True, ephemeral=True)
 
         def ingest() -> IngestReport:
-            documents = [load_document(p) for p in collect_paths([SOURCES_DIR])]
-            return self._store.ingest(documents, self._embed)  # type: ignore[union-attr]
+            store = self._store
+            assert store is not None
+            removed = store.removed_sources()  # `tutor kb remove`d decks stay out
+            documents = [load_document(p) for p in collect_paths([SOURCES_DIR]) if p.name not in removed]
+            return store.ingest(documents, self._embed)
 
         report = await self._change(ingest)
         await send(
