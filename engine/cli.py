@@ -16,6 +16,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -155,22 +156,44 @@ def _runner():
         from engine.worker import DemoWorker
 
         runner = DemoWorker()
+        start = _starter(runner)
     else:
         from engine.pool import DemoPool
 
-        runner = DemoPool(pool)
-    return _budgeted(runner.run, settings.demo_timeout_s), runner.close
+        runner, start = DemoPool(pool), None
+    return _budgeted(runner.run, settings.demo_timeout_s, start), runner.close
 
 
-def _budgeted(run, max_budget_s: float):
+def _starter(worker):
+    """Start the local worker unless it runs: the seconds that took (torch imported in a new process), or
+    None when it was already running. Timed apart from the demo, so the header can say which is which."""
+
+    def start() -> float | None:
+        if worker.pid is not None:
+            return None
+        t0 = time.perf_counter()
+        worker.start()
+        return time.perf_counter() - t0
+
+    return start
+
+
+def _budgeted(run, max_budget_s: float, start=None):
     """``run(request, budget_s=...)`` with the demo's budget: validated here first, so a bad request never
-    starts a worker, and a demo past its budget is stopped (`DemoTimeout`) instead of running on."""
+    starts a worker, and a demo past its budget is stopped (`DemoTimeout`) instead of running on.
+
+    With ``start`` (see `_starter`), the worker is started after validation and the time it took is kept
+    in ``go.startup_s`` (None when no worker had to start) for the header."""
     from engine.worker import demo_budget
 
     def go(request):
         req = resolve(request)
+        go.startup_s = None
+        if start is not None:
+            go.startup_s = start()
         return run(req, budget_s=demo_budget(req.demo, max_budget_s))
 
+    go.startup_s = None
     return go
 
 
@@ -179,7 +202,21 @@ def _one(request, out_dir: Path, run):
     return result, _save(result, out_dir)
 
 
-def _human(result, paths: list[str]) -> str:
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s >= 1 else f"{s * 1000:.0f} ms"
+
+
+def _header(result, startup_s: float | None = None) -> str:
+    """The demo's own time, as the worker measured it (on a fresh worker it includes loading the demo's
+    module and data once) and, when this request had to start the worker first (a new process importing
+    torch), that start-up apart: "conv_apply  (cpu, 224 ms; worker start 3.4 s)"."""
+    timing = f"{result.device}, {_seconds(result.elapsed_ms / 1000)}"
+    if startup_s is not None:
+        timing += f"; worker start {_seconds(startup_s)}"
+    return click.style(f"{result.demo}", bold=True) + f"  ({timing})"
+
+
+def _human(result, paths: list[str], startup_s: float | None = None) -> str:
     def fmt(v):
         if isinstance(v, float):
             return f"{v:.6g}"
@@ -192,7 +229,7 @@ def _human(result, paths: list[str]) -> str:
         return str(v)
 
     lines = [
-        click.style(f"{result.demo}", bold=True) + f"  ({result.device}, {result.elapsed_ms:.0f} ms)",
+        _header(result, startup_s),
         "parameters: " + ", ".join(f"{k}={fmt(v)}" for k, v in result.params.items()),
         "",
     ]
@@ -295,7 +332,8 @@ def _run_requests(tokens: list[str], params, image: Path | None, as_json: bool, 
             try:
                 result, paths = _one(line, out, run)
                 payload = _payload(result, paths)
-                click.echo(json.dumps(payload) if as_json else _human(result, paths) + "\n")
+                shown = json.dumps(payload) if as_json else _human(result, paths, _startup(run)) + "\n"
+                click.echo(shown)
             except EngineError as exc:
                 failures += 1
                 click.echo(json.dumps(_error(exc, line)) if as_json else f"error: {exc}\n")
@@ -314,4 +352,11 @@ def _run_requests(tokens: list[str], params, image: Path | None, as_json: bool, 
         else:
             click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    click.echo(json.dumps(_payload(result, paths), indent=2) if as_json else _human(result, paths))
+    click.echo(
+        json.dumps(_payload(result, paths), indent=2) if as_json else _human(result, paths, _startup(run))
+    )
+
+
+def _startup(run) -> float | None:
+    """Seconds the last request spent starting the worker (`_budgeted`), None if none started or unknown."""
+    return getattr(run, "startup_s", None)

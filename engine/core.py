@@ -142,7 +142,7 @@ def _echoed(spec, params: dict, ignored: tuple[str, ...] = ()) -> dict:
     out = {name: value for name, value in params.items() if name not in ignored}
     for p in spec.params:
         if p.kind == "image" and out.get(p.name) is not None:
-            out[p.name] = f"{len(out[p.name][0])}x{len(out[p.name])} grayscale image"
+            out[p.name] = f"{len(out[p.name])} x {len(out[p.name][0])} (H x W) grayscale image"
     return out
 
 

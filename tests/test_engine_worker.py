@@ -111,7 +111,7 @@ def test_cli_image_for_conv_apply(tmp_path):
     )
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
-    assert d["demo"] == "conv_apply" and d["params"]["image"] == "48x32 grayscale image"
+    assert d["demo"] == "conv_apply" and d["params"]["image"] == "32 x 48 (H x W) grayscale image"
     assert d["result"]["input"] == "upload" and d["result"]["out_max"] == pytest.approx(0, abs=1e-5)
     res = runner.invoke(demo, ["receptive field after two stride-2 convs", "--image", str(picture)])
     assert res.exit_code == 2 and "receptive_field does not take an image; conv_apply does" in res.output

@@ -21,16 +21,44 @@ KERNELS = {
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
     "blur": [[1 / 9] * 3] * 3,
 }
-UPSAMPLE = 3  # the digits are 8x8; 24x24 (bilinear) makes edges visible at embed size
+UPSAMPLE = 3  # the digits are 8 x 8; 24 x 24 (bilinear) makes edges visible at embed size
+
+
+def hw(shape) -> str:
+    """A 2-D size as torch orders it, rows first: "30 x 62" is 30 high and 62 wide (H x W)."""
+    return f"{shape[0]} x {shape[1]}"
 
 
 @lru_cache(maxsize=1)
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    """(images 1797x8x8 scaled to [0, 1], labels)."""
-    from sklearn.datasets import load_digits
+    """(images 1797 x 8 x 8 scaled to [0, 1], labels): scikit-learn's bundled digits.
 
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+    Read from the file `load_digits` reads (64 pixels and the label per line), without importing
+    sklearn.datasets: that import costs 1-3 s in a fresh worker, which `tutor demo` reported as the demo's
+    own time. `load_digits` itself when the file is not where this scikit-learn keeps it."""
+    data = _bundled_digits()
+    if data is None:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+    return (data[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32), data[:, -1].astype(np.int64)
+
+
+def _bundled_digits() -> np.ndarray | None:
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                data = np.loadtxt(f, delimiter=",")
+            if data.ndim == 2 and data.shape[1] == 65:
+                return data
+    return None
 
 
 def digit_image(digit: int, sample: int) -> tuple[np.ndarray, int]:
@@ -53,13 +81,13 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
         kern = np.array(KERNELS[p["kernel"]], dtype=np.float32)
     if p.get("image") is not None:
         img, index = np.asarray(p["image"], dtype=np.float32), None
-        source = f"your image ({img.shape[1]}x{img.shape[0]} grayscale, dark = 1)"
+        name = "your image"
     else:
         small, index = digit_image(p["digit"], p["sample"])
         img = F.interpolate(
             torch.from_numpy(small)[None, None], scale_factor=UPSAMPLE, mode="bilinear", align_corners=False
         )[0, 0].numpy()
-        source = f"digit {p['digit']} (load_digits #{index})"
+        name = f"digit {p['digit']} (load_digits #{index})"
     kh, kw = kern.shape
     if kh > img.shape[0] or kw > img.shape[1]:
         raise BadParameter("conv_apply: kernel larger than the image")
@@ -94,7 +122,7 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
     fig = figure(10, 3.6)
     axs = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 0.75, 1]})
     axs[0].imshow(img, cmap="gray_r", vmin=0, vmax=1)
-    axs[0].set_title(source if index is not None else f"your image {img.shape[1]}x{img.shape[0]}")
+    axs[0].set_title(f"{name}\ninput {hw(img.shape)} (H x W)")
     lim = max(abs(kern.min()), abs(kern.max()), 1e-6)
     axs[1].imshow(kern, cmap="RdBu_r", vmin=-lim, vmax=lim)
     for a in range(kh):
@@ -110,11 +138,11 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
                 fontweight="bold",
                 color="white" if abs(v) > 0.6 * lim else "black",
             )
-    axs[1].set_title(f"kernel: {p['kernel'].replace('_', ' ')}")
+    axs[1].set_title(f"kernel: {p['kernel'].replace('_', ' ')}\n{hw(kern.shape)}")
     olim = max(abs(out.min()), abs(out.max()), 1e-6)
     im = axs[2].imshow(out, cmap="RdBu_r", vmin=-olim, vmax=olim)
     fig.colorbar(im, ax=axs[2], shrink=0.85)
-    axs[2].set_title(f"output {out.shape[0]}x{out.shape[1]} (red = strong +)")
+    axs[2].set_title(f"output {hw(out.shape)}\n(red = strong +)")
     for ax in axs:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -124,17 +152,20 @@ def conv_apply(p: dict, device: str) -> DemoOutput:
         f"{kern[a, b]:.2g}·{patch[a, b]:.2f}" for a in range(min(kh, 3)) for b in range(min(kw, 3))
     )
     what = (
-        f"a real handwritten {p['digit']} (scikit-learn's bundled 8x8 digits, upsampled to "
-        f"{img.shape[0]}x{img.shape[1]})"
+        f"a real handwritten {p['digit']} (scikit-learn's bundled 8 x 8 digits, upsampled to "
+        f"{hw(img.shape)} pixels; sizes here are H x W, as torch orders them)"
         if index is not None
-        else source
+        else f"your image ({hw(img.shape)} pixels, H x W as torch orders them; grayscale, dark = 1)"
     )
     text = (
         f"Applied the {p['kernel'].replace('_', ' ')} kernel to {what}. Each output pixel is "
-        f"the sum of the kernel times the {kh}x{kw} patch under it, e.g. the centre pixel: "
+        f"the sum of the kernel times the {hw(kern.shape)} patch under it, e.g. the centre pixel: "
         f"{terms}{' + …' if kh * kw > 9 else ''} = {numbers['center_pixel_by_hand']:.3f} "
         f"(F.conv2d: {numbers['center_pixel']:.3f}; whole image vs a numpy sum: max difference {diff:.1e}). "
-        f"On a patch of zeros the result is {zero_response:g}. Output range {out.min():.2f} to {out.max():.2f}: "
+        f"On a patch of zeros the result is {zero_response:g}. Without padding the kernel fits "
+        f"{img.shape[0]} - {kh} + 1 = {out.shape[0]} times down and {img.shape[1]} - {kw} + 1 = "
+        f"{out.shape[1]} times across, so the output is {hw(out.shape)}. "
+        f"Output range {out.min():.2f} to {out.max():.2f}: "
         + (
             "an edge kernel responds strongly only where brightness changes in its direction — a feature."
             if "edge" in p["kernel"]

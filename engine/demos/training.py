@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import BadParameter
-from engine.plot import figure, note, png, styled
+from engine.plot import figure, png, styled
 from engine.spec import DemoOutput
 
 OPT_LABELS = {
@@ -367,9 +367,9 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
     if bn_check:
         numbers["batchnorm_check"] = bn_check
 
-    fig = figure(11, 3.7, layout=None)  # fixed margins: constrained layout measures every tick label
+    fig = figure(11, 4.0, layout=None)  # fixed margins: constrained layout measures every tick label
     axs = fig.subplots(1, 3)
-    fig.subplots_adjust(left=0.05, right=0.99, top=0.9, bottom=0.14, wspace=0.22)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.91, bottom=0.21, wspace=0.22)
     styles = {"plain": "-", "batchnorm": "--"}
     for k, r in runs.items():
         for i, s in r["stats"].items():
@@ -379,20 +379,22 @@ def activation_stats(p: dict, device: str) -> DemoOutput:
         ax.set_title(title)
         ax.set_xlabel("batch")
     axs[2].set_ylim(0, 100)
-    axs[0].legend(loc="upper left", fontsize=8)
+    # one legend for the three panels, in a row under them: inside a panel it hid a spike of the curves
+    handles, labels = axs[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8.5, frameon=False)
     img1 = png(fig)
 
     fig = figure(10, 3.6, layout=None)
     axs = fig.subplots(1, len(runs), squeeze=False)[0]
-    fig.subplots_adjust(left=0.06, right=0.99, top=0.9, bottom=0.14, wspace=0.18)
+    fig.subplots_adjust(left=0.06, right=0.975, top=0.86, bottom=0.14, wspace=0.18)
     for ax, (k, r) in zip(axs, runs.items(), strict=True):
         h = np.stack(r["stats"][2]["hist"]).T
         ax.imshow(np.log1p(h), origin="lower", aspect="auto", cmap="viridis", extent=(0, len(h[0]), 0, 10))
-        ax.set_title(f"color_dim, last ReLU: {k}")
+        # the numbers go in the title: the heatmap fills the axes, so a box in it would hide data
+        ax.set_title(f"color_dim, last ReLU: {k}\n{near[k]:.0f}% near zero, val acc {r['acc']:.0%}")
         ax.set_xlabel("batch")
         ax.set_ylabel("activation value")
         ax.grid(False)
-        note(ax, f"{near[k]:.0f}% near zero\nval acc {r['acc']:.0%}", "upper right")
     img2 = png(fig)
     lines = "; ".join(f"{k}: {near[k]:.0f}% near zero, val accuracy {r['acc']:.0%}" for k, r in runs.items())
     text = (
@@ -668,7 +670,7 @@ def gradient_check(p: dict, device: str) -> DemoOutput:
     axs[0].set_xlabel("step h")
     axs[0].set_ylabel("max relative error")
     axs[0].set_title("Numerical vs analytic gradient (tanh net)")
-    axs[0].legend(loc="upper left", fontsize=8.5)
+    axs[0].legend(loc="lower left", fontsize=8.5)  # below every curve: float32 runs along the top left
     span = max(3 * abs(kx), 3 * h)
     xs = np.linspace(kx - span, kx + span, 200)
     axs[1].plot(xs, np.maximum(xs, 0), color="#1f77b4", linewidth=2, label="ReLU")

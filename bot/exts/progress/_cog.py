@@ -18,7 +18,7 @@ from bot.errors import UserError
 from bot.formatting import FIELD_VALUE_LIMIT, shorten
 from bot.ui import send, within_deadline
 from knowledge.quiz.models import UserStats
-from knowledge.quiz.stats import plot_stats
+from knowledge.quiz.stats import accuracy_words, plot_stats, retention_words
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
@@ -34,8 +34,8 @@ def _pct(value: float | None) -> str:
 def stats_embed(stats: UserStats, who: str, now: datetime) -> discord.Embed:
     embed = discord.Embed(title=f"Quiz progress: {shorten(who, 100)}", colour=discord.Colour.blurple())
     embed.add_field(name="Reviews", value=f"{stats.reviews} ({stats.reviews_7d} this week)", inline=True)
-    embed.add_field(name="Retention", value=_pct(stats.retention), inline=True)
-    embed.add_field(name="Accuracy", value=_pct(stats.accuracy), inline=True)
+    embed.add_field(name="Retention", value=retention_words(stats), inline=True)
+    embed.add_field(name="Accuracy", value=accuracy_words(stats), inline=True)
     embed.add_field(
         name="Cards",
         value=f"{stats.cards_seen}/{stats.cards_total} seen · {stats.due_now} due now · "
