@@ -64,6 +64,18 @@ def validate(demo: str, params: dict) -> dict:
 _THREADS_SET = False
 
 
+def warm_up() -> str:
+    """Import what the first demo would otherwise wait for (a worker's start, not a student's demo): torch,
+    and the optimizer machinery whose first step imports ``torch._dynamo`` (about 2 s on a small CPU)."""
+    import torch
+
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    weight.sum().backward()
+    optimizer.step()
+    return select_device()
+
+
 def select_device() -> str:
     """cuda, then mps, then cpu; ENGINE_DEVICE overrides (e.g. to force cpu on a GPU box)."""
     import torch

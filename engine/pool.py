@@ -536,9 +536,9 @@ def run_worker(settings: PoolSettings, queue: str, concurrency: int, max_tasks: 
     @signals.worker_process_init.connect(weak=False)
     def _warm(**_kwargs) -> None:
         from engine import plot  # noqa: F401  - matplotlib (Agg) and torch once per process
-        from engine.core import select_device
+        from engine.core import warm_up
 
-        select_device()
+        warm_up()
 
     @signals.worker_ready.connect(weak=False)
     def _ready(**_kwargs) -> None:

@@ -33,9 +33,9 @@ def demo_budget(demo: str, max_budget_s: float | None = None) -> float:
 def _worker_main(conn, env: dict) -> None:  # pragma: no cover - runs in the child process
     os.environ.update(env)
     from engine import plot  # noqa: F401  - warm matplotlib (Agg) once
-    from engine.core import execute, select_device
+    from engine.core import execute, warm_up
 
-    conn.send(("ready", select_device()))
+    conn.send(("ready", warm_up()))
     while True:
         try:
             msg = conn.recv()
