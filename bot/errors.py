@@ -49,7 +49,8 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, WorkerCrashed):
         return f"The demo crashed: {error}", False
     if isinstance(
-        error, EngineError | UserError | BadQuery | QuizError | NotFound | ParseError | NameClash | ReadOnlyStore
+        error,
+        EngineError | UserError | BadQuery | QuizError | NotFound | ParseError | NameClash | ReadOnlyStore,
     ):
         return str(error), True
     if isinstance(error, EmptyKnowledgeBase):

@@ -80,6 +80,16 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.") + ELLIPSIS
 
 
+def shorten_block(text: str, limit: int) -> str:
+    """Like ``shorten`` but keeping line breaks and code blocks (a reference answer whose matrix is a grid):
+    ``text`` whole when it fits, else its first ``split_text`` chunk and an ellipsis."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    first = split_text(text, limit - 2)[0]
+    return first + ("\n" if first.endswith(FENCE) else " ") + ELLIPSIS
+
+
 def _blocks(text: str) -> list[_Block]:
     blocks: list[_Block] = []
     pos = 0

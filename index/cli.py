@@ -12,6 +12,7 @@ import click
 
 from index.answer import ANSWERED, NO_ANSWER, NO_ANSWER_TEXT, NO_MATCH, Answer
 from index.errors import RetrievalError
+from knowledge.readable import readable, readable_line, render, stdout_is_terminal, terminal_width
 
 
 def _retriever(model_dir: Path | None = None):
@@ -27,8 +28,12 @@ def _retriever(model_dir: Path | None = None):
         raise click.ClickException(str(exc)) from None
 
 
-def format_answer(answer: Answer, width: int = 100) -> str:
-    """Readable multi-line text of an answer (shared by `tutor ask` and `tutor chat`)."""
+def format_answer(answer: Answer, width: int = 100, *, color: bool = False) -> str:
+    """Readable multi-line text of an answer (shared by `tutor ask` and `tutor chat`).
+
+    The answer reads as ``knowledge.readable`` makes it (LaTeX as text, wrapped lines joined), its markdown
+    rendered by rich with ``color`` (stdout is a terminal), else plainly, without ANSI codes.
+    """
 
     def wrap(text: str, indent: str = "  ") -> str:
         return "\n".join(
@@ -46,9 +51,9 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     lines = []
     if answer.status not in (ANSWERED, NO_ANSWER):
         lines.append(f"I'm not sure. My best guess (confidence {answer.score:.2f}):")
-    lines.append(f"Q: {answer.question}")
+    lines.append(f"Q: {readable_line(answer.question)}")
     if answer.answer is not None:
-        lines.append(wrap(answer.answer))
+        lines.append(render(readable(answer.answer), color=color, width=width))
     else:
         lines.append(wrap(NO_ANSWER_TEXT.get(answer.no_answer_reason or "", "No answer in the source.")))
     cites = "; ".join(f"{c.title} ({c.source}, entry {c.n})" for c in answer.citations)
@@ -56,8 +61,16 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     if answer.alternatives and (answer.status != ANSWERED or answer.answer is None):
         # A matched entry without an answer still leaves the student a question: offer the neighbours.
         lines.append("Did you mean:" if answer.answer is not None else "Related entries:")
-        lines += [f"  - {alt.question} ({alt.source} #{alt.n})" for alt in answer.alternatives]
+        lines += [f"  - {readable_line(alt.question)} ({alt.source} #{alt.n})" for alt in answer.alternatives]
     return "\n".join(lines)
+
+
+def answer_json(answer: Answer) -> dict:
+    """`tutor ask --json`: ``Answer.to_json``, the answer's text as it reads (markdown kept, as Discord)."""
+    shown = answer.to_json()
+    if answer.answer is not None:
+        shown["answer"] = readable(answer.answer)
+    return shown
 
 
 @click.command()
@@ -87,9 +100,10 @@ def ask(question: tuple[str, ...], as_json: bool, explain: bool) -> None:
     except RetrievalError as exc:  # e.g. bytes that are not UTF-8 in the argument (lone surrogates)
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
     else:
-        click.echo(format_answer(answer))
+        color = stdout_is_terminal()
+        click.echo(format_answer(answer, terminal_width() if color else 100, color=color))
     if explained is not None:
         click.echo(json.dumps(explained, indent=2))
 
@@ -105,13 +119,17 @@ def _print_batch(retriever, batch: list[str], as_json: bool) -> None:
                 answers.append(retriever.ask(text))
             except RetrievalError as exc:
                 answers.append(exc)
+    color = not as_json and stdout_is_terminal()
+    width = terminal_width() if color else 100
     for text, answer in zip(batch, answers, strict=True):
         if isinstance(answer, RetrievalError):
             error = {"query": text, "error": str(answer)}
             click.echo(json.dumps(error, ensure_ascii=False) if as_json else f"Error: {answer}\n")
         else:
             click.echo(
-                json.dumps(answer.to_json(), ensure_ascii=False) if as_json else format_answer(answer) + "\n"
+                json.dumps(answer_json(answer), ensure_ascii=False)
+                if as_json
+                else format_answer(answer, width, color=color) + "\n"
             )
 
 
@@ -173,7 +191,9 @@ def chat() -> None:
             except RetrievalError as exc:  # one unreadable message, not the end of the conversation
                 click.echo(f"tutor> I could not read that question ({exc}).")
                 continue
-            click.echo("tutor> " + format_answer(last).replace("\n", "\n       "))
+            color = stdout_is_terminal()
+            shown = format_answer(last, terminal_width(indent=7) if color else 100, color=color)
+            click.echo("tutor> " + shown.replace("\n", "\n       "))
     if interactive and readline is not None:
         with contextlib.suppress(OSError):
             readline.write_history_file(history)
@@ -194,9 +214,18 @@ def _chat_quiz(words: list[str]) -> None:
             options["mode"] = word
         elif word == "review":
             options["review_only"] = True
-    service = open_service()
+    from knowledge.errors import KnowledgeError
+
     try:
-        run_quiz(service, default_user(), stdin_read, click.echo, topic=" ".join(topic) or None, **options)
+        service = open_service()
+    except (click.ClickException, KnowledgeError) as exc:  # an empty or read-only base: the chat goes on
+        click.echo(exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
+        return
+    try:
+        run_quiz(
+            service, default_user(), stdin_read, click.echo, topic=" ".join(topic) or None,
+            color=stdout_is_terminal(), **options,
+        )  # fmt: skip
     except QuizError as exc:
         click.echo(str(exc))
     finally:

@@ -158,7 +158,12 @@ def show(ctx: click.Context, item_id: int, as_json: bool) -> None:
         return
     click.echo(f"#{item.id}  {item.source} entry {item.n}" + ("  (retired)" if item.retired else ""))
     click.echo(f"Q: {item.question}")
-    click.echo(f"A: {item.answer or '(no answer in the source)'}")
+    from knowledge.readable import readable, render, stdout_is_terminal
+
+    if item.answer:
+        click.echo("A:\n" + render(readable(item.answer), color=stdout_is_terminal()))
+    else:
+        click.echo("A: (no answer in the source)")
     relevance = "-" if item.relevance is None else f"{item.relevance:.3f}"
     click.echo(f"flags: {', '.join(sorted(item.flags)) or '-'}   relevance: {relevance}")
     if len(members) > 1:

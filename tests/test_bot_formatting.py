@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.formatting import ELLIPSIS, shorten, split_text
+from bot.formatting import ELLIPSIS, shorten, shorten_block, split_text
 
 FENCE_LINE = re.compile(r"^```[^\n`]*$", re.M)
 
@@ -67,6 +67,17 @@ def test_shorten() -> None:
     assert len(out) <= 40 and out.endswith(ELLIPSIS) and out == "What is the size of the receptive field…"
     assert shorten("x" * 300, 80) == "x" * 79 + ELLIPSIS
     assert shorten("multi\nline\ttext", 80) == "multi line text"
+
+
+def test_shorten_block_keeps_lines_and_closes_code() -> None:
+    grid = "```\n[-1 -1 -1]\n[ 0  0  0]\n[ 1  1  1]\n```"
+    assert shorten_block(f"  {grid}\n", 1024) == grid  # fits: whole, rows on their own lines
+    long = "The kernel:\n\n" + grid + "\n\n" + "word " * 300
+    cut = shorten_block(long, 200)
+    assert len(cut) <= 200 and cut.endswith(ELLIPSIS) and grid in cut
+    code = "```\n" + "\n".join(f"row {i}" for i in range(100)) + "\n```"
+    cut = shorten_block(code, 100)
+    assert len(cut) <= 100 and cut.endswith("```\n" + ELLIPSIS) and cut.count("```") == 2
 
 
 @pytest.mark.parametrize("limit", [2000, 4096])

@@ -21,6 +21,14 @@ from knowledge.parsers.bounds import load_json
 from knowledge.quiz.models import Graded, Question, QuizError, Session
 from knowledge.quiz.scheduler import RATING_NAMES, parse_rating
 from knowledge.quiz.selection import AUTO, MC, MODES
+from knowledge.readable import (
+    readable,
+    readable_line,
+    render,
+    stdout_is_terminal,
+    terminal_width,
+    to_plain,
+)
 
 Read = Callable[[str], str | None]  # None: end of input
 Echo = Callable[[str], None]
@@ -68,22 +76,24 @@ def _wrap(text: str, indent: str = "  ") -> str:
     )
 
 
-def _show_question(q: Question, echo: Echo) -> None:
+def _show_question(q: Question, echo: Echo, color: bool = False) -> None:
     tag = "new" if q.is_new else "review"
+    width = terminal_width() if color else 100
     echo(f"\nQuestion {q.number}/{q.total}  [{tag} · {q.topic} · {q.source} #{q.n}]")
-    echo(_wrap(q.prompt))
-    for i, choice in enumerate(q.choices):
+    echo(to_plain(readable(q.prompt), width))  # plain even in a terminal: a cloze blank is no markdown
+    for i, choice in enumerate(q.choices):  # options are other cards' answers: LaTeX shown as text too
         first = f"  {chr(ord('A') + i)}) "
         echo(
             textwrap.fill(
-                " ".join(choice.split()), 100, initial_indent=first, subsequent_indent=" " * len(first)
+                readable_line(choice), width, initial_indent=first, subsequent_indent=" " * len(first)
             )
         )
     if q.mode == MC:
         echo("  (answer with a letter)")
 
 
-def _show_graded(g: Graded, echo: Echo) -> None:
+def _show_graded(g: Graded, echo: Echo, color: bool = False) -> None:
+    """The grade, the reference answer as it reads (rich markdown with ``color``, else plain text)."""
     label = {"correct": "Correct", "partly": "Partly right", "wrong": "Not quite", "revealed": "Answer"}[
         g.verdict
     ]
@@ -92,14 +102,18 @@ def _show_graded(g: Graded, echo: Echo) -> None:
     if g.mode == MC and g.correct_choice is not None:
         echo(f"  The answer is {chr(ord('A') + g.correct_choice)}.")
     echo("Reference answer:")
-    echo(_wrap(g.reference))
+    echo(render(readable(g.reference), color=color, width=terminal_width() if color else 100))
     if g.missing and g.verdict in ("partly", "wrong"):
         echo("  Key terms you missed: " + ", ".join(g.missing[:6]))
 
 
 def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Session | None:
-    """Ask, grade, self-rate until the session ends; returns the final session (None if none could start)."""
+    """Ask, grade, self-rate until the session ends; returns the final session (None if none could start).
+
+    ``color=True`` renders answers' markdown for a terminal (rich); the default is plain text.
+    """
     resume = options.pop("resume", True)
+    color = bool(options.pop("color", False))
     session = service.active_session(user_id) if resume else None
     if session is not None:
         reply = read(f"Resume your quiz in progress ({session.position + 1}/{session.total})? [Y/n] ")
@@ -118,7 +132,7 @@ def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Sessio
         if question.phase in ("answered", "rated") and question.graded is not None:
             graded = question.graded  # resumed after an answer: go straight to rating
         else:
-            _show_question(question, echo)
+            _show_question(question, echo, color)
             graded = None
         while graded is None:
             reply = read("answer> ")
@@ -142,7 +156,7 @@ def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Sessio
                     echo(str(exc))
         if graded is None:
             continue
-        _show_graded(graded, echo)
+        _show_graded(graded, echo, color)
         suggested = RATING_NAMES[parse_rating(graded.suggested_rating)]
         contestable = graded.contestable
         extra = " [c]ontest the grade" if contestable else ""
@@ -220,7 +234,8 @@ def quiz(ctx, topic, source, n, mode, review_only, user_id, fresh, list_topics, 
             return
         run_quiz(
             service, user_id or default_user(), stdin_read, click.echo, topic=topic, source=source, n=n,
-            mode=mode, review_only=review_only, **({"resume": False} if fresh else {}),
+            mode=mode, review_only=review_only, color=stdout_is_terminal(),
+            **({"resume": False} if fresh else {}),
         )  # fmt: skip
     except (QuizError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None

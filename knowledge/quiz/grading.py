@@ -44,6 +44,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from knowledge.readable import terms_text
+
 CORRECT = "correct"
 PARTLY = "partly"
 WRONG = "wrong"
@@ -80,7 +82,7 @@ class Grade:
 
 
 # --- normalisation ----------------------------------------------------------------------------------------
-_STOP = frozenset(
+STOPWORDS = frozenset(
     """a an the of to in on at by for with from and or but is are was were be been being it its this that these
     those as into than then so such can could would should will may might do does did done have has had
     there their they them we our you your i my me he she his her which who whom what when where why how also
@@ -205,11 +207,30 @@ def _is_number(token: str) -> bool:
 
 def key_terms(text: str) -> list[str]:
     """Content tokens in order: stems of non-stopwords, normalised numbers and intervals."""
-    return [term for term, _word in _terms_with_words(text)]
+    return [term for term, _word, _listed in _terms_with_words(text)]
 
 
-def _terms_with_words(text: str) -> list[tuple[str, str]]:
-    """(term, the word it came from): feedback names "negative", not the stem "negativ"."""
+def _listed_terms(text: str) -> tuple[str, ...]:
+    """The words of ``text``'s key terms a learner is shown (all missed when nothing was answered)."""
+    return tuple(dict.fromkeys(word for _term, word, listed in _terms_with_words(text) if listed))
+
+
+def _terms_with_words(text: str) -> list[tuple[str, str, bool]]:
+    """(term, the word it came from, listed): feedback names "negative", not the stem "negativ".
+
+    Terms come from the text as it reads (``knowledge.readable``): LaTeX markup is never a term. A
+    matrix's cells count for grading (its numbers are its content) but are not *listed* as key terms:
+    ``\\begin{bmatrix} -1 & ...`` grades on -1, 0, 1 and lists nothing, not "bmatrix, -1, 0, 1".
+    """
+    graded = _tokens(terms_text(text, matrix_cells=True))
+    shown_text = terms_text(text)
+    if shown_text == text:  # no LaTeX: every term is listed
+        return [(term, word, True) for term, word in graded]
+    shown = {term for term, _word in _tokens(shown_text)}
+    return [(term, word, term in shown) for term, word in graded]
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
     terms: list[tuple[str, str]] = []
     for token in _TOKEN.findall(normalise(text)):
         parts = [token] if _is_number(token) else token.split("_")
@@ -217,7 +238,7 @@ def _terms_with_words(text: str) -> list[tuple[str, str]]:
         for word in expanded:
             if _is_number(word):
                 terms.append((word, word))
-            elif word not in _STOP and (len(word) > 1 or word in "wbxyzfpsnk"):
+            elif word not in STOPWORDS and (len(word) > 1 or word in "wbxyzfpsnk"):
                 terms.append((_stem(word), word))
     return terms
 
@@ -294,13 +315,13 @@ class Grader:
         out = []
         for (_ref, answer, cloze), blanks, question in zip(cases, parts, questions, strict=True):
             if _DONT_KNOW.match(answer) or not answer.strip():
-                out.append(Grade(WRONG, 0.0, None, 0.0, (), tuple(dict.fromkeys(key_terms(_ref))), "empty"))
+                out.append(Grade(WRONG, 0.0, None, 0.0, (), _listed_terms(_ref), "empty"))
                 continue
             given = set(key_terms(question))
             grades = [
                 self._grade_one(ref, ans, cos, cloze, given)
                 if ans
-                else Grade(WRONG, 0.0, None, 0.0, (), tuple(key_terms(ref)), "empty")
+                else Grade(WRONG, 0.0, None, 0.0, (), _listed_terms(ref), "empty")
                 for ref, ans in blanks
             ]
             out.append(grades[0] if len(grades) == 1 else self._combine(grades, cloze))
@@ -340,14 +361,18 @@ class Grader:
         self, reference: str, answer: str, cos: Callable[[str, str], float], cloze: bool, given: set[str]
     ) -> Grade:
         words_of: dict[str, str] = {}  # term -> the first word it came from, in order
-        for term, word in _terms_with_words(reference):
+        listed: set[str] = set()  # terms a learner is shown (not a matrix's bare numbers)
+        for term, word, shown in _terms_with_words(reference):
             words_of.setdefault(term, word)
+            if shown:
+                listed.add(term)
         all_ref_terms = list(words_of)
         ref_terms = [t for t in all_ref_terms if t not in given] or all_ref_terms
         ans_terms = set(key_terms(answer))
-        matched = tuple(words_of[t] for t in ref_terms if t in ans_terms)
-        missing = tuple(words_of[t] for t in ref_terms if t not in ans_terms)
-        coverage = len(matched) / min(len(ref_terms), COVERAGE_CAP) if ref_terms else 0.0
+        found = [t for t in ref_terms if t in ans_terms]
+        matched = tuple(words_of[t] for t in found if t in listed)
+        missing = tuple(words_of[t] for t in ref_terms if t not in ans_terms and t in listed)
+        coverage = len(found) / min(len(ref_terms), COVERAGE_CAP) if ref_terms else 0.0
         coverage = min(coverage, 1.0)
 
         def decided(verdict: str, score: float, rule: str) -> Grade:

@@ -15,6 +15,7 @@ from bot.formatting import (
     split_text,
 )
 from index.answer import ANSWERED, NO_ANSWER, NO_ANSWER_TEXT, NO_MATCH, UNSURE, Answer
+from knowledge.readable import readable, readable_line
 
 COLOURS = {
     ANSWERED: discord.Colour.green(),
@@ -52,7 +53,7 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
     if answer.status == NO_MATCH:
         return AnswerEmbeds(_no_match(answer))
     embed = discord.Embed(
-        title=shorten(answer.question or "", EMBED_TITLE_LIMIT), colour=COLOURS[answer.status]
+        title=shorten(readable_line(answer.question), EMBED_TITLE_LIMIT), colour=COLOURS[answer.status]
     )
     cites = [f"• {c.title}, entry {c.n}" for c in answer.citations]
     embed.add_field(name="Source" if len(cites) == 1 else "Sources", value=_lines(cites), inline=False)
@@ -65,7 +66,7 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
     _footer(embed, answer.query)
 
     if answer.answer is not None:
-        body = answer.answer
+        body = readable(answer.answer)  # LaTeX as text, wrapped lines joined; Discord renders the markdown
     else:
         body = (
             "*" + NO_ANSWER_TEXT.get(answer.no_answer_reason or "", "The source gives no answer here.") + "*"

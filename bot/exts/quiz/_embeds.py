@@ -6,9 +6,10 @@ from datetime import datetime
 
 import discord
 
-from bot.formatting import EMBED_DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, FOOTER_LIMIT, shorten
+from bot.formatting import EMBED_DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, FOOTER_LIMIT, shorten, shorten_block
 from knowledge.quiz.models import Graded, Question, Session
 from knowledge.quiz.scheduler import RATING_NAMES, parse_rating
+from knowledge.readable import readable, readable_line
 
 LETTERS = "ABCDEFGH"
 VERDICTS = {
@@ -25,13 +26,13 @@ def rating_name(value: int) -> str:
 
 
 def question_embed(q: Question, *, hint: str | None = None, note: str | None = None) -> discord.Embed:
-    lines = [q.prompt]
-    if q.choices:
+    lines = [readable_line(q.prompt)]
+    if q.choices:  # other cards' answers: LaTeX as text, one line each
         lines.append("")
-        lines += [f"**{LETTERS[i]})** {' '.join(choice.split())}" for i, choice in enumerate(q.choices)]
+        lines += [f"**{LETTERS[i]})** {readable_line(choice)}" for i, choice in enumerate(q.choices)]
     embed = discord.Embed(
         title=f"Question {q.number}/{q.total}",
-        description=shorten("\n".join(lines), EMBED_DESCRIPTION_LIMIT),
+        description=shorten_block("\n".join(lines), EMBED_DESCRIPTION_LIMIT),
         colour=QUESTION_COLOUR,
     )
     embed.add_field(name="Topic", value=shorten(q.topic or "—", FIELD_VALUE_LIMIT), inline=True)
@@ -50,14 +51,16 @@ def graded_embed(g: Graded, q: Question | None) -> discord.Embed:
     score = f" (score {g.score:.2f})" if g.verdict not in ("revealed",) and g.mode != "mc" else ""
     embed = discord.Embed(title=f"{number}{label}{score}", colour=colour)
     if q is not None:
-        embed.description = shorten(q.prompt, EMBED_DESCRIPTION_LIMIT)
+        embed.description = shorten(readable_line(q.prompt), EMBED_DESCRIPTION_LIMIT)
     if g.mode == "mc" and g.correct_choice is not None:
         mine = f"{LETTERS[g.choice]}) " if g.choice is not None else ""
-        embed.add_field(name="Your answer", value=shorten(mine + g.answer, FIELD_VALUE_LIMIT), inline=False)
+        chosen = mine + readable_line(g.answer)
+        embed.add_field(name="Your answer", value=shorten(chosen, FIELD_VALUE_LIMIT), inline=False)
         embed.add_field(name="Correct choice", value=LETTERS[g.correct_choice], inline=True)
     elif g.answer:
         embed.add_field(name="Your answer", value=shorten(g.answer, FIELD_VALUE_LIMIT), inline=False)
-    embed.add_field(name="Reference answer", value=shorten(g.reference, FIELD_VALUE_LIMIT), inline=False)
+    reference = shorten_block(readable(g.reference), FIELD_VALUE_LIMIT)  # a matrix keeps its rows
+    embed.add_field(name="Reference answer", value=reference, inline=False)
     if g.missing and g.verdict in ("partly", "wrong"):
         embed.add_field(
             name="Key terms you missed", value=shorten(", ".join(g.missing[:6]), 300), inline=False
