@@ -4,6 +4,7 @@ concurrency, and the terminal front ends (`tutor quiz`, `tutor stats`, chat `/qu
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,25 @@ from fsrs import Rating, Scheduler, State
 
 from knowledge.models import NOT_SERVABLE
 from knowledge.quiz import QuizError, QuizService
-from knowledge.quiz.selection import MC, distractors, resolve_mode
+from knowledge.quiz.grading import STOPWORDS
+from knowledge.quiz.selection import (
+    GENERAL,
+    MAX_OPTION_CHARS,
+    MC,
+    GlossaryEntry,
+    QuizCard,
+    TopicSettings,
+    choose_topics,
+    distractors,
+    gives_itself_away,
+    index_glossary,
+    matches,
+    multiple_choice,
+    option_text,
+    resolve_mode,
+    topic_evidence,
+    topic_vocabulary,
+)
 from knowledge.store import Store
 
 pytestmark = pytest.mark.model
@@ -148,6 +167,86 @@ def test_filters_matching_nothing_say_so(quiz, filters, message):
     assert quiz.active_session("u1") is None
 
 
+class _Doc:
+    def __init__(self, title: str, topics: tuple[str, ...]):
+        self.title, self.topics = title, topics
+
+
+def _bag_of_words(vocabulary: list[str]):
+    """A fake embedder: one dimension per word of ``vocabulary``, L2-normalised counts."""
+    import numpy as np
+
+    def embed(texts):
+        out = np.zeros((len(texts), len(vocabulary)), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().replace(":", " ").replace("?", " ").split():
+                if word in vocabulary:
+                    out[i, vocabulary.index(word)] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    return embed
+
+
+def _card(card_id: int, question: str, answer: str, source: str) -> QuizCard:
+    return QuizCard(card_id, card_id, question, answer, source, card_id, source, "", False, (source,))
+
+
+def test_topic_tagger_uses_the_whole_vocabulary_glossaries_and_a_fallback():
+    words = [
+        "pixels",
+        "border",
+        "zeros",
+        "kernel",
+        "steps",
+        "moves",
+        "photosynthesis",
+        "chlorophyll",
+        "edges",
+    ]
+    embed = _bag_of_words(words)
+    glossary = index_glossary(
+        [
+            GlossaryEntry("padding", "zeros pixels border edges", ("padding",)),
+            GlossaryEntry("stride", "kernel moves steps", ("stride",), ("step size",)),
+        ]
+    )
+    documents = {
+        "a.txt": _Doc("Doc A", ("padding",)),
+        "b.txt": _Doc("Doc B", ("step size",)),
+        "c.txt": _Doc("Deck", ()),
+    }
+    cards = [
+        _card(1, "What are the zeros around the border?", "pixels at the edges", "a.txt"),
+        # Doc A lists only "padding", but the card is about what doc B calls "step size" (the glossary's stride).
+        _card(2, "How far does the kernel go?", "it moves in steps", "a.txt"),
+        _card(3, "What is photosynthesis?", "chlorophyll", "a.txt"),  # close to no topic
+        _card(4, "What is photosynthesis?", "chlorophyll", "c.txt"),  # a deck that lists no topics: its title
+    ]
+    vocabulary = topic_vocabulary([d.topics for d in documents.values()], glossary)
+    assert vocabulary.names == ("padding", "stride")  # "step size" is the glossary's "stride"
+    assert vocabulary.texts[0] == "padding: zeros pixels border edges"  # the description is embedded
+    vectors_q = embed([c.question for c in cards])
+    vectors_a = embed([c.answer for c in cards])
+    evidence = topic_evidence(vocabulary, cards, vectors_q, vectors_a, documents, embed, glossary)
+    fallbacks = [GENERAL, GENERAL, GENERAL, "Deck"]
+    assert choose_topics(vocabulary, evidence, fallbacks=fallbacks) == ["padding", "stride", GENERAL, "Deck"]
+    # A name or glossary term in the question counts: by its words this card is closer to stride.
+    named = [_card(5, "Is padding about the kernel pixels?", "yes", "a.txt")]
+    args = (vocabulary, named, embed([named[0].question]), embed(["yes"]), documents, embed, glossary)
+    assert choose_topics(vocabulary, topic_evidence(*args)) == ["padding"]
+    assert choose_topics(vocabulary, topic_evidence(*args), TopicSettings(term_bonus=0.0)) == ["stride"]
+
+
+def test_topic_filter_accepts_a_synonym(quiz):
+    cards = [c for c in quiz.catalogue().cards if c.topic == "activation statistics"]
+    assert cards and all(matches(c, topic="ActivationStats") for c in cards)  # the glossary's other name
+    topics = dict(quiz.topics())
+    assert (
+        "convolutional layers" not in topics and topics["convolutions"] >= 1
+    )  # merged, as the glossary says
+    assert sum(topics.values()) == len(quiz.catalogue().cards)
+
+
 # --- FSRS and the review log ------------------------------------------------------------------------------
 def test_review_is_committed_with_the_answer_and_rating_replaces_it(quiz, store, clock):
     session = quiz.start("u1", source="004", topic="range of tanh", n=1, mode="free")
@@ -233,7 +332,89 @@ def test_multiple_choice_distractors_are_distinct_and_wrong(quiz):
         quiz.answer(session, "z")
     graded = quiz.answer(session, "B")
     assert graded.choice == 1 and graded.verdict == ("correct" if graded.correct_choice == 1 else "wrong")
-    assert q.choices[graded.correct_choice] == graded.reference
+    assert q.choices[graded.correct_choice] == option_text(graded.reference, q.prompt)  # the answer as shown
+
+
+def test_options_are_shown_alike_without_restating_the_question():
+    assert option_text("Padding is the additional pixels added around the image.", "What is “padding”?") == (
+        "The additional pixels added around the image."
+    )
+    glued = "The receptive fieldis the area of an image that is involved in the calculation of a layer."
+    assert option_text(glued, "What is a “receptive field”?").startswith("The area of an image")
+    assert (
+        option_text("SGD stands for stochastic gradient descent.", "What is SGD?")
+        == "Stochastic gradient descent."
+    )
+    colon = "Training with a high learning rate gives two benefits:\n\n- We train faster.\n- We generalize better."
+    assert option_text(colon, "What are the benefits of training with a high learning rate?") == (
+        "We train faster. We generalize better."
+    )
+    # Not a restatement: another subject, a pronoun, or nothing left after it.
+    assert (
+        option_text("Stride is how far the kernel moves.", "What is padding?")
+        == "Stride is how far the kernel moves."
+    )
+    assert option_text("It is an abbreviation for the axes.", "What does NCHW mean?").startswith("It is")
+    assert option_text("A zero matrix.", "What is the value of a kernel applied to a matrix of zeros?") == (
+        "A zero matrix."
+    )
+    long = "word " * 60
+    shown = option_text(long, "What?")
+    assert len(shown) <= MAX_OPTION_CHARS + 1 and shown.endswith("…")
+    sentences = "A first sentence that is long enough to stand alone as an option here. " * 3
+    assert option_text(sentences, "What?").endswith("here.")
+
+
+def test_multiple_choice_options_do_not_give_themselves_away_by_form(quiz):
+    """Over the bundled base: the right option is the longest, the shortest or the one repeating most of the
+    question's words about as often as chance (1 in 4) would have it, never far more."""
+    import random
+
+    catalogue = quiz.catalogue()
+    rng = random.Random(0)
+    longest = shortest = echo = 0
+    for card in catalogue.cards:
+        options, right = multiple_choice(catalogue, card, rng)
+        assert len(options) == 4 and len(set(options)) == 4
+        assert options[right] == option_text(card.answer, card.question)
+        assert all(len(o) <= MAX_OPTION_CHARS + 1 for o in options)
+        lengths = [len(o) for o in options]
+        longest += lengths[right] == max(lengths) and lengths.count(max(lengths)) == 1
+        shortest += lengths[right] == min(lengths) and lengths.count(min(lengths)) == 1
+        asked = {w for w in card.question.lower().split() if len(w) > 3}
+        shared = [len(asked & set(o.lower().split())) for o in options]
+        echo += shared[right] == max(shared) and shared.count(max(shared)) == 1
+    n = len(catalogue.cards)
+    assert longest / n <= 0.35 and shortest / n <= 0.35 and echo / n <= 0.35, (longest, shortest, echo, n)
+
+
+def _echo(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS}
+
+
+def test_auto_mode_types_the_cards_whose_options_would_give_them_away(quiz):
+    """A long answer naming what no other answer names ("hierarchical softmax") would be the option sharing
+    the most words with its question in every draw: "auto" asks it typed; "mc" still may ask it."""
+    import random
+
+    catalogue = quiz.catalogue()
+    long_cards = [c for c in catalogue.cards if not c.cloze and resolve_mode(c, "auto") == "mc"]
+    typed = [c for c in long_cards if resolve_mode(c, "auto", catalogue) == "free"]
+    assert typed and len(typed) < len(long_cards) / 2
+    rng = random.Random(1)
+    for card in typed:
+        assert gives_itself_away(catalogue, card)
+        assert resolve_mode(card, "mc", catalogue) == "mc"
+        options, right = multiple_choice(catalogue, card, rng)
+        asked = _echo(card.question)
+        shared = [len(asked & _echo(o)) for o in options]
+        assert shared[right] > max(shared[:right] + shared[right + 1 :])  # why it is typed
+    session = quiz.start("u-auto", n=50, mode="auto")
+    modes = {}
+    while (q := quiz.question(session)) is not None:
+        modes[q.item_id] = q.mode
+        quiz.skip(session)
+    assert all(modes.get(c.item_id, "free") == "free" for c in typed)
 
 
 def test_cloze_mode_asks_blanks_and_grades_leniently(quiz):

@@ -23,6 +23,7 @@ from typing import Any
 
 from fsrs import Rating, Scheduler, State
 
+from knowledge.errors import ReadOnlyStore
 from knowledge.models import NOT_SERVABLE
 from knowledge.quiz import scheduler as sched
 from knowledge.quiz.grading import CORRECT, PARTLY, VERDICTS, WRONG, Grader
@@ -57,7 +58,6 @@ from knowledge.quiz.selection import (
     resolve_mode,
     select_cards,
 )
-from knowledge.errors import ReadOnlyStore
 from knowledge.store import Store
 from knowledge.vectors import TextVectors
 
@@ -178,7 +178,7 @@ class QuizService:
                  ACTIVE if picks else FINISHED, json.dumps(meta or {}), sched.iso(now), sched.iso(now)],
             )  # fmt: skip
             for position, (card, is_new) in enumerate(picks):
-                card_mode = resolve_mode(card, mode)
+                card_mode = resolve_mode(card, mode, catalogue)
                 choices, correct = (None, None)
                 if card_mode == MC:
                     options, correct = multiple_choice(catalogue, card, rng)
