@@ -111,7 +111,10 @@ def test_conv_apply_on_an_uploaded_image():
     assert r.numbers["input"] == "upload" and r.numbers["digit"] is None
     assert r.numbers["input_shape"] == [20, 30] and r.numbers["output_shape"] == [18, 28]
     assert r.numbers["out_max"] == pytest.approx(3.0) and r.numbers["out_min"] == pytest.approx(-3.0)
-    assert r.params == {"kernel": "top_edge", "image": "20 x 30 (H x W) grayscale image"}  # digit/sample unused
+    assert r.params == {
+        "kernel": "top_edge",
+        "image": "20 x 30 (H x W) grayscale image",
+    }  # digit/sample unused
     assert "your image (20 x 30 pixels, H x W" in r.text  # sizes as torch orders them, rows first
     # base64 (JSON requests) gives the same picture; big pictures shrink to at most 64 a side
     import base64
