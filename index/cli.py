@@ -18,14 +18,18 @@ from knowledge.readable import readable, readable_line, render, stdout_is_termin
 def _retriever(model_dir: Path | None = None):
     from index.errors import RetrievalError
     from knowledge.errors import KnowledgeError
+    from tutor.progress import embedding_bar
     from tutor.services import open_retriever
     from tutor.settings import load_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return open_retriever(load_settings().data_dir, model_dir)
+        with embedding_bar(waiting="loading the language model") as bar:  # on a terminal only
+            retriever = open_retriever(load_settings().data_dir, model_dir, progress=bar)
     except (RetrievalError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
+    retriever.encoder.progress = None  # the bar is gone; later rebuilds (a reload) are silent
+    return retriever
 
 
 def format_answer(answer: Answer, width: int = 100, *, color: bool = False) -> str:

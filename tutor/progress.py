@@ -12,8 +12,12 @@ def on_terminal() -> bool:
 
 
 @contextmanager
-def embedding_bar(enabled: bool = True) -> Iterator[Callable[[int, int], None] | None]:
-    """A bar for ``TextVectors(progress=...)`` on stderr; None (no output at all) when not a terminal."""
+def embedding_bar(
+    enabled: bool = True, waiting: str | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar for ``TextVectors(progress=...)`` on stderr; None (no output at all) when not a terminal.
+
+    ``waiting``: a spinner with this text until embedding starts (the model loading before it)."""
     if not (enabled and on_terminal()):
         yield None
         return
@@ -36,7 +40,7 @@ def embedding_bar(enabled: bool = True) -> Iterator[Callable[[int, int], None] |
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task("embedding", total=None, visible=False)
+        task = bar.add_task(waiting or "embedding", total=None, visible=waiting is not None)
         loaded = False
 
         def update(done: int, total: int) -> None:

@@ -87,7 +87,7 @@ def refresh_index(store: Store, progress=None) -> str | None:
     return reason
 
 
-def open_retriever(data_dir: Path, model_dir: Path | None = None):
+def open_retriever(data_dir: Path, model_dir: Path | None = None, progress=None):
     """The retriever over the store in ``data_dir``; builds the index on first use or when stale.
 
     ``model_dir``: another trained model than the shipped one (``tutor eval --model``).
@@ -102,6 +102,5 @@ def open_retriever(data_dir: Path, model_dir: Path | None = None):
         model = load_model(Path(model_dir))
         queries = MiniLMEncoder(adapter=model.adapter)
     store = open_store(data_dir)
-    return Retriever(
-        store, entry_encoder(store), Path(data_dir) / "index", model=model, query_encoder=queries
-    )
+    entries = entry_encoder(store, progress)
+    return Retriever(store, entries, Path(data_dir) / "index", model=model, query_encoder=queries)
