@@ -67,3 +67,14 @@ class TimedStore(Store):
         self.durations.append(time.perf_counter() - started)
         if self.after_commit is not None:
             self.after_commit()
+
+
+class RandomEncoder:
+    """``random_embed`` as an encoder (model id, size, ``encode``): what `tutor.services.encoder` returns in
+    CLI tests whose subject is not the model."""
+
+    model_id = "test-random-64"
+    dim = 64
+
+    def encode(self, texts, batch_size: int = 64):
+        return random_embed(list(texts))

@@ -178,9 +178,10 @@ async def test_conv_apply_runs_on_an_uploaded_image(world: World) -> None:
     assert ix.response_type == CB_DEFERRED_MESSAGE and ix.latency < 3
     msg = await ix.wait_message(timeout=DEMO_WAIT)
     assert msg.embed["title"] == "Demo: conv_apply"
-    assert "your image (64x43 grayscale" in msg.embed["description"]
+    assert "your image (43 x 64 pixels, H x W" in msg.embed["description"]
     assert (
-        "64x43 grayscale image" in msg.embed["footer"]["text"] and "digit" not in msg.embed["footer"]["text"]
+        "43 x 64 (H x W) grayscale image" in msg.embed["footer"]["text"]
+        and "digit" not in msg.embed["footer"]["text"]
     )
     assert png_of(msg).format == "PNG"
 

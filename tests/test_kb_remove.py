@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from stores import TimedStore, random_embed
+from stores import RandomEncoder, TimedStore, random_embed
 
 import tutor.services
 from knowledge.loader import load_document
@@ -21,14 +21,6 @@ from knowledge.store import Store
 from tutor.cli import main
 
 SHARED = "What does a pooling layer do?"
-
-
-class RandomEncoder:
-    model_id = "test-random-64"
-    dim = 64
-
-    def encode(self, texts):
-        return random_embed(list(texts))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stores import TimedStore, ingest_bundled, open_copy, random_embed
+from stores import RandomEncoder, TimedStore, ingest_bundled, open_copy, random_embed
 
 from knowledge.analysis import ANY_DOCUMENT_MIN, SAME_CHAPTER_MIN, Candidate, analyse
 from knowledge.errors import KnowledgeError, NameClash, ParseError
@@ -474,8 +474,8 @@ def test_cli_name_clash_names_both_files_and_replace_allows_it(tmp_path, monkeyp
     from tutor.cli import main
 
     monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr(tutor.services, "embed", fake_embed)
-    monkeypatch.setattr(tutor.services, "refresh_index", lambda store: None)
+    monkeypatch.setattr(tutor.services, "encoder", RandomEncoder)
+    monkeypatch.setattr(tutor.services, "refresh_index", lambda store, progress=None: None)
     a = _write(tmp_path / "a" / "notes.tsv", "What is a tensor?\tAn array.\n")
     b = _write(tmp_path / "b" / "notes.tsv", "What is padding?\tZeros.\n")
     runner = CliRunner()
@@ -635,8 +635,8 @@ def test_quiet_ingest_prints_nothing_on_success(tmp_path, monkeypatch):
     from tutor.cli import main
 
     monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr(tutor.services, "embed", fake_embed)
-    monkeypatch.setattr(tutor.services, "refresh_index", lambda store: "built")
+    monkeypatch.setattr(tutor.services, "encoder", RandomEncoder)
+    monkeypatch.setattr(tutor.services, "refresh_index", lambda store, progress=None: "built")
     deck = _write(tmp_path / "notes.tsv", "What is a tensor?\tAn array.\n")
     result = CliRunner().invoke(main, ["kb", "ingest", "-q", str(deck)])
     assert result.exit_code == 0 and result.output == ""
