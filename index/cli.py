@@ -230,7 +230,7 @@ def _chat_quiz(words: list[str]) -> None:
             service, default_user(), stdin_read, click.echo, topic=" ".join(topic) or None,
             color=stdout_is_terminal(), **options,
         )  # fmt: skip
-    except QuizError as exc:
+    except (QuizError, KnowledgeError) as exc:
         click.echo(str(exc))
     finally:
         service.close()

@@ -143,7 +143,13 @@ def backup(
     """Copy the open database to ``target`` (default: the backups folder beside it) and return the path."""
     if target is None:
         folder = backups_dir(db_path)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the backups folder {folder} ({exc.strerror or exc}); give the backup a "
+                "path you can write: `tutor kb backup OUT.db`"
+            ) from None
         target = folder / f"{db_path.stem}-{_stamp()}-{reason}.db"
     elif target.is_dir():
         raise StoreError(f"{target} is a folder; give the backup a file name")

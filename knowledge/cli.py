@@ -47,13 +47,19 @@ def kb() -> None:
     "sources, a server's cards, another file); without it that is an error naming both.",
 )
 @click.option(
-    "--if-empty",
+    "--first-start",
     is_flag=True,
-    help="Only when the knowledge base has no documents yet (a container's first start on a new volume).",
+    help="Only when some bundled source is not in the knowledge base yet: a container's first start on a "
+    "new volume, or one that was interrupted.",
 )
 @click.pass_context
 def ingest(
-    ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, quiet: bool, replace: bool, if_empty: bool
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    quiet: bool,
+    replace: bool,
+    first_start: bool,
 ) -> None:
     """Parse documents (default: the bundled sources) into the store, then index them.
 
@@ -67,10 +73,12 @@ def ingest(
     with embedding_bar(enabled=not quiet) as bar:
         try:
             store = _store(ctx)
-            if if_empty and store.documents():
-                if not quiet:
-                    click.echo("the knowledge base has documents already: nothing to do", err=True)
-                return
+            if first_start and not paths:
+                known = {d.source for d in store.documents()}  # removed ones included: they stay out
+                if all(p.name in known for p in collect_paths((SOURCES_DIR,))):
+                    if not quiet:
+                        click.echo("the bundled notes are in the knowledge base: nothing to do", err=True)
+                    return
             files = collect_paths(paths or (SOURCES_DIR,))
             removed = set() if paths else store.removed_sources()  # naming a file brings it back
             documents = []
@@ -237,7 +245,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int
 
 BRINGS_BACK = {
     BUNDLED_ORIGIN: "It is a bundled source: `tutor kb ingest` (and `make run`) now leave it out; "
-    "`tutor kb ingest knowledge/sources/NAME` brings it back.",
+    "`tutor kb ingest SOURCES/NAME` brings it back.",
     GUILD_ORIGIN: "They were a server's own cards: the server's next /kb add starts its deck afresh.",
 }
 
@@ -289,7 +297,7 @@ def remove(ctx: click.Context, source: str, yes: bool, quiet: bool) -> None:
         )
         origin = report.origin or ""
         click.echo(
-            BRINGS_BACK.get(origin, "").replace("NAME", report.source)
+            BRINGS_BACK.get(origin, "").replace("SOURCES/NAME", str(SOURCES_DIR / report.source))
             or f"`tutor kb ingest {origin[len(FILE_ORIGIN) :] if origin.startswith(FILE_ORIGIN) else 'FILE'}` "
             "brings it back."
         )

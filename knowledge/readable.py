@@ -343,45 +343,47 @@ def reflow(text: str) -> str:
     """
     if "\n" not in text:
         return text
-    out: list[str] = []
+    out: list[list[str]] = []  # per output line, the source lines joined into it (linear, not quadratic)
     joinable = False  # whether out[-1] is a prose line a continuation may join
     fence: str | None = None
     code = False  # inside an indented code block
     for line in text.split("\n"):
         stripped = line.strip()
         if fence is not None:
-            out.append(line)
+            out.append([line])
             if _FENCE_LINE.match(line) and stripped.startswith(fence) and not stripped.strip(fence[0]):
                 fence = None
             continue
         if (opening := _FENCE_LINE.match(line)) is not None:
             fence, joinable, code = opening.group(1), False, False
-            out.append(line)
+            out.append([line])
             continue
         if not stripped:
-            out.append(line)
+            out.append([line])
             joinable = False  # an indented code block goes on after a blank line
             continue
         indented = line.startswith(("    ", "\t"))
-        if indented and (code or not out or not out[-1].strip()):
+        if indented and (code or not out or not out[-1][-1].strip()):
             code, joinable = True, False  # an indented code block (after a blank line)
-            out.append(line)
+            out.append([line])
             continue
         code = False
-        if joinable and _continues(out[-1], line):
-            out[-1] = out[-1].rstrip() + " " + stripped
+        if joinable and _continues(out[-1][-1], line):
+            out[-1][-1] = out[-1][-1].rstrip()
+            out[-1].append(stripped)
             continue
-        out.append(line)
+        out.append([line])
         joinable = not _BLOCK_START.match(line) or bool(re.match(r"^\s*([-*+•]|\d+[.)]{1,2})\s", line))
         joinable = joinable and not re.match(r"^\s*(#{1,6}\s|\||>)", line)
-    return "\n".join(out)
+    return "\n".join(" ".join(parts) for parts in out)
 
 
 def _continues(previous: str, line: str) -> bool:
+    """``previous``: the source line before (the last one joined so far), not the whole paragraph."""
     if previous.endswith(("  ", "\\")) or _BLOCK_START.match(line):
         return False
     before = previous.rstrip()
-    if _ENDS_SENTENCE.search(before):
+    if _ENDS_SENTENCE.search(before[-8:]):
         return False
     first = line.lstrip()[:1]
     return first.islower() or before.endswith(",") or len(before) >= 60

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -258,10 +259,10 @@ def _unwritable(db_path: Path) -> str | None:
             os.close(os.open(db_path, os.O_WRONLY | os.O_APPEND))
         except OSError as exc:
             return _why_unwritable(exc, folder, f"the file {db_path.name}")
-    probe = folder / f".tutor-write-test-{os.getpid()}-{threading.get_ident()}"
     try:
-        probe.touch()
-        probe.unlink()
+        handle, probe = tempfile.mkstemp(prefix=".tutor-write-test-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
     except OSError as exc:
         if not db_path.exists():
             raise StoreError(
@@ -272,10 +273,22 @@ def _unwritable(db_path: Path) -> str | None:
     return None
 
 
+def _safe_to_read_immutable(db_path: Path) -> bool:
+    """A read-only file system (nothing here can write it) and no committed work waiting in a -wal."""
+    try:
+        read_only_fs = bool(os.statvfs(db_path.parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): assume someone may write
+        return False
+    wal = db_path.with_name(db_path.name + "-wal")
+    return read_only_fs and (not wal.exists() or wal.stat().st_size == 0)
+
+
 def _why_unwritable(exc: OSError, folder: Path, what: str) -> str:
     if exc.errno == errno.EROFS:
         return f"{folder} is on a read-only file system"
-    return f"{what} is not writable by this user ({_whoami()}: {exc.strerror or exc})"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{what} is not writable by this user ({_whoami()}: {exc.strerror or exc})"
+    return f"{what} cannot be written ({exc.strerror or exc})"  # a full disk, a quota
 
 
 def _whoami() -> str:
@@ -425,6 +438,8 @@ class Store:
         self.path = Path(path)
         self.read_only: str | None = None  # why the store cannot be written, when it cannot
         self._immutable = False  # read without a WAL index: nothing can write the file meanwhile
+        self._write_lock = threading.RLock()
+        self._depth = 0  # transactions of the lock's thread open on this connection
         _make_folder(self.path.parent)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder, not a tutor database")
@@ -462,11 +477,20 @@ class Store:
             try:
                 conn = connect_read_only(self.path, check_same_thread=False, isolation_level=None, timeout=30)
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlite3.OperationalError:
-                # A WAL database whose -shm cannot be created: nothing can write a read-only folder, so
-                # reading it as an immutable file is safe.
+            except sqlite3.OperationalError as exc:
+                # A WAL database whose index (-shm) cannot be created beside it. Read as an immutable file
+                # only where no one else can be writing (a read-only file system) and no committed
+                # transaction waits in a -wal (immutable reading ignores it); otherwise say so, never guess.
                 if conn is not None:
                     conn.close()
+                    conn = None
+                if not _safe_to_read_immutable(self.path):
+                    raise ReadOnlyStore(
+                        f"{self.path} can only be read ({self.read_only}), and SQLite cannot read it safely "
+                        f"from here ({exc}): its owner may be writing it. Open it once as its owner (any "
+                        "tutor command) or copy tutor.db to a folder you can write and point TUTOR_DATA_DIR "
+                        "there."
+                    ) from None
                 self._immutable = True
                 conn = connect_read_only(
                     self.path, check_same_thread=False, isolation_level=None, timeout=30, immutable=True
@@ -475,13 +499,19 @@ class Store:
             _check_once(conn, self.path)
             self.db.execute("PRAGMA query_only=ON")
             pending = self.pending_migrations()
-        except (sqlite3.DatabaseError, OSError) as exc:
+        except (sqlite3.DatabaseError, OSError, ReadOnlyStore) as exc:
             if conn is not None:
                 conn.close()
             self._in_use.release()
-            if isinstance(exc, sqlite3.OperationalError | OSError) and "malformed" not in str(exc):
-                raise StoreError(f"{self.path}: cannot read the tutor database ({exc})") from exc
-            raise StoreError(damaged_message(self.path, str(exc))) from exc
+            if isinstance(exc, ReadOnlyStore):
+                raise
+            # Never the damaged-file advice from here: restoring a backup over a file another user is
+            # writing would lose their newer work. Its owner's next open checks it properly.
+            raise StoreError(
+                f"{self.path}: cannot read the tutor database ({exc}); it can only be read here "
+                f"({self.read_only}), so nothing was changed. If it stays unreadable, its owner can check it "
+                "with any tutor command."
+            ) from exc
         if pending:
             self.close()
             raise ReadOnlyStore(
@@ -532,15 +562,31 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection is in autocommit mode)."""
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection is in autocommit mode).
+
+        One connection is shared by the threads of a process (the bot's feedback, the vector cache during a
+        reload): a lock keeps their transactions apart, and a transaction opened inside one of the same
+        thread joins it (commits or rolls back with it) instead of failing.
+        """
         self.check_writable()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._write_lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+            self.db.execute("COMMIT")
 
     # --- ingest ---
     def ingest(
@@ -585,6 +631,7 @@ class Store:
         each step; the longest, publishing a 100,000-entry document, takes about 0.3 s
         (``bench/ingest_scale.py``).
         """
+        self.check_writable()
         say = progress or (lambda _msg: None)
         documents = self._distinct(documents)
         reported: dict[str, Counter] = {}  # per document, what its publish did (kept across attempts)
@@ -992,6 +1039,7 @@ class Store:
 
         Raises :class:`NotFound` when no document of that name has a live item.
         """
+        self.check_writable()
         say = progress or (lambda _msg: None)
         reported: dict[str, Counter] = {}  # set once the document's retirement is published
         report: RemovalReport | None = None
@@ -1202,6 +1250,7 @@ class Store:
         view.path = self.path
         view.read_only = "a snapshot"
         view._immutable = self._immutable
+        view._write_lock, view._depth = threading.RLock(), 0
         conn = connect_read_only(self.path, isolation_level=None, timeout=30, immutable=self._immutable)
         view.db = sqlite_utils.Database(conn)
         try:

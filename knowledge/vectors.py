@@ -24,6 +24,7 @@ from knowledge.store import Store
 BUNDLED_VECTORS = Path(__file__).parent / "data" / "bundled_vectors.npz"
 _LOOKUP_BATCH = 500  # keys per SELECT (under SQLite's bound-parameter limit)
 _ENCODE_CHUNK = 128  # texts per encoder call when someone watches the progress
+_WRITE_BATCH = 1000  # vectors per write transaction (~1.5 MB: a few ms of the write lock)
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 
@@ -127,13 +128,17 @@ class TextVectors:
         return found
 
     def _remember(self, vectors: dict[str, np.ndarray]) -> None:
+        """Keep new vectors, ``_WRITE_BATCH`` rows per transaction so the write lock is held briefly; inside
+        a caller's transaction (a quiz step building its cards) they join it."""
         if not vectors or self.store.read_only is not None:
             return
         rows = [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()]
-        with self.store.transaction():
-            self.store.db.conn.executemany(
-                "INSERT OR REPLACE INTO text_vectors (key, vector) VALUES (?, ?)", rows
-            )
+        for start in range(0, len(rows), _WRITE_BATCH):
+            with self.store.transaction():
+                self.store.db.conn.executemany(
+                    "INSERT OR REPLACE INTO text_vectors (key, vector) VALUES (?, ?)",
+                    rows[start : start + _WRITE_BATCH],
+                )
 
     def _shipped(self) -> dict[str, np.ndarray]:
         if self.dim is None:

@@ -3,6 +3,7 @@ that cannot be written still answering, and the shipped vectors that make the fi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -177,3 +178,110 @@ def test_writes_to_a_read_only_store_raise_a_plain_error(tmp_path):
         pass
     assert issubclass(ReadOnlyStore, StoreError)
     view.close()
+
+
+async def test_the_bot_on_a_read_only_store_answers_and_explains_quizzes(
+    quiz_store_path,
+    seeded_index_dir,
+    encoder,
+    query_encoder,
+    retrieval_model,
+    demo_worker,
+    tmp_path,
+    monkeypatch,
+):
+    """Every store on the file opens read-only (as on a read-only mount): the bot starts, /ask answers, and
+    /quiz says why it cannot record progress."""
+    from bot_harness import running_tutor
+
+    import knowledge.store
+    from index.retriever import Retriever
+
+    shutil.copy(quiz_store_path, tmp_path / "tutor.db")
+    shutil.copytree(seeded_index_dir, tmp_path / "index")
+    monkeypatch.setattr(knowledge.store, "_unwritable", lambda path: "the test mounted it read-only")
+    store = Store(tmp_path / "tutor.db")
+    assert store.read_only
+    retriever = Retriever(
+        store, encoder, tmp_path / "index", model=retrieval_model, query_encoder=query_encoder
+    )
+    async with running_tutor(retriever, demo_worker, tmp_path) as world:
+        srv = world.server
+        asked = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is dropout?"})
+        assert "ropout" in json.dumps((await asked.wait_message(timeout=20)).embed or {})
+        quiz = await srv.invoke_slash(world.alice, world.general, "quiz start", {"questions": 2})
+        reply = await quiz.wait_message(timeout=20)
+        assert "record your progress" in reply.content and "read-only" in reply.content
+    store.close()
+
+
+def test_a_vector_write_inside_a_transaction_joins_it(tmp_path):
+    """A quiz step builds its cards inside its own transaction: the cache's writes join it."""
+    store = Store.open(tmp_path)
+    vectors = TextVectors(store, CountingEncoder("model-a"), bundled=None)
+    with store.transaction():
+        vectors.encode(["inside a quiz step"])
+    assert store.db.execute("SELECT count(*) FROM text_vectors").fetchone()[0] == 1
+    store.close()
+
+
+def test_two_threads_on_one_store_keep_their_transactions_apart(tmp_path):
+    import threading
+
+    store = Store.open(tmp_path)
+    store.db.execute("CREATE TABLE scratch (thread TEXT, n INTEGER)")
+    errors = []
+
+    def write(name: str) -> None:
+        try:
+            for n in range(200):
+                with store.transaction():
+                    store.db.execute("INSERT INTO scratch VALUES (?, ?)", [name, n])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert store.db.execute("SELECT count(*) FROM scratch").fetchone()[0] == 400
+    store.close()
+
+
+def test_the_entrypoint_lets_a_damaged_database_be_restored(tmp_path):
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / "tutor.db").write_bytes(b"")  # damaged: truncated to nothing
+    stats = _run(["sh", str(ENTRYPOINT), "kb", "stats"], volume)
+    assert stats.returncode == 1 and "damaged" in stats.stderr
+    assert "running `tutor kb stats` anyway" in stats.stderr
+    restore = _run(["sh", str(ENTRYPOINT), "kb", "restore", "--yes"], volume)
+    assert "Traceback" not in restore.stderr and "first-start ingest" not in restore.stderr
+
+
+def test_an_interrupted_first_start_is_completed(tmp_path):
+    from tutor.cli import main
+
+    store = Store.open(tmp_path)
+    first = collect_paths([SOURCES_DIR])[0]
+    store.ingest([load_document(first)], TextVectors(store, CountingEncoder("m"), bundled=None))
+    store.close()
+    env = {"TUTOR_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["kb", "ingest", "--first-start"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "221 unchanged" not in result.output and "ingested 5 documents" in result.output
+    again = CliRunner().invoke(main, ["kb", "ingest", "--first-start"], env=env)
+    assert "nothing to do" in again.output
+
+
+def test_ingest_into_a_read_only_store_says_why(tmp_path, monkeypatch):
+    import knowledge.store
+
+    Store.open(tmp_path).close()
+    monkeypatch.setattr(knowledge.store, "_unwritable", lambda path: "the test mounted it read-only")
+    store = Store.open(tmp_path)
+    with pytest.raises(ReadOnlyStore, match="read-only"):
+        store.ingest([load_document(collect_paths([SOURCES_DIR])[0])], CountingEncoder("m").encode)
+    store.close()

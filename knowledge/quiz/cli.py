@@ -445,7 +445,7 @@ def contests_cmd(status, confirm_id, label, reject_id) -> None:
                 f"{row['id']:>5}  {row['source']}#{row['n']}  graded {row['verdict']}, claims {row['claimed']}"
                 f"  {row['user_id']}  {row['answer'][:80]!r}"
             )
-    except QuizError as exc:
+    except (QuizError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         service.close()

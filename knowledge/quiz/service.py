@@ -82,12 +82,6 @@ class QuizService:
         clock: Callable[[], datetime] | None = None,
         grader: Any = None,
     ):
-        if store.read_only is not None:
-            raise ReadOnlyStore(
-                f"Quizzes record your progress, and {store.path} can only be read ({store.read_only}). "
-                "Questions are still answered. To quiz, make it writable, or copy it to a folder you can "
-                "write and point TUTOR_DATA_DIR there."
-            )
         self._store = Store(store.path)  # a connection of our own: other threads may use ``store``'s
         self._lock = threading.RLock()
         embed = encoder.encode if hasattr(encoder, "encode") else encoder
@@ -147,6 +141,12 @@ class QuizService:
         ``next_due`` says when to come back.
         """
         user_id = str(user_id)
+        if self._store.read_only is not None:  # before anything: a quiz that cannot be saved is not begun
+            raise ReadOnlyStore(
+                f"Quizzes record your progress, and {self._store.path} can only be read "
+                f"({self._store.read_only}). Questions are still answered, and your statistics shown. To quiz, "
+                "make it writable, or copy it to a folder you can write and point TUTOR_DATA_DIR there."
+            )
         if mode not in MODES:
             raise QuizError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not 1 <= n <= MAX_QUESTIONS:
