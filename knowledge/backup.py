@@ -137,19 +137,23 @@ class InUse:
             self._fh = None
 
 
+def make_folder(folder: Path, what: str, fix: str) -> None:
+    """``mkdir -p`` whose failure is a ``StoreError`` naming the folder and the way out, not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {what} {folder} ({exc.strerror or exc}); {fix}") from None
+
+
 def backup(
     conn: sqlite3.Connection, db_path: Path, target: Path | None = None, reason: str = "manual"
 ) -> Path:
     """Copy the open database to ``target`` (default: the backups folder beside it) and return the path."""
     if target is None:
         folder = backups_dir(db_path)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the backups folder {folder} ({exc.strerror or exc}); give the backup a "
-                "path you can write: `tutor kb backup OUT.db`"
-            ) from None
+        make_folder(
+            folder, "the backups folder", "give the backup a path you can write: `tutor kb backup OUT.db`"
+        )
         target = folder / f"{db_path.stem}-{_stamp()}-{reason}.db"
     elif target.is_dir():
         raise StoreError(f"{target} is a folder; give the backup a file name")

@@ -30,7 +30,7 @@ import numpy as np
 import sqlite_utils
 
 from knowledge.analysis import Analysis, Candidate, Embed, analyse
-from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message
+from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message, make_folder
 from knowledge.backup import backup as backup_database
 from knowledge.errors import KnowledgeError, NameClash, NotFound, ReadOnlyStore, StoreError
 from knowledge.files import connect_read_only
@@ -240,16 +240,6 @@ _CHECKED: set[tuple[int, int, int, int]] = set()  # files this process found int
 _CHECKED_LOCK = threading.Lock()
 
 
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the data folder {folder} ({exc.strerror or exc}); "
-            "set TUTOR_DATA_DIR to a folder you can write"
-        ) from None
-
-
 def _unwritable(db_path: Path) -> str | None:
     """Why ``db_path`` cannot be written (None: it can). Tried, not guessed from mode bits: root ignores
     them, and a read-only mount refuses even root. Opening for append changes nothing."""
@@ -440,7 +430,7 @@ class Store:
         self._immutable = False  # read without a WAL index: nothing can write the file meanwhile
         self._write_lock = threading.RLock()
         self._depth = 0  # transactions of the lock's thread open on this connection
-        _make_folder(self.path.parent)
+        make_folder(self.path.parent, "the data folder", "set TUTOR_DATA_DIR to a folder you can write")
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder, not a tutor database")
         if self.path.is_file() and self.path.stat().st_size == 0:  # SQLite would silently start afresh
