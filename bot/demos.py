@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -111,32 +111,56 @@ def demo_spec(name: str) -> DemoSpec:
 
 @dataclass(frozen=True)
 class Illustration:
-    """The demo that illustrates a knowledge-base entry (the catalogue names the entries per demo)."""
+    """The demo that illustrates a knowledge-base entry (each demo's spec names its entries)."""
 
     demo: str
     summary: str
 
 
 def _by_entry() -> dict[tuple[str, str], Illustration]:
+    """(document title, question key) -> the first demo, in catalogue order, that cites the entry."""
     table: dict[tuple[str, str], Illustration] = {}
     for spec in engine.catalogue():
         for ref in spec.kb:
             table.setdefault(
-                (ref.source, normalize_question(ref.question)), Illustration(spec.name, spec.summary)
+                (ref.title, normalize_question(ref.question)), Illustration(spec.name, spec.summary)
             )
     return table
 
 
+def _bundled_titles() -> dict[str, str]:
+    """Source file -> title of the bundled documents, from their manifest (read once, when first needed)."""
+    from knowledge.loader import MANIFEST, SOURCES_DIR
+    from knowledge.parsers.bounds import load_yaml
+
+    path = SOURCES_DIR / MANIFEST
+    listed = load_yaml(path.read_text(encoding="utf-8"), str(path), what="manifest") or {}
+    return {
+        str(name): str(meta.get("title") or "") for name, meta in listed.items() if isinstance(meta, dict)
+    }
+
+
 _ILLUSTRATIONS: dict[tuple[str, str], Illustration] | None = None
+_TITLES: dict[str, str] | None = None
 
 
-def illustration_for(entries: Iterable[tuple[str, str]]) -> Illustration | None:
-    """The first demo that illustrates any of ``entries`` (``(source, question)`` pairs), if one does."""
-    global _ILLUSTRATIONS
+def illustration_for(
+    entries: Iterable[tuple[str, str]], titles: Mapping[str, str] | None = None
+) -> Illustration | None:
+    """The first demo that illustrates any of ``entries`` (``(source, question)`` pairs), if one does.
+
+    A demo names its entries by document title (the engine knows no file names); ``titles`` maps a source
+    to its title (the retriever's ``titles``: every document in the store), else the bundled documents'
+    manifest does."""
+    global _ILLUSTRATIONS, _TITLES
     if _ILLUSTRATIONS is None:
         _ILLUSTRATIONS = _by_entry()
+    if titles is None:
+        if _TITLES is None:
+            _TITLES = _bundled_titles()
+        titles = _TITLES
     for source, question in entries:
-        found = _ILLUSTRATIONS.get((source, normalize_question(question)))
+        found = _ILLUSTRATIONS.get((titles.get(source, source), normalize_question(question)))
         if found is not None:
             return found
     return None

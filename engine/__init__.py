@@ -21,7 +21,7 @@ from engine.errors import (
     UnknownDemo,
     WorkerCrashed,
 )
-from engine.parse import parse
+from engine.request import parse
 from engine.spec import DemoRequest, DemoResult, DemoSpec, ParamSpec
 
 __all__ = [

@@ -1,1255 +1,55 @@
-"""The demo catalogue: names, one-line summaries, example phrasings, parameter specs, knowledge-base links.
+"""The demo catalogue: every module of the `engine.demos` package is one demo.
 
-Pure data (no torch): the bot reads it for autocomplete and slash-command options, the parser for keywords.
-Defaults follow the questionnaires (two stride-2 3x3 convs, a 5x5 filter on RGB, bear_softmax, ...).
+A demo module holds everything about its demo: ``SPEC`` (a `DemoSpec`: parameters with kinds and bounds,
+examples, keywords, knowledge-base references), ``extract(norm)`` when it reads parameters from text beyond
+the generic "word number" pairs (a dict, or a dict and the text it did not consume), and ``run(params,
+device)``, which imports torch and matplotlib only when it runs. The modules are found by listing the
+package, so adding a demo is adding its file: nothing here names one. Loading the catalogue imports the
+demo modules but nothing heavy (no torch, matplotlib or scikit-learn).
+
+The bot reads the specs for autocomplete and slash options, the request parser (`engine.request`) for
+keywords and extractors, the runner (`engine.core`) for the run functions and the citations.
 """
 
 from __future__ import annotations
 
-from engine.spec import DemoSpec, KBRef, ParamSpec
+import difflib
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 
-S13 = "000_bc2d647321f7b90f.txt"
-S04 = "001_3c8b6b165987452c.txt"
-S13B = "002_0e03a6d0dc41612b.txt"
-S05 = "003_9e7b146b1097a2d2.txt"
-CS = "004_0cc870b9a54faf0e.txt"
-
-SOURCES = {
-    S13: "fastbook ch13 questionnaire",
-    S04: "fastbook ch4 questionnaire",
-    S13B: "fastbook ch13 answers (set 2)",
-    S05: "fastbook ch5 questionnaire",
-    CS: "CS231n flashcards",
-}
-
-LAYERS_HELP = "conv layers as kernel:stride[:padding[:dilation]], comma-separated, e.g. 3:2,3:2"
+import engine.demos
+from engine.errors import UnknownDemo
+from engine.parse import MAX_TEXT, normalise
+from engine.spec import DemoOutput, DemoSpec
 
 
-def P(name, kind, default, help, **kw) -> ParamSpec:
-    for key in ("choices", "words"):
-        if key in kw:
-            kw[key] = tuple(kw[key])
-    if "aliases" in kw:
-        kw["aliases"] = tuple(kw["aliases"].items())
-    return ParamSpec(name, kind, default, help, **kw)
+def _load() -> dict[str, ModuleType]:
+    """The demo modules by demo name, in catalogue order (each spec's ``order``, then its name)."""
+    found = []
+    for info in pkgutil.iter_modules(engine.demos.__path__):
+        if info.name.startswith("_") or info.ispkg:
+            continue
+        module = importlib.import_module(f"{engine.demos.__name__}.{info.name}")
+        spec = getattr(module, "SPEC", None)
+        if (
+            not isinstance(spec, DemoSpec)
+            or spec.name != info.name
+            or not callable(getattr(module, "run", None))
+        ):
+            raise ImportError(
+                f"{module.__name__} must define SPEC (a DemoSpec named {info.name!r}) and run()"
+            )
+        found.append(module)
+    found.sort(key=lambda m: (m.SPEC.order, m.SPEC.name))
+    return {m.SPEC.name: m for m in found}
 
 
-SEED = P(
-    "seed", "int", 0, "random seed (results are deterministic for a seed)", lo=0, hi=2**31 - 1, words=["seed"]
-)
-
-_SCHEDULE_ALIASES = {
-    "1cycle": "one_cycle",
-    "onecycle": "one_cycle",
-    "one cycle": "one_cycle",
-    "step decay": "step",
-    "exp": "exponential",
-    "1/t": "inv_t",
-    "inverse time": "inv_t",
-    "cos": "cosine",
-}
-
-DEMOS: tuple[DemoSpec, ...] = (
-    DemoSpec(
-        "receptive_field",
-        "Receptive field of a conv stack: closed form and by back-propagating from one output unit.",
-        "engine.demos.arith:receptive_field",
-        (
-            P(
-                "layers",
-                "layers",
-                [{"kernel": 3, "stride": 2, "padding": 1, "dilation": 1}] * 2,
-                LAYERS_HELP,
-                min_len=1,
-                max_len=12,
-            ),
-        ),
-        (
-            "show receptive field after two stride-2 convs",
-            "receptive field of three 3x3 convs",
-            "receptive field with dilation 1, 2 and 4",
-            "receptive_field layers=3:2,3:2,3:1",
-        ),
-        (("receptive", 6), ("field", 2), (r"\brf\b", 3)),
-        (
-            KBRef(
-                S13,
-                "What is the size of the receptive field of an activation after two stride 2 convolutions? "
-                "Why?",
-            ),
-            KBRef(S13, "What is a “receptive field”?"),
-            KBRef(CS, "dilated convolutions"),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "conv_output",
-        "Output size (W-F+2P)/S+1 with a per-layer shape trace; non-integer results are explained.",
-        "engine.demos.arith:conv_output",
-        (
-            P(
-                "size",
-                "int",
-                227,
-                "input width/height W",
-                lo=1,
-                hi=4096,
-                words=["w", "input", "input size", "width"],
-            ),
-            P(
-                "layers",
-                "layers",
-                [{"kernel": 11, "stride": 4, "padding": 0, "dilation": 1}],
-                LAYERS_HELP,
-                min_len=1,
-                max_len=12,
-            ),
-        ),
-        (
-            "output size for W=227 F=11 S=4 P=0",
-            "conv output of a 32x32 input with a 5x5 kernel, padding 2",
-            "shape trace of 28x28 through two stride 2 3x3 convs with padding 1",
-            "conv_output size=28 layers=3:2:1",
-        ),
-        (
-            (r"output (size|shape|width|height|volume|dim)", 5),
-            (r"\bw\s*=", 4),
-            (r"\(w\s*-\s*f", 6),
-            (r"shape trace", 4),
-            (r"spatial (size|dim)", 3),
-            (r"feature map size", 4),
-            (r"\bf\s*=", 2),
-            (r"how big", 1),
-            (r"\bshape", 1),
-        ),
-        (
-            KBRef(CS, "Formula for calculating output width/height"),
-            KBRef(CS, "Set padding to ____ when stride is 1 to preserve input volume and output volume size"),
-            KBRef(S13B, "After each stride-2 conv, why do we double the number of filters?"),
-            KBRef(S13, "What is “stride”?"),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "param_count",
-        "Learnable parameters of a conv or linear layer, formula vs torch's own count.",
-        "engine.demos.arith:param_count",
-        (
-            P(
-                "layer",
-                "choice",
-                "conv",
-                "layer type",
-                choices=["conv", "linear"],
-                aliases={
-                    "conv2d": "conv",
-                    "convolution": "conv",
-                    "fc": "linear",
-                    "dense": "linear",
-                    "fully connected": "linear",
-                },
-            ),
-            P(
-                "in_channels",
-                "int",
-                3,
-                "input channels (conv) or input features (linear)",
-                lo=1,
-                hi=65536,
-                words=["in", "in_channels", "input channels", "inputs", "in features", "input features"],
-            ),
-            P(
-                "out_channels",
-                "int",
-                1,
-                "output channels / filters (conv) or output features (linear)",
-                lo=1,
-                hi=65536,
-                words=["out", "out_channels", "output channels", "filters", "outputs", "out features"],
-            ),
-            P(
-                "kernel",
-                "int",
-                5,
-                "square kernel size (conv only)",
-                lo=1,
-                hi=15,
-                words=["kernel", "kernel size", "ks", "filter size"],
-            ),
-            P("bias", "bool", True, "whether the layer has a bias"),
-            P(
-                "grid",
-                "int",
-                None,
-                "output grid size (e.g. 7 for 7x7) to count multiplications",
-                lo=1,
-                hi=4096,
-                optional=True,
-                words=["grid"],
-            ),
-        ),
-        (
-            "how many parameters does a 5x5 filter on an RGB image have",
-            "params of 8 input channels, 16 output channels, 3x3 kernel",
-            "conv2d 3->64 kernel 7",
-            "parameters of a linear layer 784 -> 10",
-        ),
-        (
-            (r"param", 5),
-            (r"how many (learnable )?(weights|parameters)", 5),
-            (r"->", 2),
-            (r"input channels|in_channels", 2),
-            (r"output channels|out_channels", 2),
-            (r"\bconv2d\b", 1),
-            (r"learnable", 3),
-            (r"\bbias", 1),
-        ),
-        (
-            KBRef(
-                CS, "What is the number of learnable parameters for a 5x5 filter operating on an RGB image?"
-            ),
-            KBRef(S13, "Why does the third layer of the MNIST CNN have 7*7*(1168-16) multiplications?"),
-            KBRef(S13, "How does a convolution work with a color input?"),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "conv_apply",
-        "Apply an edge/sharpen/blur (or your own) kernel to a real handwritten digit.",
-        "engine.demos.images:conv_apply",
-        (
-            P(
-                "kernel",
-                "choice",
-                "top_edge",
-                "which kernel",
-                choices=["top_edge", "bottom_edge", "left_edge", "right_edge", "sharpen", "blur", "custom"],
-                aliases={
-                    "top": "top_edge",
-                    "bottom": "bottom_edge",
-                    "left": "left_edge",
-                    "right": "right_edge",
-                    "horizontal edge": "top_edge",
-                    "vertical edge": "left_edge",
-                    "box blur": "blur",
-                },
-            ),
-            P(
-                "matrix",
-                "matrix",
-                None,
-                "custom kernel matrix (up to 7x7) when kernel=custom",
-                lo=-100,
-                hi=100,
-                max_len=7,
-                optional=True,
-            ),
-            P(
-                "image",
-                "image",
-                None,
-                "your own picture instead of a digit (PNG/JPEG up to 8 MB; shrunk to at most 64x64 grayscale)",
-                max_len=64,
-                optional=True,
-            ),
-            P("digit", "int", 3, "which digit class to use (0-9)", lo=0, hi=9, words=["digit", "number"]),
-            P(
-                "sample",
-                "int",
-                0,
-                "which example of that digit (0 = first in sklearn's load_digits)",
-                lo=0,
-                hi=150,
-                words=["sample", "example", "index"],
-            ),
-        ),
-        (
-            "apply a top edge kernel to a digit",
-            "sharpen digit 7",
-            "blur the digit 0",
-            "apply kernel [[0,1,0],[1,-4,1],[0,1,0]] to digit 5",
-        ),
-        (
-            (r"edge", 4),
-            (r"sharpen", 5),
-            (r"blur", 5),
-            (r"\bapply", 3),
-            (r"digit", 2),
-            (r"convolve", 3),
-            (r"kernel to", 3),
-            (r"\[\s*\[", 3),
-        ),
-        (
-            KBRef(S13, "Write out the convolutional kernel matrix for a top edge detector."),
-            KBRef(
-                S13,
-                "Write out the mathematical operation applied by a 3×3 kernel to a single pixel in an image.",
-            ),
-            KBRef(S13, "What is the value of a convolutional kernel applied to a 3×3 matrix of zeros?"),
-            KBRef(S13, "What is a “feature”?"),
-        ),
-        budget_s=20,
-    ),
-    DemoSpec(
-        "softmax",
-        "exp and softmax columns for given activations (bear_softmax) and the cross-entropy for a target.",
-        "engine.demos.arith:softmax",
-        (
-            P(
-                "activations",
-                "floats",
-                [0.02, -2.49, 1.25],
-                "the output activations (logits)",
-                lo=-80,
-                hi=80,
-                min_len=2,
-                max_len=20,
-                words=["activations", "logits", "scores", "of"],
-            ),
-            P(
-                "target",
-                "int",
-                0,
-                "index of the correct class for the cross-entropy",
-                lo=0,
-                hi=19,
-                words=["target", "label", "correct class", "class"],
-            ),
-        ),
-        (
-            "calculate the exp and softmax columns of bear_softmax",
-            "softmax of 1, 2, 3 with target 2",
-            "cross-entropy for logits 2.0 1.0 0.1",
-            "softmax activations=0.02,-2.49,1.25 target=2",
-        ),
-        (
-            (r"softmax", 6),
-            (r"\bbear", 3),
-            (r"cross.?entropy", 4),
-            (r"\bexp\b", 2),
-            (r"log.?softmax", 4),
-            (r"\bnll", 2),
-            (r"logits", 2),
-        ),
-        (
-            KBRef(S05, "Calculate the exp and softmax columns of <<bear_softmax>> yourself"),
-            KBRef(
-                S05, "What are the two properties of activations that softmax ensures? Why is this important?"
-            ),
-            KBRef(S05, "What are the two pieces that are combined into cross-entropy loss in PyTorch?"),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "init_loss",
-        "Expected softmax loss at initialisation, -log(1/N), checked on a random linear classifier.",
-        "engine.demos.arith:init_loss",
-        (
-            P(
-                "classes",
-                "int",
-                10,
-                "number of classes N",
-                lo=2,
-                hi=10000,
-                words=["classes", "n", "categories", "way"],
-                number_before=True,
-            ),
-            P(
-                "features",
-                "int",
-                3072,
-                "input dimension of the random linear classifier",
-                lo=1,
-                hi=4096,
-                words=["features", "dims", "dimensions", "inputs"],
-                number_before=True,
-            ),
-            P(
-                "weight_scale",
-                "float",
-                1e-4,
-                "std of the random weights (small, as at init)",
-                lo=0.0,
-                hi=10.0,
-                words=["weight scale", "scale", "std"],
-            ),
-            SEED,
-        ),
-        (
-            "expected loss at init for 10 classes",
-            "initial softmax loss with 1000 classes",
-            "-log(1/N) for N=100",
-            "init_loss classes=100 weight_scale=0.01",
-        ),
-        (
-            (r"init(iali[sz]ation)? loss|initial (softmax )?loss|loss at init", 7),
-            (r"-?log\(1/n\)", 7),
-            (r"expected loss", 5),
-            (r"at init", 3),
-            (r"random (weight|classifier|init)", 3),
-            (r"classes", 1),
-            (r"average softmax loss", 5),
-        ),
-        (
-            KBRef(
-                CS,
-                "Given a random weight matrix and N classes to predict, what should we predict the average "
-                "softmax loss to be?",
-            ),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "activations",
-        "Sigmoid, tanh, ReLU, leaky ReLU, GELU and their gradients (autograd vs closed form).",
-        "engine.demos.curves:activations",
-        (
-            P(
-                "functions",
-                "choices",
-                ["sigmoid", "tanh", "relu", "leaky_relu", "gelu"],
-                "which functions",
-                choices=["sigmoid", "tanh", "relu", "leaky_relu", "gelu"],
-                min_len=1,
-                max_len=5,
-                aliases={"leaky": "leaky_relu", "leaky relu": "leaky_relu", "leakyrelu": "leaky_relu"},
-            ),
-            P(
-                "x_min",
-                "float",
-                -5.0,
-                "left end of the x range",
-                lo=-50,
-                hi=49,
-                words=["from", "x_min", "xmin"],
-            ),
-            P(
-                "x_max",
-                "float",
-                5.0,
-                "right end of the x range",
-                lo=-49,
-                hi=50,
-                words=["to", "x_max", "xmax"],
-            ),
-            P(
-                "slope",
-                "float",
-                0.1,
-                "leaky ReLU negative slope",
-                lo=0.0,
-                hi=1.0,
-                words=["slope", "negative slope", "alpha"],
-            ),
-        ),
-        (
-            "plot sigmoid, tanh and relu with their gradients",
-            "draw relu from -2 to 2",
-            "leaky relu with slope 0.2 vs gelu",
-            "activations functions=sigmoid,tanh",
-        ),
-        (
-            (r"sigmoid", 4),
-            (r"tanh", 3),
-            (r"relu", 3),
-            (r"gelu", 4),
-            (r"leaky", 3),
-            (r"\b(draw|plot)\b", 1),
-            (r"activation functions?|non.?linearit", 4),
-            (r"saturat", 2),
-            (r"derivative", 1),
-        ),
-        (
-            KBRef(S04, "Draw the sigmoid function. What is special about its shape?"),
-            KBRef(S04, "What is “ReLU”? Draw a plot of it for values from -2 to +2."),
-            KBRef(CS, "3 problems with sigmoid"),
-            KBRef(CS, "range of tanh nonlinearity"),
-            KBRef(CS, "What neuron should I use?"),
-        ),
-        budget_s=20,
-    ),
-    DemoSpec(
-        "lr_schedule",
-        "Learning-rate schedules: 1cycle (with cyclical momentum, torch's OneCycleLR), step, exponential, "
-        "1/t, cosine.",
-        "engine.demos.curves:lr_schedule",
-        (
-            P(
-                "kind",
-                "choice",
-                "one_cycle",
-                "schedule",
-                choices=["one_cycle", "step", "exponential", "inv_t", "cosine"],
-                aliases=_SCHEDULE_ALIASES,
-            ),
-            P(
-                "steps",
-                "int",
-                100,
-                "number of optimiser steps",
-                lo=2,
-                hi=100000,
-                words=["steps", "iterations", "iters", "batches"],
-                number_before=True,
-            ),
-            P(
-                "lr",
-                "float",
-                0.01,
-                "max (1cycle) or initial learning rate",
-                lo=1e-8,
-                hi=100.0,
-                words=["max lr", "lr", "learning rate", "max_lr"],
-            ),
-            P(
-                "pct_start",
-                "float",
-                0.25,
-                "1cycle: fraction of steps spent warming up",
-                lo=0.01,
-                hi=0.99,
-                words=["pct_start", "warmup fraction"],
-            ),
-            P(
-                "div_factor",
-                "float",
-                25.0,
-                "1cycle: initial lr = lr/div_factor",
-                lo=1.0,
-                hi=1e6,
-                words=["div_factor", "div"],
-            ),
-            P(
-                "final_div_factor",
-                "float",
-                1e5,
-                "1cycle: final lr = initial lr/final_div_factor",
-                lo=1.0,
-                hi=1e9,
-                words=["final_div_factor", "final div"],
-            ),
-            P(
-                "step_size",
-                "int",
-                30,
-                "step decay: steps between drops",
-                lo=1,
-                hi=100000,
-                words=["every", "step_size", "step size"],
-            ),
-            P(
-                "gamma",
-                "float",
-                None,
-                "step: drop factor (default 0.1); exponential: per-step factor (default 0.96)",
-                lo=1e-6,
-                hi=1.0,
-                optional=True,
-                words=["gamma", "factor"],
-            ),
-            P("k", "float", 0.05, "1/t decay: lr/(1 + k t)", lo=0.0, hi=100.0, words=["k", "decay rate"]),
-        ),
-        (
-            "show the 1cycle schedule",
-            "step decay every 30 steps with gamma 0.5",
-            "exponential decay over 200 steps",
-            "1/t decay with k 0.1",
-            "cosine annealing for 500 steps with lr 0.1",
-        ),
-        (
-            (r"schedul", 5),
-            (r"onecycle|1cycle", 6),
-            (r"anneal", 3),
-            (r"cosine", 3),
-            (r"step decay", 5),
-            (r"exponential decay", 5),
-            (r"1/t", 5),
-            (r"decay", 2),
-            (r"warm.?up", 3),
-            (r"cyclical momentum", 5),
-            (r"super.?convergence", 3),
-        ),
-        (
-            KBRef(S13, "What is 1cycle training?"),
-            KBRef(S13, "What is “cyclical momentum”?"),
-            KBRef(S13, "Why should we avoid using a high learning rate at the start of training?"),
-            KBRef(S13, "Why do we want to use a low learning rate at the end of training?"),
-            KBRef(CS, "three common forms of learning rate decay"),
-            KBRef(CS, "What is the intuition for annealing the learning rate over time?"),
-        ),
-        budget_s=20,
-    ),
-    DemoSpec(
-        "lr_finder",
-        "Learning-rate finder: exponential LR sweep on a small model on the digits; loss vs LR.",
-        "engine.demos.training:lr_finder",
-        (
-            P(
-                "start_lr",
-                "float",
-                1e-5,
-                "first learning rate of the sweep",
-                lo=1e-8,
-                hi=1.0,
-                words=["from", "start", "start_lr", "min lr"],
-            ),
-            P(
-                "end_lr",
-                "float",
-                10.0,
-                "last learning rate of the sweep",
-                lo=1e-6,
-                hi=100.0,
-                words=["to", "end", "end_lr", "max lr"],
-            ),
-            P(
-                "steps",
-                "int",
-                100,
-                "mini-batches in the sweep",
-                lo=10,
-                hi=500,
-                words=["steps", "iterations", "iters", "batches"],
-                number_before=True,
-            ),
-            P("batch_size", "int", 64, "mini-batch size", lo=4, hi=512, words=["batch size", "bs", "batch"]),
-            SEED,
-        ),
-        (
-            "run the learning rate finder",
-            "lr finder from 1e-6 to 1 over 150 steps",
-            "how do I pick a learning rate",
-            "lr_finder steps=80",
-        ),
-        (
-            (r"finder", 7),
-            (r"lr.?find", 7),
-            (r"range test", 5),
-            (r"(find|pick|choose|select)(ing)? (a |the )?(good )?(learning rate|lr)", 5),
-            (r"learning rate", 1),
-        ),
-        (
-            KBRef(
-                S05,
-                "What are two good rules of thumb for picking a learning rate from the learning rate finder?",
-            ),
-            KBRef(S04, "Why can't we always use a high learning rate?"),
-        ),
-        budget_s=30,
-    ),
-    DemoSpec(
-        "optimizers",
-        "SGD, momentum, Nesterov, Adagrad, RMSProp and Adam trajectories on a 2-D loss surface.",
-        "engine.demos.training:optimizers",
-        (
-            P(
-                "optimizers",
-                "choices",
-                ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"],
-                "which optimisers",
-                choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"],
-                min_len=1,
-                max_len=6,
-            ),
-            P(
-                "surface",
-                "choice",
-                "ravine",
-                "2-D loss surface",
-                choices=["ravine", "rosenbrock", "bowl"],
-                aliases={"banana": "rosenbrock", "quadratic": "bowl", "valley": "ravine"},
-            ),
-            P(
-                "steps",
-                "int",
-                100,
-                "optimisation steps",
-                lo=1,
-                hi=2000,
-                words=["steps", "iterations", "iters"],
-                number_before=True,
-            ),
-            P(
-                "lr",
-                "float",
-                None,
-                "learning rate for all (default: a sensible one per optimiser)",
-                lo=1e-6,
-                hi=10.0,
-                optional=True,
-                words=["lr", "learning rate"],
-            ),
-            P(
-                "momentum",
-                "float",
-                0.9,
-                "momentum coefficient mu",
-                lo=0.0,
-                hi=0.999,
-                words=["mu", "momentum of"],
-            ),
-        ),
-        (
-            "compare optimizers on a 2D surface",
-            "adam vs sgd with momentum for 200 steps",
-            "rmsprop and adagrad on the rosenbrock function",
-            "optimizers optimizers=sgd,adam lr=0.05",
-        ),
-        (
-            (r"optimi[sz]er", 6),
-            (r"\bsgd\b", 3),
-            (r"adam", 4),
-            (r"rmsprop", 4),
-            (r"adagrad", 4),
-            (r"nesterov", 4),
-            (r"momentum", 2),
-            (r"trajector", 3),
-            (r"loss (surface|landscape)", 3),
-            (r"rosenbrock", 4),
-        ),
-        (
-            KBRef(CS, "momentum update"),
-            KBRef(CS, "code for momentum update"),
-            KBRef(CS, "adagrad code"),
-            KBRef(CS, "RMSProp"),
-            KBRef(CS, "unlike Adagrad, the gradient updates of RMSProp do not get ___"),
-            KBRef(CS, "What is the mu parameter in the momentum update?"),
-            KBRef(S04, "What is SGD?"),
-        ),
-        budget_s=30,
-    ),
-    DemoSpec(
-        "activation_stats",
-        "A small CNN trained on the digits with and without batchnorm: mean, std, % near zero, color_dim.",
-        "engine.demos.training:activation_stats",
-        (
-            P(
-                "steps",
-                "int",
-                60,
-                "training steps",
-                lo=5,
-                hi=400,
-                words=["steps", "iterations", "batches"],
-                number_before=True,
-            ),
-            P(
-                "lr",
-                "float",
-                0.6,
-                "learning rate (high on purpose: batchnorm copes, the plain net struggles)",
-                lo=1e-4,
-                hi=5.0,
-                words=["lr", "learning rate"],
-            ),
-            P("batch_size", "int", 64, "mini-batch size", lo=8, hi=512, words=["batch size", "bs"]),
-            P("batchnorm", "choice", "both", "which nets to train", choices=["both", "with", "without"]),
-            SEED,
-        ),
-        (
-            "activation stats with and without batchnorm",
-            "show the color_dim plot",
-            "% of activations near zero",
-            "activation_stats steps=100 lr=0.3",
-        ),
-        (
-            (r"activation stat", 7),
-            (r"color.?dim", 7),
-            (r"batch.?norm", 4),
-            (r"near (zero|0)", 5),
-            (r"histogram", 2),
-            (r"layer stat", 5),
-        ),
-        (
-            KBRef(S13, "What information does ActivationStats save for each layer?"),
-            KBRef(
-                S13,
-                "What are the three statistics plotted by plot_layer_stats? What does the x-axis represent?",
-            ),
-            KBRef(S13, "Why are activations near zero problematic?"),
-            KBRef(S13, "What does one column of pixels in the color_dim plot represent?"),
-            KBRef(S13, "What does “bad training” look like in color_dim? Why?"),
-            KBRef(
-                S13,
-                "What statistics are used to normalize in batch normalization during training? How about "
-                "during validation?",
-            ),
-            KBRef(CS, "Where do you insert batchnorm layers?"),
-        ),
-        budget_s=40,
-    ),
-    DemoSpec(
-        "weight_init",
-        "Deep tanh/ReLU MLP at init scales 0.01, Xavier and He: per-layer activation std and histograms.",
-        "engine.demos.training:weight_init",
-        (
-            P("activation", "choice", "tanh", "nonlinearity", choices=["tanh", "relu"]),
-            P(
-                "depth",
-                "int",
-                10,
-                "number of hidden layers",
-                lo=2,
-                hi=50,
-                words=["depth", "layers"],
-                number_before=True,
-            ),
-            P(
-                "width",
-                "int",
-                500,
-                "units per layer",
-                lo=8,
-                hi=2048,
-                words=["width", "units", "neurons", "hidden"],
-                number_before=True,
-            ),
-            P(
-                "schemes",
-                "choices",
-                ["small", "xavier", "he"],
-                "init schemes (small = N(0, 0.01²))",
-                choices=["small", "xavier", "he"],
-                min_len=1,
-                max_len=3,
-                aliases={"0.01": "small", "glorot": "xavier", "kaiming": "he"},
-            ),
-            SEED,
-        ),
-        (
-            "weight init for a deep tanh network",
-            "xavier vs he on a 10-layer relu mlp",
-            "init 0.01 with 20 layers of tanh",
-            "weight_init activation=relu depth=15",
-        ),
-        (
-            (r"weight init|initiali[sz]", 4),
-            (r"\binit\b", 2),
-            (r"xavier|glorot", 5),
-            (r"kaiming|\bhe\b", 4),
-            (r"deep (tanh|relu)", 2),
-            (r"\binit\b.*\b(tanh|relu)|\b(tanh|relu)\b.*\binit", 4),
-            (r"\d+[\s-]layers? (of )?(tanh|relu)", 3),
-            (r"saturated", 1),
-        ),
-        (
-            KBRef(S04, "How do we initialize the weights in a model?"),
-            KBRef(CS, "the recommended heuristic to initialize each neuron's weight vector is"),
-            KBRef(
-                CS,
-                "Seeing all tanh activation neurons outputting 0 or all completely saturated at -1 or 1 would "
-                "imply what?",
-            ),
-            KBRef(
-                CS,
-                "The distribution of outputs from a randomly initialized neuron has a variance that grows with "
-                "____",
-            ),
-        ),
-        budget_s=30,
-    ),
-    DemoSpec(
-        "conv_as_matmul",
-        "A small conv written as one matrix: its zeros and shared weights; multiplying equals F.conv2d.",
-        "engine.demos.arith:conv_as_matmul",
-        (
-            P("size", "int", 4, "input width/height", lo=2, hi=12, words=["input", "size", "image"]),
-            P("kernel", "int", 3, "kernel size", lo=1, hi=7, words=["kernel", "kernel size", "filter"]),
-            P("stride", "int", 1, "stride", lo=1, hi=4, words=["stride"]),
-            P("padding", "int", 0, "zero padding", lo=0, hi=3, words=["padding", "pad"]),
-            SEED,
-        ),
-        (
-            "show a convolution as a matrix multiplication",
-            "conv as matmul for a 5x5 input and 3x3 kernel",
-            "unrolled weight matrix with stride 2 and padding 1",
-            "conv_as_matmul size=6 kernel=3",
-        ),
-        (
-            (r"matrix mult|matmul|mat.?mul", 6),
-            (r"as a matrix", 5),
-            (r"unroll", 4),
-            (r"im2col", 5),
-            (r"toeplitz", 4),
-            (r"shared weights|weight sharing|parameter sharing", 3),
-            (r"conv.* to fc|fc.* to conv", 4),
-        ),
-        (
-            KBRef(S13, "What is the relationship between a convolution and a matrix multiplication?"),
-            KBRef(CS, "convert conv layer to FC"),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "knn",
-        "1-NN vs k-NN decision boundaries on 2-D data; train/test accuracy of each.",
-        "engine.demos.training:knn",
-        (
-            P(
-                "k",
-                "int",
-                5,
-                "neighbours for the k-NN panel",
-                lo=1,
-                hi=51,
-                words=["k", "neighbors", "neighbours"],
-                number_before=True,
-            ),
-            P("dataset", "choice", "moons", "2-D data set", choices=["moons", "circles", "blobs"]),
-            P(
-                "points",
-                "int",
-                200,
-                "training points",
-                lo=10,
-                hi=1000,
-                words=["points", "samples"],
-                number_before=True,
-            ),
-            P("noise", "float", 0.3, "label noise / spread", lo=0.0, hi=2.0, words=["noise"]),
-            P(
-                "distance",
-                "choice",
-                "l2",
-                "distance",
-                choices=["l1", "l2"],
-                aliases={"manhattan": "l1", "euclidean": "l2"},
-            ),
-            SEED,
-        ),
-        (
-            "1-NN vs k-NN decision boundaries",
-            "knn with k=15 on circles",
-            "nearest neighbour classifier, L1 distance",
-            "knn k=7 points=300",
-        ),
-        (
-            (r"\bk-?nn\b|nearest neighbo", 7),
-            (r"\b\d+-nn\b", 7),
-            (r"decision boundar", 3),
-            (r"neighbou?rs", 2),
-        ),
-        (
-            KBRef(CS, "Compare the train and test error of a 1-nn to a 5-nn classifier."),
-            KBRef(CS, "higher values of k in the KNN classifier have what effect?"),
-            KBRef(CS, "T/F: the decision boundary of a KNN classifier is linear."),
-            KBRef(CS, "k-nearest neighbor classifier"),
-        ),
-        budget_s=20,
-    ),
-    DemoSpec(
-        "gradient_check",
-        "Numerical vs analytic gradient (relative error) and the kink near ReLU's 0.",
-        "engine.demos.training:gradient_check",
-        (
-            P(
-                "h",
-                "float",
-                1e-5,
-                "finite-difference step",
-                lo=1e-12,
-                hi=1.0,
-                words=["h", "step", "eps", "epsilon"],
-            ),
-            P(
-                "dtype",
-                "choice",
-                "float64",
-                "precision",
-                choices=["float64", "float32"],
-                aliases={"double": "float64", "single": "float32", "float": "float32"},
-            ),
-            P(
-                "kink_x",
-                "float",
-                -1e-6,
-                "a ReLU input just left of the kink",
-                lo=-1.0,
-                hi=1.0,
-                words=["x", "at x", "kink at", "kink_x"],
-            ),
-            SEED,
-        ),
-        (
-            "gradient check a small network",
-            "numerical vs analytic gradient with h=1e-4",
-            "show the kink near relu's 0 in a gradient check",
-            "gradient_check dtype=float32",
-        ),
-        (
-            (r"grad(ient)?.?check", 7),
-            (r"numerical (gradient|derivative)", 6),
-            (r"finite difference", 5),
-            (r"\bkink", 6),
-            (r"analytic", 3),
-            (r"relative error", 4),
-        ),
-        (
-            KBRef(CS, "kinks and gradient check accuracy"),
-            KBRef(CS, "Why is centered numerical gradient less good at avoiding kinks?"),
-            KBRef(CS, "what is the problem of efficiency with the numerical update?"),
-            KBRef(CS, "burn-in time"),
-        ),
-        budget_s=20,
-    ),
-    DemoSpec(
-        "dead_relu",
-        "Fraction of dead ReLUs after training an MLP at a high vs a normal learning rate.",
-        "engine.demos.extra:dead_relu",
-        (
-            P(
-                "lr_high",
-                "float",
-                2.0,
-                "the high learning rate",
-                lo=1e-3,
-                hi=10.0,
-                words=["high lr", "high learning rate", "large lr", "large learning rate", "lr_high"],
-            ),
-            P(
-                "lr_normal",
-                "float",
-                0.1,
-                "the normal learning rate to compare with",
-                lo=1e-4,
-                hi=5.0,
-                words=["normal lr", "normal learning rate", "low lr", "small lr", "lr_normal"],
-            ),
-            P(
-                "hidden",
-                "int",
-                100,
-                "hidden ReLU units",
-                lo=4,
-                hi=512,
-                words=["hidden", "units", "neurons", "hidden units"],
-                number_before=True,
-            ),
-            P(
-                "steps",
-                "int",
-                200,
-                "SGD steps per run",
-                lo=10,
-                hi=1000,
-                words=["steps", "iterations", "iters"],
-                number_before=True,
-            ),
-            SEED,
-        ),
-        (
-            "what does it mean when a ReLU neuron dies",
-            "dead relus at a high learning rate",
-            "dying relu with learning rate 3 vs 0.05",
-            "dead_relu lr_high=1.5 hidden=200",
-        ),
-        (
-            (r"dead|dying|\bdies?\b", 5),
-            (r"dead (relu|neuron|unit)|(relu|neuron|unit)s? (die|dies|dying)", 5),
-            (r"never (activate|fire)", 4),
-        ),
-        (
-            KBRef(CS, 'What does it mean when a ReLU neuron "dies"?'),
-            KBRef(CS, "dead ReLU"),
-            KBRef(CS, "what could cause a dead ReLU?"),
-            KBRef(CS, "problems with ReLU"),
-        ),
-        budget_s=20,
-    ),
-    DemoSpec(
-        "inverted_dropout",
-        "Inverted dropout: scaling by 1/p at train time keeps the expected activation equal to test time.",
-        "engine.demos.extra:inverted_dropout",
-        (
-            P(
-                "keep",
-                "float",
-                0.5,
-                "probability p of keeping a unit (CS231n's p; torch's Dropout takes 1 - p)",
-                lo=0.05,
-                hi=1.0,
-                words=["keep", "keep probability", "keep prob", "p"],
-            ),
-            P(
-                "units",
-                "int",
-                1000,
-                "units in the layer",
-                lo=1,
-                hi=2048,
-                words=["units", "neurons"],
-                number_before=True,
-            ),
-            P(
-                "trials",
-                "int",
-                1000,
-                "training passes (dropout masks) to average over",
-                lo=10,
-                hi=2000,
-                words=["trials", "passes", "masks", "iterations"],
-                number_before=True,
-            ),
-            SEED,
-        ),
-        (
-            "what is inverted dropout",
-            "dropout with keep probability 0.8",
-            "inverted dropout with drop rate 0.3",
-            "inverted_dropout keep=0.5 units=200",
-        ),
-        ((r"dropout", 6), (r"inverted", 3), (r"keep prob", 3), (r"drop (rate|prob)", 3)),
-        (
-            KBRef(CS, "inverted dropout"),
-            KBRef(CS, "dropout"),
-            KBRef(CS, "source of randomness / uncertainty for regularization"),
-        ),
-        budget_s=15,
-    ),
-    DemoSpec(
-        "broadcasting",
-        "Broadcasting: shapes aligned right to left, stretched dims and the result shape, checked by torch.",
-        "engine.demos.extra:broadcasting",
-        (
-            P(
-                "shape_a",
-                "ints",
-                [1010, 28, 28],
-                "shape of the first tensor, e.g. 1010,28,28",
-                lo=1,
-                hi=100000,
-                min_len=1,
-                max_len=6,
-            ),
-            P(
-                "shape_b",
-                "ints",
-                [28, 28],
-                "shape of the second tensor, e.g. 28,28",
-                lo=1,
-                hi=100000,
-                min_len=1,
-                max_len=6,
-            ),
-        ),
-        (
-            "what is broadcasting",
-            "broadcast (3, 1) with (1, 4)",
-            "can shapes 8x1x6x1 and 7x1x5 broadcast",
-            "broadcasting shape_a=64,3,32,32 shape_b=3,1,1",
-        ),
-        ((r"broadcast", 8), (r"shapes? (align|compatib)", 3)),
-        (KBRef(S04, "What is broadcasting?"),),
-        budget_s=15,
-        arithmetic=True,
-    ),
-    DemoSpec(
-        "memory_estimate",
-        "Memory of a small conv net: activations, parameters and gradients in MB/GB, checked against torch.",
-        "engine.demos.extra:memory_estimate",
-        (
-            P(
-                "image",
-                "int",
-                224,
-                "input width/height (RGB)",
-                lo=8,
-                hi=1024,
-                words=["image", "input", "resolution", "image size"],
-            ),
-            P(
-                "batch",
-                "int",
-                64,
-                "batch size",
-                lo=1,
-                hi=4096,
-                words=["batch", "batch size", "bs"],
-                number_before=True,
-            ),
-            P(
-                "blocks",
-                "int",
-                3,
-                "conv blocks (two 3x3 convs + 2x2 max-pool each)",
-                lo=1,
-                hi=5,
-                words=["blocks", "stages"],
-                number_before=True,
-            ),
-            P(
-                "width",
-                "int",
-                64,
-                "channels of the first block (doubling per block)",
-                lo=1,
-                hi=512,
-                words=["width", "channels", "filters"],
-            ),
-            P("classes", "int", 10, "output classes", lo=1, hi=10000, words=["classes"], number_before=True),
-            P(
-                "dtype",
-                "choice",
-                "float32",
-                "bytes per value: float32 = 4, float64 = 8, float16 = 2",
-                choices=["float32", "float64", "float16"],
-                aliases={
-                    "double": "float64",
-                    "fp32": "float32",
-                    "fp16": "float16",
-                    "half": "float16",
-                    "single": "float32",
-                },
-            ),
-            P(
-                "optimizer",
-                "choice",
-                "sgd",
-                "optimizer state per parameter: sgd 0, momentum 1, adam 2 copies",
-                choices=["sgd", "momentum", "adam"],
-            ),
-            P(
-                "budget_gb",
-                "float",
-                8.0,
-                "memory budget for the largest batch",
-                lo=0.1,
-                hi=1024.0,
-                words=["budget", "gpu with", "gb gpu"],
-            ),
-        ),
-        (
-            "how much memory does a small conv net need",
-            "memory estimate for batch 128 of 64x64 images",
-            "convert the number of values to GB for a convnet in float64",
-            "memory_estimate batch=32 blocks=4 optimizer=adam",
-        ),
-        (
-            (r"\bmemory\b", 6),
-            (r"\bgb\b|gigabyte|megabyte|\bmb\b", 3),
-            (r"out of memory|\boom\b", 4),
-            (r"\bfit (in|on|into)\b.{0,24}\b(gpu|memory)", 3),
-            (r"\bgpu\b", 2),
-            (r"number of values", 3),
-            (r"\bconvert\b.*\bgb\b", 4),
-        ),
-        (
-            KBRef(CS, "how to convert total number of values to GB"),
-            KBRef(CS, "three major sources of memory strain for convnets"),
-            KBRef(CS, "largest bottlenecks for convnets"),
-        ),
-        budget_s=15,
-        arithmetic=True,
-    ),
-)
-
+_MODULES = _load()
+DEMOS: tuple[DemoSpec, ...] = tuple(m.SPEC for m in _MODULES.values())
 BY_NAME = {d.name: d for d in DEMOS}
 
 
@@ -1259,17 +59,88 @@ def catalogue() -> tuple[DemoSpec, ...]:
 
 
 def get(name: str) -> DemoSpec:
-    from engine.errors import UnknownDemo
-
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     if key in BY_NAME:
         return BY_NAME[key]
-    from engine.parse import MAX_TEXT, nearest
-
     name = name if len(name) <= 60 else name[:59] + "…"  # a name is short: no work, nor echo, past that
     near = nearest(name[:MAX_TEXT])
     raise UnknownDemo(
         f"no demo called {name!r}; nearest: {', '.join(near)}",
         near,
         tuple(BY_NAME[n].examples[0] for n in near),
+    )
+
+
+def extractor(name: str) -> Callable[[str], dict | tuple[dict, str]] | None:
+    """The demo's own reading of a normalised request, if it has one."""
+    return getattr(_MODULES[name], "extract", None)
+
+
+def runner(name: str) -> Callable[[dict, str], DemoOutput]:
+    """The demo's run function: (validated params, device) -> DemoOutput."""
+    return _MODULES[name].run
+
+
+# -- demo detection ---------------------------------------------------------------------------------------
+def scores(norm: str) -> list[tuple[int, str]]:
+    out = []
+    for spec in DEMOS:
+        s = sum(w for pat, w in spec.keywords if re.search(pat, norm))
+        if "_" in spec.name and re.search(rf"\b{spec.name}\b|\b{spec.name.replace('_', ' ')}\b", norm):
+            s += 10
+        out.append((s, spec.name))
+    return sorted(out, key=lambda x: -x[0])
+
+
+SIMILAR_CHARS = 100  # string similarity looks at the request's start: quadratic work, bounded
+
+
+def nearest(text: str, n: int = 3) -> tuple[str, ...]:
+    """Demos closest to a request: keyword scores first, then string similarity to names and examples."""
+    norm = normalise(text[:MAX_TEXT])
+    ranked = [name for s, name in scores(norm) if s > 0]
+    head = norm[:SIMILAR_CHARS]
+    sim = sorted(
+        DEMOS,
+        key=lambda d: (
+            -max(
+                difflib.SequenceMatcher(None, head, x.lower()).ratio()
+                for x in (d.name, d.summary, *d.examples)
+            )
+        ),
+    )
+    for d in sim:
+        if d.name not in ranked:
+            ranked.append(d.name)
+    return tuple(ranked[:n])
+
+
+# -- one parameter across demos -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SharedParam:
+    """A parameter name as every demo that takes it does: the widest bounds among them (each demo still
+    checks its own) and the demos, in catalogue order. For one form field serving several demos, like the
+    bot's ``/demo`` options."""
+
+    name: str
+    kind: str
+    lo: float | None
+    hi: float | None
+    demos: tuple[str, ...]
+
+
+def shared_param(name: str) -> SharedParam:
+    takers = [(d.name, p) for d in DEMOS for p in d.params if p.name == name]
+    if not takers:
+        raise KeyError(f"no demo takes a parameter {name!r}")
+    kinds = {p.kind for _, p in takers}
+    if len(kinds) != 1:
+        raise ValueError(f"{name} is of several kinds: {sorted(kinds)}")
+    los, his = [p.lo for _, p in takers], [p.hi for _, p in takers]
+    return SharedParam(
+        name=name,
+        kind=kinds.pop(),
+        lo=None if None in los else min(los),
+        hi=None if None in his else max(his),
+        demos=tuple(d for d, _ in takers),
     )

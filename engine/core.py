@@ -6,7 +6,6 @@ The worker (`engine.worker`) calls `execute` on the far side of a process bounda
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -14,7 +13,7 @@ import random
 import time
 from typing import Any
 
-from engine.catalogue import BY_NAME, get
+from engine.catalogue import BY_NAME, get, runner
 from engine.errors import BadParameter, EngineError
 from engine.spec import DemoOutput, DemoRequest, DemoResult
 
@@ -40,7 +39,7 @@ def resolve(request: Request) -> DemoRequest:
                 ) from None
             req = DemoRequest.from_dict(data)
         else:
-            from engine.parse import parse
+            from engine.request import parse
 
             req = parse(request)
     else:
@@ -130,9 +129,10 @@ def execute(req: DemoRequest) -> DemoResult:
     t0 = time.perf_counter()
     device = select_device()
     _prepare(int(req.params.get("seed", 0)))
-    module, attr = spec.func.split(":")
-    fn = getattr(importlib.import_module(module), attr)
-    out = fn(dict(req.params), device)
+    from engine.plot import style
+
+    with style():
+        out = runner(req.demo)(dict(req.params), device)
     if not isinstance(out, DemoOutput):  # pragma: no cover - programming error
         raise EngineError(f"{req.demo} returned {type(out).__name__}, not DemoOutput")
     refs = "\n".join(f"• {r.cite()}" for r in spec.kb)

@@ -66,16 +66,9 @@ def _share_renderer(canvas: FigureCanvasAgg) -> None:
     canvas.renderer, canvas._lastKey = renderer, key
 
 
-def styled(fn):
-    """Run a drawing function under the engine's rc style (rc params apply when artists are created)."""
-
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(STYLE):
-            return fn(*args, **kwargs)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+def style():
+    """The engine's rc style, as a context: a demo runs inside it (rc params apply when artists are created)."""
+    return matplotlib.rc_context(STYLE)
 
 
 def png(fig: Figure) -> bytes:

@@ -1,8 +1,10 @@
-"""Plain data crossing the engine's boundaries: parameter specs, requests and results.
+"""Plain data crossing the engine's boundaries: parameter and demo specs, requests and results.
 
 Everything here is frozen and serialisable (JSON for requests, JSON or pickle for results) so a job can move
 from an in-process call to a worker process, and later to a remote worker pool, without changing shape.
-Nothing here imports torch or matplotlib.
+Nothing here imports torch or matplotlib. The demo modules (`engine.demos`) declare their specs with these
+classes, and with the few things several of them share (the seed parameter, the conv-layer help and
+limit, the titles of the knowledge-base documents they cite).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ LAYER_BOUNDS = {"kernel": (1, 15), "stride": (1, 8), "padding": (0, 16), "dilati
 class ParamSpec:
     """One typed, bounded parameter. `kind` is one of: int, float, bool, choice, choices, ints, floats,
     layers, matrix, image (a picture of the user's: PNG/JPEG bytes or base64 in, a small grayscale
-    matrix out). `words` are the plain-language names the parser looks for ("10 classes", "lr 0.1")."""
+    matrix out). `words` are the plain-language names the parser looks for ("10 classes", "lr 0.1").
+    Written with keyword arguments; `choices` and `words` may be lists, `aliases` a dict {spoken: choice}."""
 
     name: str
     kind: str
@@ -55,6 +58,13 @@ class ParamSpec:
     words: tuple[str, ...] = ()
     number_before: bool = False  # "10 classes": the number may precede the word
     optional: bool = False  # None is allowed (meaning "demo picks")
+
+    def __post_init__(self) -> None:
+        # a spec is written with lists and an alias dict ({"fc": "linear"}); it is kept as tuples
+        for key in ("choices", "words"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        aliases = self.aliases.items() if isinstance(self.aliases, dict) else self.aliases
+        object.__setattr__(self, "aliases", tuple((str(a), str(c)) for a, c in aliases))
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "default": self.default, "help": self.help}
@@ -462,33 +472,60 @@ def _to_matrix(
     return rows
 
 
+# The knowledge-base documents the demos cite, by title: the title the knowledge base gives the document
+# (knowledge/sources/manifest.yaml), so that a caller can find the entry; the engine knows no file names.
+FASTBOOK_CH4 = "Fastbook ch. 4 questionnaire: Under the Hood: Training a Digit Classifier (community answers)"
+FASTBOOK_CH5 = "Fastbook ch. 5 questionnaire: Image Classification (community answers)"
+FASTBOOK_CH13 = "Fastbook ch. 13 questionnaire: Convolutional Neural Networks (community answers)"
+FASTBOOK_CH13_SET2 = "Fastbook ch. 13 questionnaire: Assignment 03 Solutions (second answer set)"
+CS231N_CARDS = "CS231n midterm study flash cards"
+
+
 @dataclass(frozen=True)
 class KBRef:
-    """A knowledge-base entry a demo illustrates: the source file and the entry's question."""
+    """A knowledge-base entry a demo illustrates: its document's title and the entry's question, as the
+    document writes it. Resolving the title to a document (the bot's "Show me") is the caller's business."""
 
-    source: str
+    title: str
     question: str
 
     def cite(self) -> str:
-        from engine.catalogue import SOURCES
-
-        return f"{SOURCES.get(self.source, self.source)} [{self.source}]: “{self.question}”"
+        return f"{self.title}: “{self.question}”"
 
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """A catalogue entry: everything the bot needs for autocomplete and slash options, without importing
-    the demo's code (`func` is a "module:function" string resolved only when the demo runs)."""
+    """A demo's catalogue entry, declared in its own module (``engine/demos/<name>.py``) beside its
+    extractor and its run function: everything the bot needs for autocomplete and slash options, and the
+    parser for keywords, without importing torch.
+
+    ``keywords`` weigh regular expressions on the normalised request (a dict ``{pattern: weight}`` is
+    accepted); ``own`` names the parameters the demo's extractor reads itself (the generic "word number"
+    reading would misfire on them); ``singular`` those whose names are read in the singular only, never
+    after a number ("class 2" is a target, "3 classes" counts the logits); ``order`` places the demo in
+    the catalogue (listing, autocomplete, and ties between equally likely demos)."""
 
     name: str
     summary: str
-    func: str
     params: tuple[ParamSpec, ...]
     examples: tuple[str, ...]
     keywords: tuple[tuple[str, int], ...]
     kb: tuple[KBRef, ...] = ()
     budget_s: float = 20.0
     arithmetic: bool = False
+    own: tuple[str, ...] = ()
+    singular: tuple[str, ...] = ()
+    order: int = 1000
+
+    def __post_init__(self) -> None:
+        keywords = self.keywords.items() if isinstance(self.keywords, dict) else self.keywords
+        object.__setattr__(self, "keywords", tuple((str(p), int(w)) for p, w in keywords))
+        for key in ("params", "examples", "kb", "own", "singular"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        names = [p.name for p in self.params]
+        unknown = (set(self.own) | set(self.singular)) - set(names)
+        if len(set(names)) != len(names) or unknown:
+            raise ValueError(f"{self.name}: parameters {names}; own/singular name others: {sorted(unknown)}")
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -510,9 +547,29 @@ class DemoSpec:
             "summary": self.summary,
             "examples": list(self.examples),
             "params": [p.to_dict() for p in self.params],
-            "kb": [{"source": r.source, "question": r.question} for r in self.kb],
+            "kb": [{"title": r.title, "question": r.question} for r in self.kb],
             "budget_s": self.budget_s,
         }
+
+
+# Shared by several demos' specs.
+MAX_LAYERS = 12  # the most conv layers a demo takes (a layer count past it is refused before any is built)
+LAYERS_HELP = "conv layers as kernel:stride[:padding[:dilation]], comma-separated, e.g. 3:2,3:2"
+SEED = ParamSpec(
+    name="seed",
+    kind="int",
+    default=0,
+    help="random seed (results are deterministic for a seed)",
+    lo=0,
+    hi=2**31 - 1,
+    words=("seed",),
+)
+
+
+def layer_str(layer: dict) -> str:
+    """A conv layer for a label: "3x3 s2 p1", with " d2" when dilated."""
+    s = f"{layer['kernel']}x{layer['kernel']} s{layer['stride']} p{layer['padding']}"
+    return s + (f" d{layer['dilation']}" if layer["dilation"] > 1 else "")
 
 
 @dataclass(frozen=True)

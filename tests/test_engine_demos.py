@@ -30,7 +30,8 @@ def run(req):
     r = engine.run(req)
     assert isinstance(r, engine.DemoResult)
     assert r.images and r.text and r.device in ("cpu", "cuda", "mps")
-    assert "Illustrates (knowledge base)" in r.text and ".txt]" in r.text
+    body, refs = r.text.split("\n\nIllustrates (knowledge base):\n")
+    assert body and all(line.startswith("• ") and line.endswith("”") for line in refs.splitlines())
     for im in r.images:
         w, h = png_size(im)
         assert 500 <= w <= 1200 and 150 <= h <= 900
@@ -335,7 +336,7 @@ def test_inverted_dropout_keeps_expectation():
     [([1010, 28, 28], [28, 28]), ([8, 1, 6, 1], [7, 1, 5]), ([3, 1], [1, 4]), ([2, 3], [3, 2]), ([5], [1])],
 )
 def test_broadcasting_matches_torch(a, b):
-    from engine.demos.extra import broadcast_shape
+    from engine.demos.broadcasting import broadcast_shape
 
     r = engine.run({"demo": "broadcasting", "params": {"shape_a": a, "shape_b": b}})
     try:
@@ -380,13 +381,19 @@ def test_memory_estimate_against_torch_and_hand_count():
 
 
 def test_kb_citations_quote_the_sources():
-    """Every knowledge-base entry a demo names is a question that exists in that source file."""
-    import re
-    from pathlib import Path
+    """Every knowledge-base entry a demo names is an entry of the bundled document with that title, as the
+    bot looks it up for "Show me" (document title, then the question compared as knowledge compares it)."""
+    from knowledge.loader import SOURCES_DIR, collect_paths, load_document
+    from knowledge.models import normalize_question
 
-    key = lambda t: re.sub(r"[^0-9a-z]+", "", t.lower())  # noqa: E731 - as knowledge.models compares
-    sources = Path(__file__).resolve().parents[1] / "knowledge" / "sources"
-    texts = {p.name: key(p.read_text(encoding="utf-8")) for p in sources.glob("*.txt")}
+    documents = [load_document(p) for p in collect_paths([SOURCES_DIR])]
+    questions = {}
+    for doc in documents:
+        questions.setdefault(doc.meta.title, set()).update(
+            normalize_question(e.question) for e in doc.entries
+        )
+    assert len(questions) == len(documents), "titles name one document each"
     for spec in engine.catalogue():
+        assert spec.kb, spec.name
         for ref in spec.kb:
-            assert key(ref.question) in texts[ref.source], (spec.name, ref.question)
+            assert normalize_question(ref.question) in questions[ref.title], (spec.name, ref.question)

@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 
 import engine
 from engine.catalogue import BY_NAME, DEMOS
-from engine.cli import _budgeted, demo, read_image
 from engine.core import validate
 from engine.errors import BadParameter, EngineError, UnknownDemo
-from engine.parse import MAX_TEXT, normalise, parse
+from engine.parse import MAX_TEXT, normalise
+from engine.request import parse
 from engine.spec import MAX_IMAGE_BYTES
 from engine.worker import demo_budget
+from tutor.demo import _budgeted, demo, read_image
 
 # CPU seconds of this thread (other processes on a busy CI machine do not count): far above a normal
 # parse (under 0.1 s), far below the blow-ups this guards against (40-74 s before the fix).
@@ -318,8 +319,8 @@ def test_error_json_never_holds_the_image(tmp_path, capsys):
 
     from PIL import Image
 
-    from engine.cli import _run_requests
     from engine.errors import DemoTimeout
+    from tutor.demo import _run_requests
 
     png = tmp_path / "img.png"
     buf = io.BytesIO()
@@ -384,7 +385,7 @@ MEMORY_CHILD = r"""
 import resource, sys, time
 import engine
 from engine.core import execute, resolve
-from engine.demos import extra  # torch and matplotlib imported before the limit
+import torch, matplotlib  # imported before the limit
 execute(resolve("memory_estimate image=32 blocks=1"))  # warm: fonts, the plot stack
 with open("/proc/self/statm") as f:
     size = int(f.read().split()[0]) * resource.getpagesize()
@@ -411,7 +412,7 @@ def test_the_largest_memory_estimate_is_arithmetic_on_the_meta_device():
 def test_conv_net_modules_are_created_on_meta():
     import torch
 
-    from engine.demos.extra import conv_net
+    from engine.demos.memory_estimate import conv_net
 
     net = conv_net(5, 512, 1024, 3, 10000)
     assert all(p.is_meta for p in net.parameters())

@@ -362,7 +362,7 @@ def test_list_values_split_on_spaces_commas_and_words(text, expected):
 
 
 def test_structured_cli_lists_split_on_spaces():
-    from engine.cli import _structured
+    from tutor.demo import _structured
 
     req = engine.resolve(_structured(["softmax", "--activations", "2 1 0.1"], ()))
     assert req.params["activations"] == pytest.approx([2.0, 1.0, 0.1])

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-from engine.cli import demo
 from engine.worker import DemoWorker
+from tutor.demo import demo
 
 
 @pytest.fixture(scope="module")

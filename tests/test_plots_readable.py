@@ -18,18 +18,16 @@ from knowledge.quiz.models import DayCount, TopicMastery, UserStats
 
 @pytest.fixture
 def figures(monkeypatch):
-    """The matplotlib figures the demos render, kept for inspection (the demos return PNG bytes only)."""
-    import engine.demos.images
-    import engine.demos.training
-
+    """The matplotlib figures the demos render, kept for inspection (the demos return PNG bytes only; a
+    demo's run function takes `png` from engine.plot when it runs)."""
     kept = []
+    png = engine.plot.png
 
     def keep(fig):
         kept.append(fig)
-        return engine.plot.png(fig)
+        return png(fig)
 
-    for module in (engine.demos.images, engine.demos.training):
-        monkeypatch.setattr(module, "png", keep)
+    monkeypatch.setattr(engine.plot, "png", keep)
     return kept
 
 
@@ -254,8 +252,8 @@ def test_stats_plot_dates_every_bar_and_uses_percent():
 def test_header_keeps_worker_start_apart():
     import click
 
-    from engine.cli import _budgeted, _human
     from engine.spec import DemoResult
+    from tutor.demo import _budgeted, _human
 
     def header(*args):
         return click.unstyle(_human(result, [], *args)).splitlines()[0]
@@ -276,7 +274,7 @@ def test_header_keeps_worker_start_apart():
 def test_tutor_demo_header_shows_the_split(tmp_path):
     from click.testing import CliRunner
 
-    from engine.cli import demo
+    from tutor.demo import demo
 
     res = CliRunner().invoke(
         demo, ["softmax of 1, 2, 3", "--out", str(tmp_path)], env={"TUTOR_BROKER_URL": ""}
@@ -294,12 +292,14 @@ def test_digits_load_without_sklearn_datasets():
 
     from sklearn.datasets import load_digits
 
-    from engine.demos.images import _bundled_digits, digits
+    from engine.training import _bundled_digits, digits
 
     assert _bundled_digits() is not None
     images, labels = digits()
     d = load_digits()
     assert np.array_equal(images, (d.images / 16.0).astype(np.float32)) and np.array_equal(labels, d.target)
-    code = "import sys; from engine.demos.images import digits; digits(); print('sklearn.datasets' in sys.modules)"
+    code = (
+        "import sys; from engine.training import digits; digits(); print('sklearn.datasets' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,9 +2,10 @@
 
 ``request`` takes plain language ("receptive field after two stride-2 convs") or a demo name, with
 autocomplete over the catalogue. The options after it are structured parameters shared by the common demos
-(``layers`` for the receptive-field and conv-output demos, ``size``, ``steps``, ``lr``, ``seed``, and an
-``image`` attachment for conv_apply); they override what the request text says, and a demo without that
-parameter says so.
+(``layers``, ``size``, ``steps``, ``lr``, ``seed``, and an ``image`` attachment); they override what the
+request text says, and a demo without that parameter says so. Their bounds and the demos named in their
+descriptions come from the demos' specs (`engine.catalogue.shared_param`): the widest bounds of the demos
+that take the parameter, each demo still checking its own. Nothing here repeats a demo's numbers.
 
 Reading the request (parsing, the nearest demos) is plain Python whose cost grows with the text: it runs
 in a thread, on at most ``MAX_REQUEST`` characters (the engine's own limit).
@@ -23,16 +24,39 @@ import engine
 from bot.demos import demo_reply
 from bot.formatting import CHOICE_NAME_LIMIT, shorten
 from engine import DemoRequest
-from engine.catalogue import BY_NAME
+from engine.catalogue import BY_NAME, SharedParam, nearest, shared_param
 from engine.errors import BadParameter
 from engine.parse import MAX_TEXT
-from engine.spec import MAX_IMAGE_BYTES
+from engine.spec import MAX_IMAGE_BYTES, MAX_VALUE_CHARS
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
 
 MAX_CHOICES = 25
 MAX_REQUEST = MAX_TEXT  # longer requests are refused by the engine ("request too long")
+OPTION_DESCRIPTION_LIMIT = 100  # Discord's limit on an option's description
+
+# the structured options: parameters several demos share, as the catalogue states them
+LAYERS, SIZE, STEPS, LR, SEED = (shared_param(name) for name in ("layers", "size", "steps", "lr", "seed"))
+IMAGE_DEMOS = tuple(spec.name for spec in engine.catalogue() if spec.takes_image)
+IMAGE_MB = MAX_IMAGE_BYTES // 2**20
+
+
+def _range(kind: type, param: SharedParam):
+    """A slash option's type with the parameter's widest bounds (Discord refuses values outside them)."""
+    return app_commands.Range[kind, kind(param.lo), kind(param.hi)]
+
+
+def _describe(what: str, demos: tuple[str, ...] = ()) -> str:
+    said = f"{what} ({', '.join(demos)})" if demos else what
+    return shorten(said, OPTION_DESCRIPTION_LIMIT)
+
+
+Layers = app_commands.Range[str, 1, MAX_VALUE_CHARS]  # a layer list as text; the engine reads at most this
+Size = _range(int, SIZE)
+Steps = _range(int, STEPS)
+Lr = _range(float, LR)
+Seed = _range(int, SEED)
 
 
 def demo_choices(current: str) -> list[app_commands.Choice[str]]:
@@ -58,8 +82,6 @@ def demo_choices(current: str) -> list[app_commands.Choice[str]]:
             if low in example.lower() and len(example) <= CHOICE_NAME_LIMIT:
                 choices.setdefault(example, example)
     if len(choices) <= 1:
-        from engine.parse import nearest
-
         for name in nearest(text):
             spec = next(s for s in specs if s.name == name)
             choices.setdefault(name, shorten(f"{name}: {spec.summary}", CHOICE_NAME_LIMIT))
@@ -69,7 +91,7 @@ def demo_choices(current: str) -> list[app_commands.Choice[str]]:
 def check_image(attachment: discord.Attachment) -> None:
     """Refuse what is clearly not a picture, or too large, before downloading it."""
     if attachment.size > MAX_IMAGE_BYTES:
-        raise BadParameter(f"the image is {attachment.size / 2**20:.1f} MB; the limit is 8 MB")
+        raise BadParameter(f"the image is {attachment.size / 2**20:.1f} MB; the limit is {IMAGE_MB} MB")
     if attachment.content_type and not attachment.content_type.startswith("image/"):
         raise BadParameter(f"{attachment.filename} is not an image ({attachment.content_type})")
 
@@ -88,30 +110,30 @@ class Demos(commands.Cog):
             return resolved
         if "image" in given and not BY_NAME[resolved.demo].takes_image:
             raise BadParameter(
-                f"{resolved.demo} does not use an image; attach one to a conv_apply request, "
-                "e.g. “apply a top edge kernel”"
+                f"{resolved.demo} does not use an image; attach one to a {' or '.join(IMAGE_DEMOS)} request, "
+                f"e.g. “{BY_NAME[IMAGE_DEMOS[0]].examples[0]}”"
             )
         return self.bot.demos.resolve(DemoRequest(resolved.demo, {**resolved.params, **given}, resolved.text))
 
     @app_commands.command(name="demo", description="Run a live deep-learning demonstration and plot it.")
     @app_commands.describe(
         request="What to show, e.g. receptive field after two stride-2 convs (start typing for ideas)",
-        layers="conv layers as kernel:stride[:padding[:dilation]], e.g. 3:2,3:2 (receptive_field, conv_output)",
-        size="input size in pixels (conv_output, conv_as_matmul)",
-        steps="training or schedule steps (lr_schedule, lr_finder, optimizers, activation_stats)",
-        lr="learning rate (lr_schedule, optimizers, activation_stats)",
-        seed="random seed: the same seed gives the same result",
-        image="your own picture for conv_apply (PNG/JPEG, up to 8 MB)",
+        layers=_describe("conv layers as kernel:stride[:padding[:dilation]], e.g. 3:2,3:2", LAYERS.demos),
+        size=_describe("input size in pixels", SIZE.demos),
+        steps=_describe("training or schedule steps", STEPS.demos),
+        lr=_describe("learning rate", LR.demos),
+        seed=_describe("random seed: the same seed gives the same result"),
+        image=_describe(f"your own picture for {', '.join(IMAGE_DEMOS)} (PNG/JPEG, up to {IMAGE_MB} MB)"),
     )
     async def demo(
         self,
         interaction: discord.Interaction,
         request: app_commands.Range[str, 1, MAX_REQUEST],
-        layers: app_commands.Range[str, 1, 200] | None = None,
-        size: app_commands.Range[int, 1, 4096] | None = None,
-        steps: app_commands.Range[int, 1, 100_000] | None = None,
-        lr: app_commands.Range[float, 0.0, 100.0] | None = None,
-        seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
+        layers: Layers | None = None,
+        size: Size | None = None,
+        steps: Steps | None = None,
+        lr: Lr | None = None,
+        seed: Seed | None = None,
         image: discord.Attachment | None = None,
     ) -> None:
         overrides: dict[str, Any] = {"layers": layers, "size": size, "steps": steps, "lr": lr, "seed": seed}

@@ -1,112 +1,144 @@
-"""Curves: activation functions with their gradients, and learning-rate schedules (torch vs closed form)."""
+"""The lr_schedule demo: learning-rate schedules: 1cycle (with cyclical momentum, torch's OneCycleLR),
+step, exponential, 1/t, cosine."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from engine.errors import BadParameter
-from engine.plot import figure, note, png, styled
-from engine.spec import DemoOutput
+from engine.spec import CS231N_CARDS, FASTBOOK_CH13, DemoOutput, DemoSpec, KBRef, ParamSpec
 
-LABELS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "leaky ReLU", "gelu": "GELU"}
-
-
-def _closed_form_grad(name: str, x: np.ndarray, slope: float) -> np.ndarray:
-    """Derivatives written out by hand, to check autograd against."""
-    if name == "sigmoid":
-        s = 1 / (1 + np.exp(-x))
-        return s * (1 - s)
-    if name == "tanh":
-        return 1 - np.tanh(x) ** 2
-    if name == "relu":
-        return (x > 0).astype(float)
-    if name == "leaky_relu":
-        return np.where(x > 0, 1.0, slope)
-    cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-    return cdf + x * np.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)
+if TYPE_CHECKING:
+    import numpy as np
 
 
-@styled
-def activations(p: dict, device: str) -> DemoOutput:
-    lo, hi, slope = p["x_min"], p["x_max"], p["slope"]
-    if hi - lo < 0.1:
-        raise BadParameter(f"activations: x_max must exceed x_min by at least 0.1 (got {lo:g} to {hi:g})")
-    grid = np.linspace(lo, hi, 801)
-    if lo < 0 < hi:
-        grid = np.unique(np.append(grid, 0.0))
-    fns = {
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": F.relu,
-        "leaky_relu": lambda t: F.leaky_relu(t, slope),
-        "gelu": F.gelu,
-    }
-    numbers: dict = {}
-    curves = {}
-    worst = 0.0
-    for name in p["functions"]:
-        x = torch.tensor(grid, dtype=torch.float64, device=device, requires_grad=True)
-        y = fns[name](x)
-        (g,) = torch.autograd.grad(y.sum(), x)
-        y, g = y.detach().cpu().numpy(), g.cpu().numpy()
-        mask = np.abs(grid) > 1e-9 if name in ("relu", "leaky_relu") else np.ones_like(grid, bool)
-        worst = max(worst, float(np.abs(g - _closed_form_grad(name, grid, slope))[mask].max()))
-        curves[name] = (y, g)
-        numbers[f"max_grad_{name}"] = float(g.max())
-        numbers[f"range_{name}"] = [float(y.min()), float(y.max())]
-        edge = max(abs(lo), abs(hi))
-        numbers[f"grad_{name}_at_{edge:g}"] = float(
-            _closed_form_grad(name, np.array([edge if hi >= -lo else -edge]), slope)[0]
-        )
-    numbers["max_abs_err_autograd_vs_formula"] = worst
-
-    fig = figure(10, 3.8)
-    axs = fig.subplots(1, 2)
-    for name, (y, g) in curves.items():
-        axs[0].plot(grid, y, linewidth=2, label=LABELS[name])
-        axs[1].plot(grid, g, linewidth=2, label=LABELS[name])
-    axs[0].set_title("activation f(x)")
-    axs[1].set_title("gradient f′(x) (autograd)")
-    for ax in axs:
-        ax.axhline(0, color="black", linewidth=0.7)
-        ax.axvline(0, color="black", linewidth=0.7)
-        ax.set_xlabel("x")
-        ax.legend(loc="upper left")
-    if "sigmoid" in curves:
-        axs[1].annotate(
-            "sigmoid′ ≤ 0.25",
-            xy=(0, 0.25),
-            xytext=(0.55 * hi, 0.45),
-            arrowprops={"arrowstyle": "->", "color": "#555555"},
-            fontsize=9.5,
-        )
-    image = png(fig)
-    parts = []
-    if "sigmoid" in curves:
-        parts.append(
-            f"sigmoid squashes to (0, 1), crosses 0.5 at x=0, and its gradient peaks at "
-            f"{numbers['max_grad_sigmoid']:.4f} (= 1/4): even at best it shrinks gradients 4x, and in "
-            f"the flat tails it kills them (saturation); its outputs are not zero-centred"
-        )
-    if "tanh" in curves:
-        parts.append(
-            f"tanh is a zero-centred, rescaled sigmoid with range (−1, 1) and max gradient "
-            f"{numbers['max_grad_tanh']:.3f}"
-        )
-    if "relu" in curves:
-        parts.append(
-            "ReLU = max(x, 0): gradient exactly 1 for x > 0 and 0 for x < 0 (units stuck there are 'dead')"
-        )
-    if "leaky_relu" in curves:
-        parts.append(f"leaky ReLU keeps a gradient of {slope:g} for x < 0")
-    if "gelu" in curves:
-        parts.append("GELU is a smooth ReLU, x·Φ(x), slightly negative just below 0")
-    text = "; ".join(parts) + f". Autograd matches the hand-written derivatives to {worst:.1e}."
-    return DemoOutput(numbers, text[0].upper() + text[1:], (image,))
+SPEC = DemoSpec(
+    name="lr_schedule",
+    order=80,
+    summary="Learning-rate schedules: 1cycle (with cyclical momentum, torch's OneCycleLR), step, exponential, 1/t, cosine.",
+    params=(
+        ParamSpec(
+            name="kind",
+            kind="choice",
+            default="one_cycle",
+            help="schedule",
+            choices=("one_cycle", "step", "exponential", "inv_t", "cosine"),
+            aliases={
+                "1cycle": "one_cycle",
+                "onecycle": "one_cycle",
+                "one cycle": "one_cycle",
+                "step decay": "step",
+                "exp": "exponential",
+                "1/t": "inv_t",
+                "inverse time": "inv_t",
+                "cos": "cosine",
+            },
+        ),
+        ParamSpec(
+            name="steps",
+            kind="int",
+            default=100,
+            help="number of optimiser steps",
+            lo=2,
+            hi=100000,
+            words=("steps", "iterations", "iters", "batches"),
+            number_before=True,
+        ),
+        ParamSpec(
+            name="lr",
+            kind="float",
+            default=0.01,
+            help="max (1cycle) or initial learning rate",
+            lo=1e-08,
+            hi=100.0,
+            words=("max lr", "lr", "learning rate", "max_lr"),
+        ),
+        ParamSpec(
+            name="pct_start",
+            kind="float",
+            default=0.25,
+            help="1cycle: fraction of steps spent warming up",
+            lo=0.01,
+            hi=0.99,
+            words=("pct_start", "warmup fraction"),
+        ),
+        ParamSpec(
+            name="div_factor",
+            kind="float",
+            default=25.0,
+            help="1cycle: initial lr = lr/div_factor",
+            lo=1.0,
+            hi=1000000.0,
+            words=("div_factor", "div"),
+        ),
+        ParamSpec(
+            name="final_div_factor",
+            kind="float",
+            default=100000.0,
+            help="1cycle: final lr = initial lr/final_div_factor",
+            lo=1.0,
+            hi=1000000000.0,
+            words=("final_div_factor", "final div"),
+        ),
+        ParamSpec(
+            name="step_size",
+            kind="int",
+            default=30,
+            help="step decay: steps between drops",
+            lo=1,
+            hi=100000,
+            words=("every", "step_size", "step size"),
+        ),
+        ParamSpec(
+            name="gamma",
+            kind="float",
+            default=None,
+            help="step: drop factor (default 0.1); exponential: per-step factor (default 0.96)",
+            lo=1e-06,
+            hi=1.0,
+            words=("gamma", "factor"),
+            optional=True,
+        ),
+        ParamSpec(
+            name="k",
+            kind="float",
+            default=0.05,
+            help="1/t decay: lr/(1 + k t)",
+            lo=0.0,
+            hi=100.0,
+            words=("k", "decay rate"),
+        ),
+    ),
+    examples=(
+        "show the 1cycle schedule",
+        "step decay every 30 steps with gamma 0.5",
+        "exponential decay over 200 steps",
+        "1/t decay with k 0.1",
+        "cosine annealing for 500 steps with lr 0.1",
+    ),
+    keywords={
+        "schedul": 5,
+        "onecycle|1cycle": 6,
+        "anneal": 3,
+        "cosine": 3,
+        "step decay": 5,
+        "exponential decay": 5,
+        "1/t": 5,
+        "decay": 2,
+        "warm.?up": 3,
+        "cyclical momentum": 5,
+        "super.?convergence": 3,
+    },
+    kb=(
+        KBRef(FASTBOOK_CH13, "What is 1cycle training?"),
+        KBRef(FASTBOOK_CH13, "What is “cyclical momentum”?"),
+        KBRef(FASTBOOK_CH13, "Why should we avoid using a high learning rate at the start of training?"),
+        KBRef(FASTBOOK_CH13, "Why do we want to use a low learning rate at the end of training?"),
+        KBRef(CS231N_CARDS, "three common forms of learning rate decay"),
+        KBRef(CS231N_CARDS, "What is the intuition for annealing the learning rate over time?"),
+    ),
+    budget_s=20,
+)
 
 
 def _one_cycle_formula(
@@ -114,6 +146,8 @@ def _one_cycle_formula(
 ) -> tuple[np.ndarray, np.ndarray]:
     """1cycle as Smith/fastai describe it: cosine warm-up to lr, cosine anneal to lr/div/final_div;
     momentum moves the opposite way (torch's phase boundaries)."""
+    import numpy as np
+
     start, end_lr = lr / div, lr / div / final_div
     peak = float(pct * steps) - 1
     last = steps - 1
@@ -129,8 +163,12 @@ def _one_cycle_formula(
     return lrs, moms
 
 
-@styled
-def lr_schedule(p: dict, device: str) -> DemoOutput:
+def run(p: dict, device: str) -> DemoOutput:
+    import numpy as np
+    import torch
+
+    from engine.plot import figure, note, png
+
     kind, steps, lr = p["kind"], p["steps"], p["lr"]
     gamma = p["gamma"] if p["gamma"] is not None else (0.96 if kind == "exponential" else 0.1)
     param = torch.nn.Parameter(torch.zeros(1))

@@ -1,17 +1,122 @@
-"""conv_apply: a kernel on a real handwritten digit (scikit-learn's bundled load_digits, no download) or on
-the user's own picture (a Discord attachment or `tutor demo --image FILE`)."""
+"""The conv_apply demo: apply an edge/sharpen/blur (or your own) kernel to a real handwritten digit. The
+digit is scikit-learn's bundled load_digits (no download); a user's own picture (a Discord attachment or
+`tutor demo --image FILE`) replaces it."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import numpy as np
-import torch
-import torch.nn.functional as F
+import re
+from typing import TYPE_CHECKING
 
 from engine.errors import BadParameter
-from engine.plot import figure, png, styled
-from engine.spec import DemoOutput
+from engine.parse import S, read_scalar
+from engine.spec import FASTBOOK_CH13, DemoOutput, DemoSpec, KBRef, ParamSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+SPEC = DemoSpec(
+    name="conv_apply",
+    order=40,
+    summary="Apply an edge/sharpen/blur (or your own) kernel to a real handwritten digit.",
+    params=(
+        ParamSpec(
+            name="kernel",
+            kind="choice",
+            default="top_edge",
+            help="which kernel",
+            choices=("top_edge", "bottom_edge", "left_edge", "right_edge", "sharpen", "blur", "custom"),
+            aliases={
+                "top": "top_edge",
+                "bottom": "bottom_edge",
+                "left": "left_edge",
+                "right": "right_edge",
+                "horizontal edge": "top_edge",
+                "vertical edge": "left_edge",
+                "box blur": "blur",
+            },
+        ),
+        ParamSpec(
+            name="matrix",
+            kind="matrix",
+            default=None,
+            help="custom kernel matrix (up to 7x7) when kernel=custom",
+            lo=-100,
+            hi=100,
+            max_len=7,
+            optional=True,
+        ),
+        ParamSpec(
+            name="image",
+            kind="image",
+            default=None,
+            help="your own picture instead of a digit (PNG/JPEG up to 8 MB; shrunk to at most 64x64 grayscale)",
+            max_len=64,
+            optional=True,
+        ),
+        ParamSpec(
+            name="digit",
+            kind="int",
+            default=3,
+            help="which digit class to use (0-9)",
+            lo=0,
+            hi=9,
+            words=("digit", "number"),
+        ),
+        ParamSpec(
+            name="sample",
+            kind="int",
+            default=0,
+            help="which example of that digit (0 = first in sklearn's load_digits)",
+            lo=0,
+            hi=150,
+            words=("sample", "example", "index"),
+        ),
+    ),
+    examples=(
+        "apply a top edge kernel to a digit",
+        "sharpen digit 7",
+        "blur the digit 0",
+        "apply kernel [[0,1,0],[1,-4,1],[0,1,0]] to digit 5",
+    ),
+    keywords={
+        "edge": 4,
+        "sharpen": 5,
+        "blur": 5,
+        r"\bapply": 3,
+        "digit": 2,
+        "convolve": 3,
+        "kernel to": 3,
+        r"\[\s*\[": 3,
+    },
+    kb=(
+        KBRef(FASTBOOK_CH13, "Write out the convolutional kernel matrix for a top edge detector."),
+        KBRef(
+            FASTBOOK_CH13,
+            "Write out the mathematical operation applied by a 3×3 kernel to a single pixel in an image.",
+        ),
+        KBRef(FASTBOOK_CH13, "What is the value of a convolutional kernel applied to a 3×3 matrix of zeros?"),
+        KBRef(FASTBOOK_CH13, "What is a “feature”?"),
+    ),
+    own=("digit",),
+    budget_s=20,
+)
+
+
+def extract(norm: str) -> dict:
+    out: dict = {}
+    m = re.search(r"\[\s*\[.*?\]\s*\]", norm)
+    if m:
+        out["kernel"], out["matrix"] = "custom", m.group(0)
+        norm = norm[: m.start()] + norm[m.end() :]
+    m = re.search(
+        rf"\b(?:digit|number)\s*(?:=|:)?\s*({S})(?![\w.])|\b(?:on|to) (?:an?|the) (\d)\b|\b(?:an?|the) (\d)s?$",
+        norm,
+    )
+    if m:
+        out["digit"] = read_scalar(next(g for g in m.groups() if g is not None), "conv_apply: digit")
+    return out
+
 
 KERNELS = {
     "top_edge": [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
@@ -21,6 +126,8 @@ KERNELS = {
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
     "blur": [[1 / 9] * 3] * 3,
 }
+
+
 UPSAMPLE = 3  # the digits are 8 x 8; 24 x 24 (bilinear) makes edges visible at embed size
 
 
@@ -29,39 +136,11 @@ def hw(shape) -> str:
     return f"{shape[0]} x {shape[1]}"
 
 
-@lru_cache(maxsize=1)
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    """(images 1797 x 8 x 8 scaled to [0, 1], labels): scikit-learn's bundled digits.
-
-    Read from the file `load_digits` reads (64 pixels and the label per line), without importing
-    sklearn.datasets: that import costs 1-3 s in a fresh worker, which `tutor demo` reported as the demo's
-    own time. `load_digits` itself when the file is not where this scikit-learn keeps it."""
-    data = _bundled_digits()
-    if data is None:
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
-    return (data[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32), data[:, -1].astype(np.int64)
-
-
-def _bundled_digits() -> np.ndarray | None:
-    import gzip
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
-    for root in (spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
-        if path.is_file():
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                data = np.loadtxt(f, delimiter=",")
-            if data.ndim == 2 and data.shape[1] == 65:
-                return data
-    return None
-
-
 def digit_image(digit: int, sample: int) -> tuple[np.ndarray, int]:
+    import numpy as np
+
+    from engine.training import digits
+
     images, labels = digits()
     idx = np.flatnonzero(labels == digit)
     if sample >= len(idx):
@@ -71,8 +150,13 @@ def digit_image(digit: int, sample: int) -> tuple[np.ndarray, int]:
     return images[idx[sample]], int(idx[sample])
 
 
-@styled
-def conv_apply(p: dict, device: str) -> DemoOutput:
+def run(p: dict, device: str) -> DemoOutput:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from engine.plot import figure, png
+
     if p["kernel"] == "custom":
         if p["matrix"] is None:
             raise BadParameter("conv_apply: kernel=custom needs a matrix, e.g. [[0,-1,0],[-1,5,-1],[0,-1,0]]")
