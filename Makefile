@@ -27,8 +27,10 @@ redis-server:
 		&& (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; } \
 		|| echo "redis-server is not installed: the demo-pool tests will be skipped (apt-get install redis-server)"
 
+# lint-imports: the package layers (pyproject.toml, [tool.importlinter]); --no-cache writes nothing here.
 test: setup redis-server
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest
 
 # After editing a bundled source: the shipped vectors that let a fresh install start without embedding them.

@@ -1,8 +1,8 @@
 """The bot: a ``commands.Bot`` that is handed its services and loads one extension per feature.
 
-The bot owns no domain logic and builds no services: ``bot.cli`` (the composition root) opens the store,
-the retriever and the demo worker, hands them over as a ``Services`` value, and closes them after the bot
-has stopped. Tests do the same against a local Discord-compatible server.
+The bot owns no domain logic and builds no services: ``tutor.services`` (the composition root) opens the
+store, the retriever and the demo worker, hands them over as a ``Services`` value, and closes them after the
+bot has stopped. Tests do the same against a local Discord-compatible server.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 import yarl
@@ -26,20 +26,34 @@ if TYPE_CHECKING:
     from index.retriever import Retriever
     from knowledge.quiz import QuizService
     from knowledge.store import Store
-    from tutor.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class BotSettings(Protocol):
+    """The settings the bot and its extensions read (``tutor.settings.Settings`` has them all); the bot
+    never loads settings itself."""
+
+    discord_api_url: str
+    discord_gateway_url: str
+    guild_ready_timeout: float
+    dev_guild_id: int | None
+    demo_warm_start: bool
+    answer_channel_ids: list[int]
+    view_timeout_s: float
+    ask_burst: int
+    ask_per_minute: float
 
 
 @dataclass(frozen=True)
 class Services:
     """What the bot is given: everything with state or cost lives outside it and outlives it."""
 
-    settings: Settings
+    settings: BotSettings
     store: Store
     retriever: Retriever
     demos: DemoQueue
-    quiz: QuizService  # its own SQLite connection: sessions, reviews, stats
+    quiz: QuizService  # sessions, reviews, stats, on the store above
     guilds: GuildSettings  # per-guild answer channels and quiz defaults
 
 

@@ -6,7 +6,7 @@ callback``, ``/webhooks/{application id}/{token}/...``) and in the ``INTERACTION
 (``'token': '...'``); the bot token travels as ``Authorization: Bot <token>``. Anyone who reads such a log
 could answer or edit as the bot for 15 minutes (interaction tokens) or for good (the bot token).
 
-``configure_logging`` (called by ``bot.cli``, the entry point) sets up discord.py's logging on the root
+``configure_logging`` (called by ``tutor bot``, the entry point) sets up discord.py's logging on the root
 logger and then ``install_redaction`` puts a ``RedactSecrets`` filter on every handler of the root and
 ``discord`` loggers. The filter renders the record's message with its arguments, redacts it, and stores
 the result (so a handler or formatter never sees the raw arguments); it also pre-renders and redacts the

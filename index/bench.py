@@ -1,4 +1,5 @@
-"""`tutor bench ask`: retrieval latency and throughput, against a plain baseline in the same process.
+"""What `tutor bench ask` measures: retrieval latency and throughput, against a plain baseline in the same
+process (the command, its one-shot process timing and its progress display are ``tutor.bench``).
 
 Baseline = what a first version would do: ``SentenceTransformer(...).encode`` + ``faiss.IndexFlatIP`` over
 the questions. Ours = ``Retriever.ask`` end to end (cleaning, the adapted query encoder, FAISS, BM25, group
@@ -8,86 +9,49 @@ cache-hit path is reported separately.
 
 from __future__ import annotations
 
-import json
 import os
-import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
-import click
 import numpy as np
 
 from knowledge.files import percentiles
 
 
-class Phases:
-    """What `tutor bench ask` is doing, on stderr (stdout keeps only the report).
+class PhaseReporter(Protocol):
+    """Who hears what a measurement is doing: ``phase(name, steps)`` yields the function to call after
+    each step (``tutor.progress.Phases`` shows them on stderr)."""
 
-    On a terminal each phase is a rich progress bar (queries done, elapsed time) that leaves one line with
-    its time; piped, each phase is one short line as it starts. A bar advances between timed calls, never
-    inside one, and redraws 4 times a second, so the figures are measured as before.
-    """
+    def phase(self, name: str, steps: int | None = None) -> AbstractContextManager[Callable[[], None]]: ...
 
-    def __init__(self, total: int = 0, stream=None, enabled: bool = True) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.live = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.total = total
-        self.done = 0
+
+class Quiet:
+    """Nobody hears: the default of every measurement below."""
 
     @contextmanager
     def phase(self, name: str, steps: int | None = None) -> Iterator[Callable[[], None]]:
-        """A phase of ``steps`` steps (None: not counted); yields the function to call after each step."""
-        if not self.enabled:
-            yield lambda: None
-            return
-        self.done += 1
-        label = f"[{self.done}/{self.total}] {name}" if self.total else name
-        if not self.live:
-            print(f"bench ask {label}", file=self.stream, flush=True)
-            yield lambda: None
-            return
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
-
-        console = Console(file=self.stream, highlight=False)
-        counted = (BarColumn(), MofNCompleteColumn()) if steps else ()
-        started = time.perf_counter()
-        with Progress(
-            SpinnerColumn(),
-            "{task.description}",
-            *counted,
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            refresh_per_second=4,
-        ) as bar:
-            task = bar.add_task(escape(label), total=steps)
-            yield lambda: bar.advance(task)
-        console.print(f"[green]done[/] {escape(label)} [dim]({time.perf_counter() - started:.1f} s)[/]")
+        yield lambda: None
 
 
-QUIET = Phases(enabled=False)
+QUIET = Quiet()
 
 
-def _queries(n: int) -> list[str]:
+def benchmark_queries(n: int) -> list[str]:
+    """``n`` unique query texts from the validation messages (ValueError when there are none)."""
     from index.evaluate import default_query_files, load_queries
 
     files = default_query_files()
     base = [q.query for path in files for q in load_queries(path)]
     if not base:
-        raise click.ClickException("no benchmark queries: none of the validation message files exists")
+        raise ValueError("no benchmark queries: none of the validation message files exists")
     # Unique texts (suffix a counter) so neither implementation benefits from a cache.
     return [f"{base[i % len(base)]} {i}" for i in range(n)]
 
 
-def bench_baseline(store, queries: list[str], phases: Phases = QUIET) -> dict:
+def bench_baseline(store, queries: list[str], phases: PhaseReporter = QUIET) -> dict:
     with phases.phase("baseline: loading sentence-transformers, embedding the questions"):
         import faiss
         from sentence_transformers import SentenceTransformer
@@ -117,7 +81,7 @@ def bench_baseline(store, queries: list[str], phases: Phases = QUIET) -> dict:
     return {"single_ms": percentiles(single), "batch_qps": round(batch_qps, 1)}
 
 
-def bench_ours(retriever, queries: list[str], threads: int, phases: Phases = QUIET) -> dict:
+def bench_ours(retriever, queries: list[str], threads: int, phases: PhaseReporter = QUIET) -> dict:
     for q in queries[:10]:
         retriever.ask(q + " warmup")
     single = []
@@ -176,20 +140,6 @@ def bench_ours(retriever, queries: list[str], threads: int, phases: Phases = QUI
     }
 
 
-def bench_one_shot(data_dir: Path, runs: int = 5, phases: Phases = QUIET) -> dict:
-    """Wall time of a whole `tutor ask` process (index already built)."""
-    env = {**os.environ, "TUTOR_DATA_DIR": str(data_dir)}
-    exe = [sys.executable, "-m", "tutor.cli", "ask", "what is a receptive field"]
-    walls = []
-    with phases.phase(f"one-shot: {runs} `tutor ask` processes", runs) as step:
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run(exe, env=env, check=True, capture_output=True)
-            walls.append(time.perf_counter() - start)
-            step()
-    return {"p50_s": round(statistics.median(walls), 3), "max_s": round(max(walls), 3), "runs": runs}
-
-
 def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> dict:
     """n synthetic vectors clustered around the real items' embeddings: IVF build, memory, speed, recall."""
     import resource
@@ -213,7 +163,7 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
     index = VectorIndex.build(vectors, ids, kind="ivf")
     build_s = time.perf_counter() - start
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    probe = encoder.encode(_queries(queries))
+    probe = encoder.encode(benchmark_queries(queries))
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     _, truth = exact.search(probe, 10)
@@ -249,40 +199,3 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
         "recall_at_10": round(recall, 4),
         "nprobe_sweep": sweep,
     }
-
-
-@click.command("ask")
-@click.option("-n", "--queries", "n_queries", default=500, show_default=True, help="Unique queries to time.")
-@click.option("--threads", default=16, show_default=True, help="Concurrent callers for the throughput test.")
-@click.option(
-    "--no-baseline", is_flag=True, help="Skip the sentence-transformers baseline (~10 s to import)."
-)
-@click.option("--scale", type=int, default=0, help="Also benchmark N synthetic items (e.g. 1000000).")
-@click.option("--json", "as_json", is_flag=True)
-def bench_ask(n_queries: int, threads: int, no_baseline: bool, scale: int, as_json: bool) -> None:
-    """Warm latency p50/p99, batch and concurrent throughput, one-shot process time (and --scale N).
-
-    The report goes to stdout; what is running goes to stderr (a progress bar per phase on a terminal, a
-    line per phase when piped). A full run takes a few minutes on two cores.
-    """
-    from tutor.services import open_retriever
-    from tutor.settings import load_settings
-
-    settings = load_settings()
-    phases = Phases(total=7 + (0 if no_baseline else 3) + (1 if scale else 0))
-    with phases.phase("loading the retrieval model and the index"):
-        retriever = open_retriever(settings.data_dir)
-    queries = _queries(n_queries)
-    report: dict = {"queries": n_queries, "cpu_count": os.cpu_count()}
-    report["ours"] = bench_ours(retriever, queries, threads, phases)
-    report["one_shot_process"] = bench_one_shot(settings.data_dir, phases=phases)
-    if not no_baseline:
-        report["baseline"] = bench_baseline(retriever.store, queries, phases)
-        report["speedup_p50"] = round(
-            report["baseline"]["single_ms"]["p50"] / report["ours"]["single_ms"]["p50"], 2
-        )
-        report["speedup_batch"] = round(report["ours"]["batch_qps"] / report["baseline"]["batch_qps"], 2)
-    if scale:
-        with phases.phase(f"scale: {scale} synthetic items (IVF build, nprobe sweep)"):
-            report["scale"] = bench_scale(retriever.store, retriever.encoder, scale)
-    click.echo(json.dumps(report, indent=None if as_json else 2))

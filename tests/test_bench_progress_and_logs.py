@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.logs import configure_logging
-from index.bench import Phases
+from tutor.progress import Phases
 
 
 class Terminal(io.StringIO):

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import discord
 import pytest
-from bot_harness import make_settings, running_tutor
 from click.testing import CliRunner
-from discord_server import DiscordServer
 
 from bot.bot import Services
-from bot.cli import NO_TOKEN, _discord_errors, sync_global
 from bot.demos import DemoQueue
 from bot.guilds import GuildSettings
+from bot.launch import start_error as _discord_errors
+from bot.launch import sync_global
 from knowledge.quiz import QuizService
+from tests.bot_harness import make_settings, running_tutor
+from tests.fakediscord import DiscordServer
+from tutor.bot import NO_TOKEN
 from tutor.cli import main
 
 

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import discord
 import pytest
-from bot_harness import GatedEncoder, World, hold_batch, replies_to, reply_to, running_tutor
-from discord_server import DiscordServer
 
 from bot.errors import GENERIC
 from bot.logs import REDACTED, RedactingFormatter, RedactSecrets, configure_logging
 from bot.ratelimit import RateLimiter, wait_text
+from tests.bot_harness import GatedEncoder, World, hold_batch, replies_to, reply_to, running_tutor
+from tests.fakediscord import DiscordServer
 from tutor.settings import Settings
 
 QUESTIONS = ("what is stride", "what is a receptive field", "what does NCHW mean", "how does dropout work")
@@ -266,7 +266,7 @@ def restore_logging() -> Iterator[None]:
 async def test_debug_logs_never_contain_tokens(retriever, demo_worker, tmp_path, restore_logging) -> None:
     stream = io.StringIO()
     async with DiscordServer() as srv:
-        configure_logging("DEBUG", secrets=[srv.token], handler=logging.StreamHandler(stream))  # as bot.cli
+        configure_logging("DEBUG", secrets=[srv.token], handler=logging.StreamHandler(stream))  # as tutor.bot
         async with running_tutor(
             retriever, demo_worker, tmp_path, server=srv, log_level="DEBUG", view_timeout_s=1.0
         ) as w:
@@ -293,14 +293,14 @@ async def test_debug_logs_never_contain_tokens(retriever, demo_worker, tmp_path,
 def test_the_entry_point_installs_the_redaction(monkeypatch, tmp_path, restore_logging) -> None:
     """``tutor bot`` configures logging through ``configure_logging``: every root handler redacts, and knows
     the bot token from the settings."""
-    import bot.cli
+    import tutor.bot
 
     token = "test.the-bot-token-from-the-environment"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUTOR_DISCORD_TOKEN", token)
     monkeypatch.setenv("TUTOR_LOG_LEVEL", "DEBUG")
-    monkeypatch.setattr(bot.cli, "build_services", lambda settings: "services")
-    settings, services = bot.cli._prepare()
+    monkeypatch.setattr(tutor.bot, "build_services", lambda settings: "services")
+    settings, services = tutor.bot._prepare()
     root = logging.getLogger()
     assert services == "services" and settings.log_level == "DEBUG"
     assert root.level == logging.DEBUG and root.handlers

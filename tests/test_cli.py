@@ -20,7 +20,7 @@ def test_help_lists_every_command_without_importing_them():
 def test_ask_path_does_not_import_heavy_libraries():
     """`tutor ask` must start fast: no torch, matplotlib, discord or sentence-transformers on its path."""
     code = (
-        "import sys, index.cli, index.retriever, index.encoder, tutor.services, knowledge.store;"
+        "import sys, tutor.ask, index.retriever, index.encoder, tutor.services, knowledge.store;"
         "heavy = [m for m in ('torch', 'matplotlib', 'discord', 'sentence_transformers', 'transformers')"
         " if m in sys.modules]; print(heavy)"
     )
@@ -47,7 +47,7 @@ def test_an_empty_question_asks_for_one_before_loading_anything():
 
 
 def test_demo_folders_without_out_are_bounded(tmp_path):
-    from engine.cli import KEEP_RUNS, default_out_dir
+    from tutor.demo import KEEP_RUNS, default_out_dir
 
     made = [default_out_dir(tmp_path) for _ in range(KEEP_RUNS + 5)]
     left = sorted(p for p in tmp_path.iterdir())

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stores import ingest_bundled, open_copy
 
 from index import store_index
 from index.errors import IndexCorrupt
 from knowledge.loader import load_document
 from knowledge.store import Store
+from tests.stores import ingest_bundled, open_copy
 
 
 class HashingEncoder:
@@ -140,8 +140,8 @@ def test_stdin_that_is_not_utf8_is_read_with_replacement(monkeypatch):
 
 def test_a_batch_from_stdin_fails_only_on_its_bad_line(store, tmp_path, capsys):
     """One question the encoder rejects gets its error in its place; the others are answered in order."""
-    from index.cli import _print_batch
     from index.retriever import Retriever
+    from tutor.ask import _print_batch
 
     class RejectsOne(HashingEncoder):
         def encode(self, texts):

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from stores import RandomEncoder, TimedStore, random_embed
 
 import tutor.services
 from knowledge.loader import load_document
 from knowledge.models import DocumentMeta, Entry
-from knowledge.parsers.decks import to_markdown
 from knowledge.store import Store
+from tests.deck_writers import to_markdown
+from tests.stores import RandomEncoder, TimedStore, random_embed
 from tutor.cli import main
 
 SHARED = "What does a pooling layer do?"
@@ -128,12 +128,12 @@ def test_unknown_or_ambiguous_names_are_refused_with_the_known_ones(decks, data_
 
 
 def test_confirmation_on_a_terminal_and_yes_elsewhere(decks, data_dir, monkeypatch):
-    import knowledge.cli
+    import tutor.kb
 
     runner = CliRunner()
     piped = runner.invoke(main, ["kb", "remove", "alpha.md"])
     assert piped.exit_code == 1 and "pass --yes" in piped.output
-    monkeypatch.setattr(knowledge.cli, "_interactive", lambda: True)
+    monkeypatch.setattr(tutor.kb, "_interactive", lambda: True)
     declined = runner.invoke(main, ["kb", "remove", "alpha.md"], input="n\n")
     assert declined.exit_code == 1 and "Remove alpha.md (Alpha notes, 2 items)?" in declined.output
     assert len(_items(runner)) == 5, "declined: nothing changed"

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from knowledge.errors import ParseError
 from knowledge.loader import load_document
 from knowledge.models import DocumentMeta, Entry
-from knowledge.parsers.decks import detect_format, to_json, to_jsonl, to_markdown, to_tsv
+from knowledge.parsers.decks import detect_format
+from tests.deck_writers import to_json, to_jsonl, to_markdown, to_tsv
 
 # Decks are text: NUL marks a binary file and is refused by design, so it is the one excluded character.
 text_chars = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])

@@ -164,14 +164,14 @@ class _OneAnswer:
 
 
 def test_tutor_ask_piped_is_plain_and_json_keeps_its_shape(monkeypatch):
-    import index.cli
+    import tutor.ask
 
-    monkeypatch.setattr(index.cli, "_retriever", lambda model_dir=None: _OneAnswer())
-    result = CliRunner().invoke(index.cli.ask, ["top edge kernel?"])
+    monkeypatch.setattr(tutor.ask, "_retriever", lambda model_dir=None: _OneAnswer())
+    result = CliRunner().invoke(tutor.ask.ask, ["top edge kernel?"])
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "bmatrix" not in result.output
     assert "    [-1 -1 -1]\n    [ 0  0  0]\n    [ 1  1  1]\n" in result.output
-    shown = json.loads(CliRunner().invoke(index.cli.ask, ["--json", "top edge kernel?"]).output)
+    shown = json.loads(CliRunner().invoke(tutor.ask.ask, ["--json", "top edge kernel?"]).output)
     assert list(shown) == list(_OneAnswer().ask("x").to_json()) and shown["answer"] == GRID
 
 

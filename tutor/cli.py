@@ -1,8 +1,9 @@
 """The `tutor` command: a thin, lazily-loaded shell over the domain packages.
 
-Subcommands live next to the code they drive (``knowledge.cli``, ``index.cli``, ``engine.cli``,
-``bot.cli``) and are imported only when invoked, so ``tutor ask`` never pays for torch, matplotlib or
-discord at start-up.
+Every command group is a module of this package (``tutor.kb``, ``tutor.ask``, ``tutor.quiz``,
+``tutor.bench``, ``tutor.bot``, ``tutor.demo``, ``tutor.worker``), over
+the services of one composition root (``tutor.services``). They are imported only when invoked, so
+``tutor ask`` never pays for torch, matplotlib or discord at start-up.
 """
 
 from __future__ import annotations
@@ -53,22 +54,23 @@ class LazyGroup(DYMGroup):
                 formatter.write_dl(sorted(rows))
 
 
-# Registered here (and only here) so each feature package owns its own command module.
+# Registered here (and only here): the commands sit on top of the packages they drive, which never import
+# them (the layers in pyproject.toml, checked by `lint-imports`).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "kb": ("knowledge.cli:kb", "Ingest, list and inspect the knowledge base."),
-    "ask": ("index.cli:ask", "Answer a question from the knowledge base."),
-    "chat": ("index.cli:chat", "Interactive terminal chat with the tutor."),
-    "eval": ("index.cli:eval_cmd", "Answer quality on labelled messages (served, wrong, refused)."),
-    "index": ("index.cli:index_group", "Train the retrieval model from the shipped messages."),
-    "demo": ("engine.cli:demo", "Run a deep-learning demonstration (numbers + PNG plots)."),
+    "kb": ("tutor.kb:kb", "Ingest, list and inspect the knowledge base."),
+    "ask": ("tutor.ask:ask", "Answer a question from the knowledge base."),
+    "chat": ("tutor.ask:chat", "Interactive terminal chat with the tutor."),
+    "eval": ("tutor.ask:eval_cmd", "Answer quality on labelled messages (served, wrong, refused)."),
+    "index": ("tutor.ask:index_group", "Train the retrieval model from the shipped messages."),
+    "demo": ("tutor.demo:demo", "Run a deep-learning demonstration (numbers + PNG plots)."),
     "worker": (
-        "engine.pool_cli:worker",
+        "tutor.worker:worker",
         "Run a demo worker for the Celery + Redis pool; `status` lists them.",
     ),
     "bench": ("tutor.bench:bench", "Benchmarks (ask, demo, grade)."),
-    "bot": ("bot.cli:bot", "Run the Discord bot."),
-    "quiz": ("knowledge.quiz.cli:quiz", "Quiz yourself with spaced repetition (FSRS)."),
-    "stats": ("knowledge.quiz.cli:stats", "Your quiz progress: reviews, retention, due cards, mastery."),
+    "bot": ("tutor.bot:bot", "Run the Discord bot."),
+    "quiz": ("tutor.quiz:quiz", "Quiz yourself with spaced repetition (FSRS)."),
+    "stats": ("tutor.quiz:stats", "Your quiz progress: reviews, retention, due cards, mastery."),
 }
 
 

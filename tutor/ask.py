@@ -1,4 +1,7 @@
-"""`tutor ask`, `tutor chat`, `tutor eval`: the retrieval service in the terminal."""
+"""`tutor ask`, `tutor chat`, `tutor eval` and `tutor index train`: retrieval in the terminal.
+
+Nothing heavy at import: `tutor ask` loads the models only once it has a question (tests/test_cli.py).
+"""
 
 from __future__ import annotations
 
@@ -13,19 +16,18 @@ import click
 from index.answer import ANSWERED, NO_ANSWER, NO_ANSWER_TEXT, NO_MATCH, Answer
 from index.errors import RetrievalError
 from knowledge.readable import readable, readable_line, render, stdout_is_terminal, terminal_width
+from tutor import services
 
 
 def _retriever(model_dir: Path | None = None):
-    from index.errors import RetrievalError
+    """The command's retriever (its root's, over the configured store); a first index build shows a bar."""
     from knowledge.errors import KnowledgeError
     from tutor.progress import embedding_bar
-    from tutor.services import open_retriever
-    from tutor.settings import load_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         with embedding_bar(waiting="loading the language model") as bar:  # on a terminal only
-            retriever = open_retriever(load_settings().data_dir, model_dir, progress=bar)
+            retriever = services.for_command().retriever(model_dir, progress=bar)
     except (RetrievalError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
     retriever.encoder.progress = None  # the bar is gone; later rebuilds (a reload) are silent
@@ -205,9 +207,10 @@ def chat() -> None:
 
 def _chat_quiz(words: list[str]) -> None:
     """`/quiz 5 mc dropout`: the same quiz as `tutor quiz`, inline; back to chatting when it ends."""
-    from knowledge.quiz.cli import default_user, open_service, run_quiz, stdin_read
+    from knowledge.errors import KnowledgeError
     from knowledge.quiz.models import QuizError
     from knowledge.quiz.selection import MODES
+    from tutor.quiz import default_user, open_service, run_quiz, stdin_read
 
     options: dict = {}
     topic = [w for w in words if not (w.isdigit() or w in MODES or w == "review")]
@@ -218,10 +221,8 @@ def _chat_quiz(words: list[str]) -> None:
             options["mode"] = word
         elif word == "review":
             options["review_only"] = True
-    from knowledge.errors import KnowledgeError
-
     try:
-        service = open_service()
+        service = open_service()  # on the retriever's store; closed when the chat ends, not here
     except (click.ClickException, KnowledgeError) as exc:  # an empty or read-only base: the chat goes on
         click.echo(exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
         return
@@ -232,8 +233,6 @@ def _chat_quiz(words: list[str]) -> None:
         )  # fmt: skip
     except (QuizError, KnowledgeError) as exc:
         click.echo(str(exc))
-    finally:
-        service.close()
 
 
 @click.command("eval")
@@ -352,9 +351,7 @@ def train_cmd(
     settings = TrainSettings() if epochs is None else dataclasses.replace(TrainSettings(), epochs=epochs)
     extra = []
     if with_feedback:
-        from tutor.services import read_store
-
-        extra = read_store(feedback_queries)
+        extra = feedback_queries(services.for_command().store)
         click.echo(f"{len(extra)} helpful votes added as training messages")
     try:
         files = message_files(exclude)

@@ -1,4 +1,4 @@
-"""`tutor kb ...`: ingest, list, show and count knowledge-base items."""
+"""`tutor kb ...`: ingest, list, show, count, remove, back up and restore knowledge-base items."""
 
 from __future__ import annotations
 
@@ -21,14 +21,12 @@ from knowledge.loader import (
     collect_paths,
     load_document,
 )
+from tutor import services
 
 
 def _store(ctx: click.Context):
-    from tutor.services import open_store
-    from tutor.settings import load_settings
-
-    settings = load_settings()
-    return open_store(settings.data_dir)
+    """The command's store (its root's: closed when the command ends)."""
+    return services.for_command().store
 
 
 @click.group(cls=DYMGroup)
@@ -68,7 +66,6 @@ def ingest(
     unless --replace is given. At most 100,000 entries per file.
     """
     from tutor.progress import embedding_bar
-    from tutor.services import entry_encoder, refresh_index
 
     with embedding_bar(enabled=not quiet) as bar:
         try:
@@ -95,7 +92,7 @@ def ingest(
                     click.echo(f"parsed {path.name}: {len(documents[-1].entries)} entries", err=True)
             report = store.ingest(
                 documents,
-                entry_encoder(store, bar),
+                services.entry_encoder(store, bar),
                 progress=None if quiet else lambda m: click.echo(m, err=True),
                 replace=replace,
             )
@@ -110,7 +107,7 @@ def ingest(
                 f"{report.unchanged} unchanged, {report.retired} retired"
             )
         try:  # the first question after an ingest should not wait for the index
-            rebuilt = refresh_index(store, bar)
+            rebuilt = services.refresh_index(store, bar)
         except Exception as exc:  # the store is ingested either way; the next question rebuilds the index
             raise click.ClickException(f"ingested, but the index could not be built: {exc}") from None
     if rebuilt and not quiet:
@@ -265,7 +262,6 @@ def remove(ctx: click.Context, source: str, yes: bool, quiet: bool) -> None:
     The index is rebuilt at once; a running bot answers from it until it restarts.
     """
     from index.errors import EmptyKnowledgeBase
-    from tutor.services import entry_encoder, refresh_index
 
     try:
         store = _store(ctx)
@@ -282,7 +278,7 @@ def remove(ctx: click.Context, source: str, yes: bool, quiet: bool) -> None:
                 f"Remove {name} ({title}, {count} items)? They are retired, not deleted", abort=True
             )
         report = store.remove_document(
-            name, entry_encoder(store), progress=None if quiet else lambda m: click.echo(m, err=True)
+            name, services.entry_encoder(store), progress=None if quiet else lambda m: click.echo(m, err=True)
         )
     except NotFound as exc:
         raise click.ClickException(str(exc)) from None
@@ -302,7 +298,7 @@ def remove(ctx: click.Context, source: str, yes: bool, quiet: bool) -> None:
             "brings it back."
         )
     try:  # like ingest: the next question should not wait for the index, nor find the deck in it
-        rebuilt = refresh_index(store)
+        rebuilt = services.refresh_index(store)
     except EmptyKnowledgeBase:
         if not quiet:
             click.echo("The knowledge base is now empty: nothing to index until the next `tutor kb ingest`.")
@@ -354,10 +350,7 @@ def backup(ctx: click.Context, out: Path | None) -> None:
     """Copy the database (items, quiz history, feedback) while it is in use."""
     try:
         store = _store(ctx)
-        try:
-            target = store.backup(out)
-        finally:
-            store.close()
+        target = store.backup(out)
     except KnowledgeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backed up {store.path} to {target} ({target.stat().st_size / 1024:.0f} KiB)")
@@ -374,9 +367,8 @@ def restore(backup_file: Path | None, yes: bool) -> None:
     from knowledge.backup import backups_dir, list_backups
     from knowledge.backup import restore as restore_database
     from knowledge.store import DB_NAME
-    from tutor.settings import load_settings
 
-    db_path = Path(load_settings().data_dir) / DB_NAME
+    db_path = Path(services.for_command().settings.data_dir) / DB_NAME  # the store is never opened
     if backup_file is None:
         found = list_backups(db_path)
         if not found:

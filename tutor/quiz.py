@@ -29,6 +29,7 @@ from knowledge.readable import (
     terminal_width,
     to_plain,
 )
+from tutor import services
 
 Read = Callable[[str], str | None]  # None: end of input
 Echo = Callable[[str], None]
@@ -44,27 +45,23 @@ def default_user() -> str:
 
 
 def open_service():
-    """The quiz service over the configured store (``TUTOR_DATA_DIR``), with the shared encoder."""
-    from knowledge.quiz.service import QuizService
-    from tutor.services import encoder, open_store
-    from tutor.settings import load_settings
-
-    store = open_store(load_settings().data_dir)
-    if not store.items():
-        store.close()
+    """The command's quiz service (its root's, over the configured store ``TUTOR_DATA_DIR``): closed when
+    the command ends, never by its user."""
+    root = services.for_command()
+    if not root.store.items():
         raise click.ClickException("the knowledge base is empty; run `tutor kb ingest` first")
-    service = QuizService(store, encoder(), grader=_grader())
-    store.close()  # the service keeps its own connection
-    return service
+    _grader()  # a broken shipped grader is a clear error, before the service is built with it
+    return root.quiz()
 
 
 def _grader(model_dir: Path | None = None):
     """The trained grader (shipped, or ``model_dir``); a broken model is a clear error, not a traceback."""
     from knowledge.quiz.learned import GraderModelError, load_grader
-    from tutor.services import encoder, quiz_grader
 
     try:
-        return quiz_grader() if model_dir is None else load_grader(encoder(), Path(model_dir))
+        return (
+            services.quiz_grader() if model_dir is None else load_grader(services.encoder(), Path(model_dir))
+        )
     except GraderModelError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -245,10 +242,9 @@ def _calibrate(search: bool) -> None:
     from knowledge.quiz.calibrate import cross_validate, evaluate, load_labels
     from knowledge.quiz.calibrate import search as grid_search
     from knowledge.quiz.grading import Grader
-    from tutor.services import encoder
 
     cases = load_labels()
-    grader = Grader(encoder())
+    grader = Grader(services.encoder())
     click.echo(evaluate(grader, cases).format())
     if search:
         click.echo("\nbest on the whole set:\n" + grid_search(grader, cases).format(show_errors=False))
@@ -297,16 +293,10 @@ def grade_cmd(file, as_json) -> None:
     A line that cannot be graded (bad JSON, no such entry, an entry without an answer) gets an
     {"line", "error"} line of its own; the other lines are graded.
     """
-    from tutor.services import open_store
-    from tutor.settings import load_settings
-
-    store = open_store(load_settings().data_dir)
-    try:
-        items = {(it.source, it.n): it for it in store.items()}
-        by_id = {it.id: it for it in items.values()}
-        best = store.best_answers()  # a duplicate group is graded against its best answer, as the quiz does
-    finally:
-        store.close()
+    store = services.for_command().store
+    items = {(it.source, it.n): it for it in store.items()}
+    by_id = {it.id: it for it in items.values()}
+    best = store.best_answers()  # a duplicate group is graded against its best answer, as the quiz does
     if not items:
         raise click.ClickException("the knowledge base is empty; run `tutor kb ingest` first")
     the_grader = _grader()
@@ -366,9 +356,8 @@ def eval_cmd(files, as_json, model_dir, rules) -> None:
     """
     from knowledge.quiz.calibrate import FRESH_DIR, LABELS, evaluate, load_labels
     from knowledge.quiz.grading import Grader
-    from tutor.services import encoder
 
-    the_grader = Grader(encoder()) if rules else _grader(model_dir)
+    the_grader = Grader(services.encoder()) if rules else _grader(model_dir)
     defaults = (*sorted(FRESH_DIR.glob("*.jsonl")), LABELS)
     for path in files or defaults:
         try:
@@ -399,16 +388,13 @@ def train_cmd(out, exclude, with_feedback) -> None:
     """Fit the grader on the blind authors' answers (fixed settings and seed; about 25 s on 2 cores)."""
     from knowledge.quiz.learned import MODEL_DIR
     from knowledge.quiz.train import feedback_answers, load_training, train_grader
-    from tutor.services import encoder
 
     extra = []
     if with_feedback:
-        from tutor.services import read_store
-
-        extra = read_store(feedback_answers)
+        extra = feedback_answers(services.for_command().store)
         click.echo(f"{len(extra)} confirmed contests added as training answers")
     try:
-        train_grader(out or MODEL_DIR, load_training(exclude, extra), encoder(), progress=click.echo)
+        train_grader(out or MODEL_DIR, load_training(exclude, extra), services.encoder(), progress=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -427,8 +413,8 @@ def contests_cmd(status, confirm_id, label, reject_id) -> None:
 
     Confirmed ones are kept, with the grade an admin gave, as labelled answers for the grader.
     """
-    service = open_service()
     try:
+        service = open_service()
         if confirm_id is not None or reject_id is not None:
             decided = service.decide_contest(
                 confirm_id if confirm_id is not None else reject_id,
@@ -447,5 +433,3 @@ def contests_cmd(status, confirm_id, label, reject_id) -> None:
             )
     except (QuizError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        service.close()
