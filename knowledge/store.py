@@ -230,12 +230,6 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
 
 
-def register_migration(name: str, fn: Callable[[sqlite_utils.Database], None]) -> None:
-    """Let another package (quiz, feedback) add its tables; applied on the next open."""
-    if name not in {n for n, _ in MIGRATIONS}:
-        MIGRATIONS.append((name, fn))
-
-
 _CHECKED: set[tuple[int, int, int, int]] = set()  # files this process found intact, as they were then
 _CHECKED_LOCK = threading.Lock()
 
@@ -417,6 +411,36 @@ def _deduplicated(embed: Embed) -> Embed:
     return run
 
 
+class SharedDatabase(sqlite_utils.Database):
+    """sqlite-utils' ``Database`` over a connection the process's threads share (one ``Store`` per process).
+
+    Its ``query()`` wraps every read in a SAVEPOINT, which outside a transaction begins one on the shared
+    connection, so another thread's ``BEGIN`` fails or its ``COMMIT`` ends the reader's savepoint. Here a
+    SELECT (or WITH) runs as a plain statement under the store's lock and is fetched at once: it sees only
+    committed data, or the lock holder's own transaction. Every other statement goes the library's way.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock):
+        self._shared_lock = lock  # before the library's __init__, which already executes statements
+        super().__init__(conn)
+
+    def query(self, sql: str, params: Sequence | dict[str, Any] | None = None) -> Iterator[dict]:
+        if _FIRST_WORD.match(sql) is None:
+            return super().query(sql, params)
+        with self._shared_lock:
+            cursor = self.conn.execute(sql, params if params is not None else ())
+            keys = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return (dict(zip(keys, row, strict=True)) for row in rows)
+
+    def execute(self, sql: str, parameters: Sequence | dict[str, Any] | None = None) -> sqlite3.Cursor:
+        with self._shared_lock:
+            return super().execute(sql, parameters)
+
+
+_FIRST_WORD = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+
+
 class Store:
     """A knowledge store in one SQLite file (WAL mode).
 
@@ -428,7 +452,7 @@ class Store:
         self.path = Path(path)
         self.read_only: str | None = None  # why the store cannot be written, when it cannot
         self._immutable = False  # read without a WAL index: nothing can write the file meanwhile
-        self._write_lock = threading.RLock()
+        self.lock = threading.RLock()  # the connection's: its transactions and reads, one thread at a time
         self._depth = 0  # transactions of the lock's thread open on this connection
         make_folder(self.path.parent, "the data folder", "set TUTOR_DATA_DIR to a folder you can write")
         if self.path.is_dir():
@@ -445,7 +469,7 @@ class Store:
         try:
             create_if_absent(self.path)  # so that a 0-byte file always means damage
             conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-            self.db = sqlite_utils.Database(conn)
+            self.db = SharedDatabase(conn, self.lock)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -485,7 +509,7 @@ class Store:
                 conn = connect_read_only(
                     self.path, check_same_thread=False, isolation_level=None, timeout=30, immutable=True
                 )
-            self.db = sqlite_utils.Database(conn)
+            self.db = SharedDatabase(conn, self.lock)
             _check_once(conn, self.path)
             self.db.execute("PRAGMA query_only=ON")
             pending = self.pending_migrations()
@@ -545,6 +569,16 @@ class Store:
         """A consistent copy made while the store is in use (SQLite's online backup); see knowledge.backup."""
         return backup_database(self.db.conn, self.path, target, reason)
 
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """BEGIN (deferred) ... COMMIT: several reads that see one moment of the base; takes no write lock.
+        Callers hold ``self.lock``, so no other thread's statement lands inside it."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
     def check_writable(self) -> None:
         """Raise ``ReadOnlyStore`` (saying why) before a write to a store opened read-only."""
         if self.read_only is not None:
@@ -559,7 +593,7 @@ class Store:
         thread joins it (commits or rolls back with it) instead of failing.
         """
         self.check_writable()
-        with self._write_lock:
+        with self.lock:
             if self._depth:
                 self._depth += 1
                 try:
@@ -699,8 +733,7 @@ class Store:
         Returns the plans, every document's revision, the largest item id, and the items to analyse (None
         when nothing changed and no earlier ingest left the analysis undone).
         """
-        self.db.execute("BEGIN")  # deferred: one read snapshot, no lock
-        try:
+        with self.lock, self._read_snapshot():  # deferred: one read snapshot, no SQLite lock
             revisions = {
                 r["source"]: r["revision"] for r in self.db.query("SELECT source, revision FROM documents")
             }
@@ -714,8 +747,6 @@ class Store:
                 plans.append(plan)
             changed = stale or any(p.action == "write" for p in plans)
             candidates = self._candidates(plans) if changed else None
-        finally:
-            self.db.execute("COMMIT")
         return plans, revisions, max_id, candidates
 
     def _plan_document(self, doc: ParsedDocument, replace: bool, next_id: int) -> _Plan:
@@ -849,13 +880,14 @@ class Store:
             self._stage_batch(sql, batch)
 
     def _stage_batch(self, sql: str, batch: list[Sequence[Any]]) -> None:
-        self.db.execute("BEGIN")  # deferred, and only the temp database is written: no lock on the store
-        try:
-            self.db.conn.executemany(sql, batch)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.lock:  # deferred, and only the temp database is written: no SQLite lock on the store
+            self.db.execute("BEGIN")
+            try:
+                self.db.conn.executemany(sql, batch)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     def _publish(
         self,
@@ -1034,8 +1066,7 @@ class Store:
         reported: dict[str, Counter] = {}  # set once the document's retirement is published
         report: RemovalReport | None = None
         for _attempt in range(_ATTEMPTS):
-            self.db.execute("BEGIN")  # deferred: one read snapshot, no lock (an ingest's plan)
-            try:
+            with self.lock, self._read_snapshot():  # one read snapshot, as an ingest's plan
                 row = self._document_row(source)
                 live = [r["id"] for r in self._items_of(source, include_retired=False)]
                 if row is None or (not live and source not in reported):
@@ -1070,8 +1101,6 @@ class Store:
                         )
                     )
                     report = RemovalReport(source, meta.title, row["origin"], len(live), reviews, cards)
-            finally:
-                self.db.execute("COMMIT")
             try:
                 self._publish([plan], revisions, max_id, candidates, embed, reported, set(), say)
             except _Conflict:
@@ -1240,7 +1269,7 @@ class Store:
         view.path = self.path
         view.read_only = "a snapshot"
         view._immutable = self._immutable
-        view._write_lock, view._depth = threading.RLock(), 0
+        view.lock, view._depth = threading.RLock(), 0
         conn = connect_read_only(self.path, isolation_level=None, timeout=30, immutable=self._immutable)
         view.db = sqlite_utils.Database(conn)
         try:

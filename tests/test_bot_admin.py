@@ -7,8 +7,9 @@ import threading
 
 import discord
 import pytest
-from bot_harness import running_tutor
-from discord_server import CB_DEFERRED_MESSAGE
+
+from tests.bot_harness import running_tutor
+from tests.fakediscord import CB_DEFERRED_MESSAGE
 
 pytestmark = pytest.mark.model
 

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from bot_harness import World, running_tutor
-from discord_server import CB_DEFERRED_UPDATE, CB_MODAL
+
+from tests.bot_harness import World, running_tutor
+from tests.fakediscord import CB_DEFERRED_UPDATE, CB_MODAL
 
 pytestmark = pytest.mark.model
 
@@ -160,7 +161,7 @@ async def test_buttons_disable_themselves_when_they_time_out(quiz_retriever, dem
 
 
 async def test_quiz_survives_a_bot_restart(quiz_retriever, demo_worker, tmp_path) -> None:
-    from discord_server import DiscordServer
+    from tests.fakediscord import DiscordServer
 
     async with DiscordServer() as srv:
         async with running_tutor(quiz_retriever, demo_worker, tmp_path, server=srv) as first:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from bot_harness import running_tutor
+
+from tests.bot_harness import running_tutor
 
 pytestmark = pytest.mark.model
 

@@ -192,10 +192,9 @@ async def test_the_bot_on_a_read_only_store_answers_and_explains_quizzes(
 ):
     """Every store on the file opens read-only (as on a read-only mount): the bot starts, /ask answers, and
     /quiz says why it cannot record progress."""
-    from bot_harness import running_tutor
-
     import knowledge.store
     from index.retriever import Retriever
+    from tests.bot_harness import running_tutor
 
     shutil.copy(quiz_store_path, tmp_path / "tutor.db")
     shutil.copytree(seeded_index_dir, tmp_path / "index")
@@ -225,7 +224,7 @@ def test_a_vector_write_inside_a_transaction_joins_it(tmp_path):
     store.close()
 
 
-def test_two_threads_on_one_store_keep_their_transactions_apart(tmp_path):
+def test_threads_sharing_one_store_keep_their_transactions_and_reads_apart(tmp_path):
     import threading
 
     store = Store.open(tmp_path)
@@ -240,7 +239,15 @@ def test_two_threads_on_one_store_keep_their_transactions_apart(tmp_path):
         except Exception as exc:
             errors.append(exc)
 
+    def read() -> None:  # sqlite-utils' query() would open a SAVEPOINT on the shared connection
+        try:
+            for _ in range(400):
+                list(store.db.query("SELECT count(*) AS n FROM scratch"))
+        except Exception as exc:
+            errors.append(exc)
+
     threads = [threading.Thread(target=write, args=(name,)) for name in "ab"]
+    threads.append(threading.Thread(target=read))
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -488,6 +488,69 @@ def test_concurrent_users_in_threads(quiz, store):
     check.close()
 
 
+def test_the_quiz_and_the_guild_settings_use_the_store_they_are_given(store, encoder, monkeypatch):
+    from bot.guilds import GuildSettings
+
+    monkeypatch.setattr(Store, "__init__", lambda *a, **k: pytest.fail("a second store was opened"))
+    quiz, guilds = QuizService(store, encoder), GuildSettings(store)
+    session = quiz.start("u1", n=1, mode="mc")
+    assert quiz.question(session) is not None
+    quiz.answer(session, "a")
+    assert guilds.update(7, quiz_questions=3)["quiz_questions"] == 3
+    quiz.close()
+    guilds.close()
+    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 1  # still open
+
+
+def test_threads_share_one_connection(quiz, store):
+    """Quiz steps, feedback and guild settings from many threads on one connection: no transaction lands
+    inside another's (sqlite-utils reads open a savepoint, so reads take the store's lock too)."""
+    from bot.guilds import GuildSettings
+
+    guilds = GuildSettings(store)
+    errors, done = [], threading.Event()
+
+    def guarded(fn):
+        def run(*args):
+            try:
+                fn(*args)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        return run
+
+    @guarded
+    def learner(user):
+        session = quiz.start(user, n=4, mode="auto")
+        while (q := quiz.question(session, user_id=user)) is not None:
+            quiz.answer(session, "a" if q.mode == MC else "a tensor", user_id=user)
+            quiz.stats(user)
+        quiz.set_leaderboard(user, True)
+        quiz.leaderboard()
+
+    @guarded
+    def others():
+        n = 0
+        while not done.is_set():
+            n += 1
+            store.add_feedback(user_id="x", query=f"q{n}", helpful=True)
+            guilds.update(1, quiz_questions=n % 20 + 1)
+            guilds.leaderboard_users(1)
+
+    learners = [threading.Thread(target=learner, args=(f"user{i}",)) for i in range(4)]
+    background = [threading.Thread(target=others) for _ in range(2)]
+    for t in [*learners, *background]:
+        t.start()
+    for t in learners:
+        t.join(timeout=120)
+    done.set()
+    for t in background:
+        t.join(timeout=30)
+    assert not errors
+    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 16
+    assert store.db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] > 0
+
+
 # --- progress ---------------------------------------------------------------------------------------------
 def test_stats_and_plot(quiz, clock):
     from knowledge.quiz.stats import format_stats, plot_stats
@@ -514,6 +577,87 @@ def test_stats_and_plot(quiz, clock):
     quiz.set_leaderboard("u1", True, display_name="Una")
     assert [r.display_name for r in quiz.leaderboard(days=60)] == ["Una"]
     assert quiz.leaderboard(user_ids=["someone"]) == []
+
+
+def _leaderboard_one_by_one(db, now, user_ids, days, limit):
+    """The leaderboard as it was computed before the single query: per user, a count, then all their reviews."""
+    from knowledge.quiz import scheduler as sched
+    from knowledge.quiz.models import LeaderRow
+
+    since = sched.iso(now - timedelta(days=days))
+    wanted = {str(u) for u in user_ids} if user_ids is not None else None
+    rows = []
+    for user in db.query("SELECT user_id, display_name FROM quiz_users WHERE leaderboard = 1"):
+        uid = user["user_id"]
+        if wanted is not None and uid not in wanted:
+            continue
+        count, correct = db.execute(
+            "SELECT COUNT(*), SUM(verdict = ?) FROM quiz_reviews WHERE user_id = ? AND reviewed_at >= ?",
+            ["correct", uid, since],
+        ).fetchone()
+        if not count:
+            continue
+        reviews = list(db.query("SELECT * FROM quiz_reviews WHERE user_id = ? ORDER BY reviewed_at", [uid]))
+        learned = [r for r in reviews if r["state_before"] in (int(State.Review), int(State.Relearning))]
+        retention = round(sum(r["rating"] > 1 for r in learned) / len(learned), 3) if learned else None
+        active, streak, day = {r["reviewed_at"][:10] for r in reviews}, 0, now.date()
+        if day.isoformat() not in active:
+            day -= timedelta(days=1)
+        while day.isoformat() in active:
+            streak, day = streak + 1, day - timedelta(days=1)
+        rows.append(LeaderRow(uid, user["display_name"] or uid, count, correct or 0, retention, streak))
+    rows.sort(key=lambda r: (-r.reviews, -r.correct, r.user_id))
+    return rows[:limit]
+
+
+def test_leaderboard_is_one_query_with_the_same_rows(tmp_path):
+    """Random review logs (gaps, ties, reveals, a review dated after "now", opted-out users) rank the same
+    as the per-user computation did, in one SQL statement."""
+    import random
+
+    from knowledge.quiz import scheduler as sched
+    from knowledge.quiz.progress import QuizProgress
+    from knowledge.quiz.repository import QuizRepository
+
+    store = Store(tmp_path / "tutor.db")
+    rng = random.Random(7)
+    now = START + timedelta(hours=5)  # 14:00: a review up to 10 hours earlier is on the same day
+    for u in range(30):
+        uid = f"u{u:02d}"
+        store.db.execute(
+            "INSERT INTO quiz_users (user_id, display_name, leaderboard, created_at) VALUES (?, ?, ?, ?)",
+            [uid, rng.choice([None, "", f"Name {u}"]), int(rng.random() < 0.8), sched.iso(START)],
+        )
+        days_back = sorted(rng.sample(range(-1, 45), rng.randint(0, 12)))
+        if u % 5 == 0:  # a streak of several days ending today or yesterday
+            days_back = sorted({*days_back, *range(u % 2, u % 2 + rng.randint(2, 6))})
+        if u == 10:  # and a review dated tomorrow, which no streak counts
+            days_back = sorted({*days_back, -1, 0})
+        for back in days_back:
+            for _ in range(rng.randint(1, 4)):
+                when = now - timedelta(days=back, minutes=rng.randint(0, 600))
+                store.db.execute(
+                    "INSERT INTO quiz_reviews (user_id, card_id, rating, verdict, state_before, reviewed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [uid, rng.randint(1, 50), rng.randint(1, 4),
+                     rng.choice(["correct", "partly", "wrong", "revealed", None]),
+                     rng.choice([None, *range(4)]), sched.iso(when)],
+                )  # fmt: skip
+    progress = QuizProgress(QuizRepository(store), Scheduler(), lambda: now)
+    queries = []
+    store.db.conn.set_trace_callback(queries.append)
+    for user_ids, days, limit in [
+        (None, 7, 10), (None, 60, 100), (None, 1, 3), ([f"u{u:02d}" for u in range(0, 30, 3)], 14, 10),
+        (["nobody"], 7, 10), ([], 7, 10),
+    ]:  # fmt: skip
+        queries.clear()
+        got = progress.leaderboard(user_ids, days=days, limit=limit)
+        assert len([q for q in queries if "sqlite_utils_query" not in q]) == 1  # not the savepoint
+        assert got == _leaderboard_one_by_one(store.db, now, user_ids, days, limit)
+    assert len(progress.leaderboard(None, days=60, limit=100)) > 10
+    assert any(r.streak_days > 1 for r in progress.leaderboard(None, days=60, limit=100))
+    store.db.conn.set_trace_callback(None)
+    store.close()
 
 
 # --- terminal ---------------------------------------------------------------------------------------------

@@ -41,15 +41,23 @@ import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
 from knowledge.readable import terms_text
 
-CORRECT = "correct"
-PARTLY = "partly"
-WRONG = "wrong"
-VERDICTS = (CORRECT, PARTLY, WRONG)
+
+class Verdict(StrEnum):
+    """A typed answer's grade; a ``str``, so what SQLite and JSON hold is the plain value ("correct")."""
+
+    CORRECT = "correct"
+    PARTLY = "partly"
+    WRONG = "wrong"
+
+
+CORRECT, PARTLY, WRONG = Verdict.CORRECT, Verdict.PARTLY, Verdict.WRONG
+VERDICTS = tuple(Verdict)
 
 SEMANTIC_WEIGHT = 0.8
 CORRECT_MIN = 0.64

@@ -4,14 +4,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from knowledge.errors import KnowledgeError
+from knowledge.quiz.grading import Verdict
 
-ACTIVE, FINISHED, ENDED = "active", "finished", "ended"
-# Slot phases: pending (planned) -> asking (shown) -> answered (graded, review committed) -> rated (self-rated);
-# or skipped (no review).
-PENDING, ASKING, ANSWERED, RATED, SKIPPED = "pending", "asking", "answered", "rated", "skipped"
+
+class SessionStatus(StrEnum):
+    """``quiz_sessions.status``: a ``str``, so SQLite holds the plain value ("active")."""
+
+    ACTIVE = "active"  # questions left to ask
+    FINISHED = "finished"  # every planned question was asked (or none could be planned)
+    ENDED = "ended"  # stopped early: by the learner, a new session of theirs, or housekeeping
+
+
+class SlotPhase(StrEnum):
+    """``quiz_slots.phase``, one question of a session: ``PENDING`` (planned) -> ``ASKING`` (shown) ->
+    ``ANSWERED`` (graded, review committed) -> ``RATED`` (self-rated); or ``SKIPPED`` (no review).
+
+    Not retrieval's ``ANSWERED`` status (``index.answer``): always spelt ``SlotPhase.ANSWERED``.
+    """
+
+    PENDING = "pending"
+    ASKING = "asking"
+    ANSWERED = "answered"
+    RATED = "rated"
+    SKIPPED = "skipped"
+
+    @property
+    def open(self) -> bool:
+        """Not yet answered or skipped: a hint, an answer or a skip still applies."""
+        return self in (SlotPhase.PENDING, SlotPhase.ASKING)
+
+    @property
+    def graded(self) -> bool:
+        """Answered or revealed, a review committed (and perhaps rated since)."""
+        return self in (SlotPhase.ANSWERED, SlotPhase.RATED)
+
+    @property
+    def done(self) -> bool:
+        """The session moves on from this question at the next ``question`` call."""
+        return self in (SlotPhase.ANSWERED, SlotPhase.RATED, SlotPhase.SKIPPED)
 
 
 class QuizError(KnowledgeError):
@@ -28,7 +62,7 @@ class Session:
     review_only: bool
     total: int  # questions planned
     position: int  # 0-based index of the current question
-    status: str  # active | finished | ended
+    status: SessionStatus
     created_at: datetime
     answered: int = 0  # reviews recorded
     correct: int = 0
@@ -39,7 +73,7 @@ class Session:
 
     @property
     def active(self) -> bool:
-        return self.status == ACTIVE
+        return self.status == SessionStatus.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -51,7 +85,7 @@ class Graded:
     card_id: int
     item_id: int
     mode: str
-    verdict: str  # correct | partly | wrong | revealed
+    verdict: str  # a Verdict (correct | partly | wrong), or revealed (scheduler.REVEALED)
     score: float
     answer: str  # what the learner typed (or the chosen option's text)
     reference: str
@@ -72,7 +106,7 @@ class Graded:
     @property
     def contestable(self) -> bool:
         """A typed answer the grader marked down: the learner may claim it was right."""
-        return self.mode != "mc" and self.verdict in ("partly", "wrong")
+        return self.mode != "mc" and self.verdict in (Verdict.PARTLY, Verdict.WRONG)
 
 
 @dataclass(frozen=True)
@@ -91,7 +125,7 @@ class Question:
     source: str
     n: int
     title: str
-    phase: str  # asking | answered | rated | skipped
+    phase: SlotPhase  # asking | answered | rated | skipped
     graded: Graded | None = None  # set once answered: a restored view shows the rating buttons
 
     @property

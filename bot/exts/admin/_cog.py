@@ -1,9 +1,9 @@
 """Knowledge-base and server settings for admins.
 
 Discord hides these commands from members without Manage Server (``default_permissions``), but a server
-can override that per role, so every command also checks the permission at run time. Writes go through a
-store connection of this cog's own, one at a time, then the retriever reloads (rebuilding its index when
-the content changed): no restart needed.
+can override that per role, so every command also checks the permission at run time. Changes go through
+the bot's one store (``Services.store``), one at a time, then the retriever reloads (rebuilding its index
+when the content changed) and the quiz refreshes its cards: no restart needed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bot.formatting import shorten
 from bot.ui import TutorModal, send
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
 from knowledge.models import DocumentMeta, Entry, ParsedDocument
+from knowledge.quiz.repository import store_lock
 from knowledge.quiz.selection import MODES
 from knowledge.store import IngestReport, Store
 
@@ -50,26 +51,30 @@ class Admin(commands.Cog):
     def __init__(self, bot: TutorBot) -> None:
         self.bot = bot
         self._lock = asyncio.Lock()  # one knowledge-base change at a time
-        self._store: Store | None = None
 
-    async def cog_load(self) -> None:
-        self._store = await asyncio.to_thread(Store, self.bot.store.path)
-
-    async def cog_unload(self) -> None:
-        if self._store is not None:
-            self._store.close()
+    @property
+    def _store(self) -> Store:
+        """The bot's one store (shared, so never closed here)."""
+        return self.bot.store
 
     def _embed(self, texts):
         return self.bot.retriever.encoder.encode(list(texts))
 
     async def _change(self, fn, *args):
-        """Run a store change and reload the retriever and the quiz catalogue, all in a thread."""
-        assert self._store is not None
+        """Run a store change and reload the retriever and the quiz catalogue, all in a thread.
+
+        All of it holds the store's lock (``store_lock``), so other threads' quiz steps, feedback and
+        settings wait for the change instead of colliding with it on the connection the whole bot
+        shares: an ingest plans and stages in plain read transactions of its own, outside
+        ``Store.transaction()``, and the retriever reloads with sqlite-utils reads (see
+        ``knowledge.quiz.repository``).
+        """
 
         def work():
-            result = fn(*args)
-            self.bot.retriever.reload()
-            self.bot.quiz.catalogue(refresh=True)
+            with store_lock(self._store):
+                result = fn(*args)
+                self.bot.retriever.reload()
+                self.bot.quiz.catalogue(refresh=True)
             return result
 
         async with self._lock:
@@ -83,7 +88,6 @@ class Admin(commands.Cog):
 
         def ingest() -> IngestReport:
             store = self._store
-            assert store is not None
             removed = store.removed_sources()  # `tutor kb remove`d decks stay out
             documents = [load_document(p) for p in collect_paths([SOURCES_DIR]) if p.name not in removed]
             return store.ingest(documents, self._embed)
@@ -106,7 +110,6 @@ class Admin(commands.Cog):
 
         def ingest() -> int:
             store = self._store
-            assert store is not None
             kept = sorted(store.items(source=source), key=lambda item: item.n)
             entries = [Entry(i.question, i.answer, n) for n, i in enumerate(kept, 1)]
             entries.append(Entry(question, answer, len(entries) + 1))
@@ -126,7 +129,7 @@ class Admin(commands.Cog):
     @is_manager
     async def disable(self, interaction: discord.Interaction, item_id: int, restore: bool = False) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        item = await self._change(self._store.set_disabled, item_id, not restore)  # type: ignore[union-attr]
+        item = await self._change(self._store.set_disabled, item_id, not restore)
         state = "enabled again" if restore else "disabled"
         await send(interaction, content=f"Item {item.id} {state}: “{shorten(item.question, 200)}”")
 

@@ -46,7 +46,7 @@ from bot.exts.quiz._views import (
 )
 from bot.formatting import CHOICE_NAME_LIMIT, shorten
 from bot.ui import send, within_deadline
-from knowledge.quiz.models import ANSWERED, ASKING, Graded, Question, Session
+from knowledge.quiz.models import Graded, Question, Session, SlotPhase
 from knowledge.quiz.selection import AUTO, MODES
 
 if TYPE_CHECKING:
@@ -217,7 +217,11 @@ class Quiz(commands.Cog):
             return
         if button.action == ANSWER:
             current = await asyncio.to_thread(self.service.current, button.session)
-            if current is not None and current.position == button.position and current.phase == ASKING:
+            if (
+                current is not None
+                and current.position == button.position
+                and current.phase == SlotPhase.ASKING
+            ):
                 await interaction.response.send_modal(
                     AnswerModal(self, button, current.prompt, current.number)
                 )
@@ -274,11 +278,11 @@ class Quiz(commands.Cog):
     def _resume(self, sid: str, uid: str, note: str | None = None) -> Screen:
         """Where the session is: the open question, the answered one awaiting a rating, or the summary."""
         question = self.service.current(sid)
-        if question is None or question.phase not in (ASKING, ANSWERED):
+        if question is None or question.phase not in (SlotPhase.ASKING, SlotPhase.ANSWERED):
             question = self.service.question(sid, user_id=uid)
         if question is None:
             return Screen(session=self.service.session(sid), next_due=self.service.next_due(uid), note=note)
-        if question.phase == ANSWERED and question.graded is not None:
+        if question.phase == SlotPhase.ANSWERED and question.graded is not None:
             graded = question.graded
             return Screen(question=question, graded=graded, note=note, contestable=self._contestable(graded))
         return Screen(question=question, note=note)
