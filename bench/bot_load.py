@@ -1,12 +1,12 @@
 """Load test of the Discord bot: many users asking at once through the local Discord-compatible server.
 
 Not a unit test: it runs the real bot with the real store, retriever and encoder against
-``tests/discord_server.py``, sends ``--users`` questions at the same instant (as mentions, then as
+``tests/fakediscord/``, sends ``--users`` questions at the same instant (as mentions, then as
 ``/ask``), for ``--rounds`` rounds, and reports the time to first response (p50/p95/p99/max), whether every
 question was answered, and every error seen (bot log records at ERROR, server errors, refused responses).
 
-    .venv/bin/python bench/bot_load.py                 # 50 users x 3 rounds, mentions and /ask
-    .venv/bin/python bench/bot_load.py --users 100 --json
+    .venv/bin/python -m bench.bot_load                 # 50 users x 3 rounds, mentions and /ask
+    .venv/bin/python -m bench.bot_load --users 100 --json
 
 Exit status 1 when a question went unanswered or any error was seen.
 """
@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
+    sys.exit("run it from the repository root as a module: python -m bench.bot_load")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -143,10 +143,9 @@ async def slash_round(world, users, mode: Mode) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    from bot_harness import running_tutor
-    from discord_server import DiscordServer
-
     from engine import DemoWorker
+    from tests.bot_harness import running_tutor
+    from tests.fakediscord import DiscordServer
 
     counter = ErrorCounter()
     logging.getLogger().addHandler(counter)

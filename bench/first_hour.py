@@ -2,8 +2,8 @@
 the terminal chat to its first question, and the container's entry point starting the bot on a new volume
 (the local Discord-compatible server in ``tests/``) to its first `/quiz` question.
 
-    .venv/bin/python bench/first_hour.py            # a table; --json for one JSON object
-    .venv/bin/python bench/first_hour.py --runs 3   # medians of 3 fresh runs
+    .venv/bin/python -m bench.first_hour            # a table; --json for one JSON object
+    .venv/bin/python -m bench.first_hour --runs 3   # medians of 3 fresh runs
 
 Targets (issue 16, this 2-core machine, after the install): first answer <= 12 s, first question <= 2 s.
 Every wait is bounded; everything stays on the loopback interface.
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
+    sys.exit("run it from the repository root as a module: python -m bench.first_hour")
 BIN = Path(sys.executable).parent
 WAIT_S = 120.0
 
@@ -72,7 +73,7 @@ def make_run(data_dir: Path) -> dict[str, float]:
 
 async def bot_on_new_volume(data_dir: Path) -> dict[str, float]:
     """docker/entrypoint.sh bot on an empty folder: seconds to the gateway READY, then /quiz to a question."""
-    from discord_server import DiscordServer
+    from tests.fakediscord import DiscordServer
 
     async with DiscordServer() as srv:
         guild = srv.create_guild("Course", channels=("general",))

@@ -7,12 +7,12 @@ Not a unit test (each case is also a regression test in ``tests/``): this is the
   cases get their own copy). Peak RSS is the child's own (``os.wait4``); a case passes when it exits within
   its time limit, prints no traceback and says what the case expects.
 * **Bot cases** run the real ``TutorBot`` with the real retriever and the embedded demo worker against the
-  local Discord-compatible server (``tests/discord_server.py``). Peak RSS is this process (bot, server and
+  local Discord-compatible server (``tests/fakediscord/``). Peak RSS is this process (bot, server and
   retriever together) and the demo worker's, each reset before every case (``/proc/<pid>/clear_refs``). A
   bystander asks a question every six seconds throughout; every one of its questions must be answered.
 
-    .venv/bin/python bench/hostile.py              # everything (a few minutes)
-    .venv/bin/python bench/hostile.py --only cli   # or --only bot; --json for the raw rows
+    .venv/bin/python -m bench.hostile              # everything (a few minutes)
+    .venv/bin/python -m bench.hostile --only cli   # or --only bot; --json for the raw rows
 
 Exit status 1 when any case fails, the bot or the worker passes 1.5 GB, or the bystander misses a reply.
 """
@@ -35,8 +35,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
+    sys.exit("run it from the repository root as a module: python -m bench.hostile")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -450,13 +450,12 @@ async def bot_cases(world, capture) -> list[tuple[str, Callable[[], Awaitable[tu
 
 
 async def run_bot(only: str | None) -> tuple[list[Row], dict]:
-    from bot_harness import running_tutor
-    from discord_server import DiscordServer
-
     from bot.logs import install_redaction
     from engine import DemoWorker
     from knowledge.loader import SOURCES_DIR, collect_paths, load_document
     from knowledge.store import Store
+    from tests.bot_harness import running_tutor
+    from tests.fakediscord import DiscordServer
     from tutor.services import embed, open_retriever, refresh_index
 
     rows: list[Row] = []

@@ -1,8 +1,8 @@
 """How ingest scales: peak memory, the longest write transaction and total time for N generated entries.
 
-    python bench/ingest_scale.py                      # 100,000 entries in 10 TSV decks
-    python bench/ingest_scale.py --files 1            # ... in one deck (the per-file bound)
-    python bench/ingest_scale.py --answer-sets 10     # 10 decks asking the same questions (many duplicates)
+    python -m bench.ingest_scale                      # 100,000 entries in 10 TSV decks
+    python -m bench.ingest_scale --files 1            # ... in one deck (the per-file bound)
+    python -m bench.ingest_scale --answer-sets 10     # 10 decks asking the same questions (many duplicates)
 
 The encoder is a stand-in: a deterministic pseudo-random unit vector of dimension 384 per distinct text
 (identical texts get identical vectors, so repeated questions are exact duplicates), fast enough that the
@@ -26,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test helpers: stores.py
-
-from stores import TimedStore, random_embed
+if not __package__:  # run as a file: the test helpers (``tests.stores``) import only from the root
+    sys.exit("run it from the repository root as a module: python -m bench.ingest_scale")
 
 from knowledge.loader import load_document
+from tests.stores import TimedStore, random_embed
 
 DIM = 384
 

@@ -1,6 +1,6 @@
 """Reliability load test of quizzes: 50 users at once, the bot killed with SIGKILL mid-way and restarted.
 
-Not a unit test. The local Discord-compatible server (``tests/discord_server.py``) runs in this process;
+Not a unit test. The local Discord-compatible server (``tests/fakediscord/``) runs in this process;
 the real bot runs in a separate process (``python -m tutor.cli bot``, pointed at the server by environment
 variables). Every user starts a quiz and answers by button (multiple choice) or by the modal (free
 answer), then rates each answer. A review counts as *acknowledged* once the user has seen its grade, and
@@ -9,8 +9,8 @@ with SIGKILL and started again; users whose click got no answer retry on the mes
 At the end the SQLite file is checked: every acknowledged review stored with the acknowledged rating, no
 duplicate reviews, ``PRAGMA integrity_check`` ok.
 
-    .venv/bin/python bench/quiz_load.py                    # 50 users x 6 questions, kill after 120 acks
-    .venv/bin/python bench/quiz_load.py --users 20 --questions 4 --kill-after 30
+    .venv/bin/python -m bench.quiz_load                    # 50 users x 6 questions, kill after 120 acks
+    .venv/bin/python -m bench.quiz_load --users 20 --questions 4 --kill-after 30
 
 Exit status 1 when a review was lost, duplicated, or the database is not intact. All waits are bounded and
 everything stays on the loopback interface.
@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
+    sys.exit("run it from the repository root as a module: python -m bench.quiz_load")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -168,7 +169,7 @@ def check(db_path: Path, ledger: Ledger) -> dict:
 
 
 async def main(args: argparse.Namespace) -> int:
-    from discord_server import DiscordServer
+    from tests.fakediscord import DiscordServer
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="quiz-load-"))
     t0 = time.perf_counter()

@@ -14,8 +14,6 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from knowledge.quiz.selection import GENERAL, build_catalogue, load_glossary
 from knowledge.vectors import TextVectors
 from tutor.services import encoder, open_store

@@ -21,7 +21,6 @@ import itertools
 import json
 import os
 import random
-import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -30,7 +29,6 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
 from knowledge.quiz.selection import (

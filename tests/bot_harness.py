@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from discord_server import DiscordServer, FakeChannel, FakeGuild, FakeMessage, FakeUser
-
 from bot.bot import Services, TutorBot
 from bot.demos import DemoQueue
 from bot.guilds import GuildSettings
 from knowledge.quiz import QuizService
+from tests.fakediscord import DiscordServer, FakeChannel, FakeGuild, FakeMessage, FakeUser
 from tutor.services import quiz_grader
 from tutor.settings import Settings
 

@@ -52,7 +52,7 @@ def embed(encoder):
 @pytest.fixture(scope="session")
 def seeded_store_path(tmp_path_factory, embed):
     """A store with the five source documents ingested once; tests copy it rather than re-ingest."""
-    from stores import ingest_bundled
+    from tests.stores import ingest_bundled
 
     return ingest_bundled(tmp_path_factory.mktemp("seeded") / "tutor.db", embed)
 
@@ -60,7 +60,7 @@ def seeded_store_path(tmp_path_factory, embed):
 @pytest.fixture
 def seeded_store(seeded_store_path, tmp_path):
     """A private copy of the seeded store."""
-    from stores import open_copy
+    from tests.stores import open_copy
 
     with open_copy(seeded_store_path, tmp_path) as store:
         yield store

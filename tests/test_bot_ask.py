@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from bot_harness import World, running_tutor
-from discord_server import CB_DEFERRED_UPDATE, CB_MESSAGE, CB_MODAL
 
 from bot.errors import GENERIC
 from bot.exts.ask._embeds import UNSURE_NOTE
+from tests.bot_harness import World, running_tutor
+from tests.fakediscord import CB_DEFERRED_UPDATE, CB_MESSAGE, CB_MODAL
 
 pytestmark = pytest.mark.model
 
@@ -203,6 +204,9 @@ async def test_unexpected_error_gets_a_friendly_message_and_a_logged_traceback(
     srv = world.server
     ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": ANSWERED})
     msg = await ix.wait_message()
+    warm = world.bot.get_cog("Quiz")._warm  # the quiz's start-up reads the same (one) store: let it finish
+    if warm is not None:
+        await asyncio.wait_for(warm, timeout=30)
     world.services.store.close()  # the database goes away under the bot: a real failure, not a mock
     with caplog.at_level(logging.INFO):
         click = await srv.click(msg, label="Helpful", user=world.alice)

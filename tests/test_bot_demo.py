@@ -7,11 +7,11 @@ import io
 from collections.abc import AsyncIterator
 
 import pytest
-from bot_harness import World, running_tutor
-from discord_server import CB_DEFERRED_MESSAGE, CB_MESSAGE, DiscordServer, FakeMessage
 from PIL import Image
 
 import engine
+from tests.bot_harness import World, running_tutor
+from tests.fakediscord import CB_DEFERRED_MESSAGE, CB_MESSAGE, DiscordServer, FakeMessage
 
 pytestmark = pytest.mark.model
 

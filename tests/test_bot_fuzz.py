@@ -7,8 +7,9 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
-from bot_harness import World, running_tutor
-from discord_server import MENTION_EVERYONE, FakeMessage
+
+from tests.bot_harness import World, running_tutor
+from tests.fakediscord import MENTION_EVERYONE, FakeMessage
 
 pytestmark = pytest.mark.model
 

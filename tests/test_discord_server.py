@@ -19,7 +19,8 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
-from discord_server import (
+
+from tests.fakediscord import (
     CB_DEFERRED_MESSAGE,
     CB_MESSAGE,
     CB_MODAL,

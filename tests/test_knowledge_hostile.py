@@ -18,7 +18,6 @@ import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stores import RandomEncoder, TimedStore, ingest_bundled, open_copy, random_embed
 
 from knowledge.analysis import ANY_DOCUMENT_MIN, SAME_CHAPTER_MIN, Candidate, analyse
 from knowledge.errors import KnowledgeError, NameClash, ParseError
@@ -28,6 +27,7 @@ from knowledge.parsers.bounds import MAX_ENTRIES, MAX_NESTING
 from knowledge.parsers.decks import DECK_PARSERS, detect_format
 from knowledge.parsers.questionnaire import LAYOUTS
 from knowledge.store import MIGRATIONS, Store
+from tests.stores import RandomEncoder, TimedStore, ingest_bundled, open_copy, random_embed
 
 CS231N = "004_0cc870b9a54faf0e.txt"
 

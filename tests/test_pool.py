@@ -251,7 +251,7 @@ def test_worker_status_command(redis, workers):
 # --- through the bot -------------------------------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def tutor_on_pool(retriever, tmp_path, settings: PoolSettings, **overrides) -> AsyncIterator:
-    from bot_harness import running_tutor
+    from tests.bot_harness import running_tutor
 
     pool, shared = DemoPool(settings), SharedSlots(settings)
     try:

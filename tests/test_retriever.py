@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bot_harness import GatedEncoder
 from click.testing import CliRunner
 
 from index import store_index
 from index.errors import BadQuery, IndexCorrupt
 from index.retriever import Retriever
+from tests.bot_harness import GatedEncoder
 
 pytestmark = pytest.mark.model
 
