@@ -10,19 +10,14 @@ by the bot are not blocked.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +27,7 @@ import sqlite_utils
 from knowledge.analysis import Analysis, Candidate, Embed, analyse
 from knowledge.backup import AUTOMATIC, InUse, create_if_absent, damaged_message, make_folder
 from knowledge.backup import backup as backup_database
+from knowledge.connection import SharedDatabase, check_once, safe_to_read_immutable, unwritable
 from knowledge.errors import KnowledgeError, NameClash, NotFound, ReadOnlyStore, StoreError
 from knowledge.files import connect_read_only
 from knowledge.flags import static_flags
@@ -39,11 +35,12 @@ from knowledge.loader import (
     BUNDLED_ORIGIN,
     FILE_ORIGIN,
     GUILD_ORIGIN,
-    MANIFEST,
     PROGRAM_ORIGIN,
     SOURCES_DIR,
     describe_origin,
 )
+from knowledge.migrations import GUILD_SOURCE, MIGRATIONS
+from knowledge.migrations import now as _now
 from knowledge.models import (
     DISABLED,
     OFF_TOPIC,
@@ -61,242 +58,9 @@ PUBLISH_ROWS = 25_000  # rows one publish transaction writes (small documents sh
 # for the lock (a quiz answer) gets its turn instead of waiting out every step of a long ingest.
 PUBLISH_PAUSE = 0.1
 _ATTEMPTS = 3  # plans of one ingest, when other writers keep changing the base under it
-_GUILD_SOURCE = re.compile(r"guild_\d+\.jsonl")  # bot/exts/admin: a server's own cards (``/kb add``)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# --- migrations -------------------------------------------------------------------------------------------
-def _m001_documents_items_groups(db: sqlite_utils.Database) -> None:
-    db["documents"].create(
-        {
-            "source": str, "title": str, "course": str, "chapter": str, "topics": str, "layout": str,
-            "content_hash": str, "path": str, "ingested_at": str,
-        },
-        pk="source",
-    )  # fmt: skip
-    db["items"].create(
-        {
-            "id": int, "source": str, "n": int, "line": int, "question": str, "answer": str,
-            "question_key": str, "flags": str, "relevance": float, "agreement": float, "group_id": int,
-            "disabled": int, "retired_at": str, "created_at": str, "updated_at": str,
-        },
-        pk="id",
-        foreign_keys=[("source", "documents", "source")],
-        defaults={"disabled": 0, "flags": "[]"},
-        not_null={"source", "n", "question", "answer"},
-    )  # fmt: skip
-    db["items"].create_index(["source", "n"])
-    db["items"].create_index(["question_key"])
-    db["groups"].create({"id": int, "best_item_id": int, "size": int}, pk="id")
-
-
-def _m002_feedback(db: sqlite_utils.Database) -> None:
-    db["feedback"].create(
-        {
-            "id": int, "created_at": str, "user_id": str, "guild_id": str, "channel_id": str, "query": str,
-            "status": str, "item_id": int, "answer": str, "helpful": int, "comment": str,
-        },
-        pk="id",
-        not_null={"created_at", "user_id", "query", "helpful"},
-    )  # fmt: skip
-    db["feedback"].create_index(["item_id"])
-
-
-def _m003_quiz(db: sqlite_utils.Database) -> None:
-    """Quiz users, per-user FSRS card state (a card is a duplicate group), sessions, their slots, reviews."""
-    db["quiz_users"].create(
-        {"user_id": str, "display_name": str, "leaderboard": int, "created_at": str},
-        pk="user_id",
-        defaults={"leaderboard": 0},
-    )
-    db["quiz_cards"].create(
-        {
-            "user_id": str, "card_id": int, "state": int, "due": str, "stability": float, "difficulty": float,
-            "reps": int, "lapses": int, "last_review": str, "fsrs": str, "updated_at": str,
-        },
-        pk=("user_id", "card_id"),
-        not_null={"due", "fsrs"},
-    )  # fmt: skip
-    db["quiz_cards"].create_index(["user_id", "due"])
-    db["quiz_sessions"].create(
-        {
-            "id": str, "user_id": str, "mode": str, "topic": str, "source": str, "review_only": int,
-            "total": int, "position": int, "status": str, "meta": str, "created_at": str, "updated_at": str,
-        },
-        pk="id",
-        not_null={"user_id", "status"},
-    )  # fmt: skip
-    db["quiz_sessions"].create_index(["user_id", "status"])
-    db["quiz_slots"].create(
-        {
-            "session_id": str, "position": int, "card_id": int, "item_id": int, "mode": str, "is_new": int,
-            "choices": str, "correct_choice": int, "phase": str, "asked_at": str, "hint_used": int,
-            "answer": str, "grade": str, "card_before": str, "review_id": int,
-        },
-        pk=("session_id", "position"),
-        foreign_keys=[("session_id", "quiz_sessions", "id")],
-        defaults={"hint_used": 0, "phase": "pending"},
-    )  # fmt: skip
-    db["quiz_reviews"].create(
-        {
-            "id": int, "user_id": str, "card_id": int, "item_id": int, "session_id": str, "position": int,
-            "mode": str, "rating": int, "rated_by": str, "verdict": str, "score": float, "answer": str,
-            "reviewed_at": str, "duration_ms": int, "state_before": int, "state_after": int, "due_after": str,
-            "stability_after": float, "difficulty_after": float,
-        },
-        pk="id",
-        not_null={"user_id", "card_id", "rating", "reviewed_at"},
-    )  # fmt: skip
-    # One review per question slot: a double-clicked button or a retried request cannot log twice.
-    db["quiz_reviews"].create_index(["session_id", "position"], unique=True)
-    db["quiz_reviews"].create_index(["user_id", "reviewed_at"])
-    # Embeddings of card texts (distractors, topics), so a restarted process does not re-encode the base.
-    db["quiz_vectors"].create({"key": str, "vector": bytes}, pk="key")
-
-
-def _m004_guild_settings(db: sqlite_utils.Database) -> None:
-    """Per-guild settings (answer channels, quiz defaults) and per-guild leaderboard opt-ins."""
-    db["guild_settings"].create(
-        {"guild_id": str, "answer_channels": str, "quiz_questions": int, "quiz_mode": str, "updated_at": str},
-        pk="guild_id",
-        defaults={"answer_channels": "[]"},
-    )
-    db["guild_leaderboard"].create(
-        {"guild_id": str, "user_id": str, "joined_at": str}, pk=("guild_id", "user_id")
-    )
-
-
-def _m005_grade_contests(db: sqlite_utils.Database) -> None:
-    """Grades a learner contested ("I think I was right"), and what an admin decided about each."""
-    db["grade_contests"].create(
-        {
-            "id": int, "created_at": str, "user_id": str, "session_id": str, "position": int, "item_id": int,
-            "source": str, "n": int, "answer": str, "verdict": str, "claimed": str, "status": str,
-            "label": str, "decided_by": str, "decided_at": str,
-        },
-        pk="id",
-        not_null={"created_at", "user_id", "session_id", "position", "answer", "verdict", "status"},
-        defaults={"status": "pending"},
-    )  # fmt: skip
-    db["grade_contests"].create_index(["session_id", "position"], unique=True)
-    db["grade_contests"].create_index(["status"])
-
-
-def _m006_document_origin(db: sqlite_utils.Database) -> None:
-    """A document's origin (with its name, its identity), a revision per publish and an "analysed" mark.
-
-    Existing rows are backfilled: a source whose file is in ``knowledge/sources`` is bundled, a
-    ``guild_<id>.jsonl`` is a server's cards; any other stays unknown (NULL) and the next ingest of that
-    name records where it came from.
-    """
-    db.execute("ALTER TABLE documents ADD COLUMN origin TEXT")
-    db.execute("ALTER TABLE documents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE documents ADD COLUMN analysed INTEGER NOT NULL DEFAULT 1")
-    for row in list(db.query("SELECT source FROM documents")):
-        source = row["source"]
-        if source and source != MANIFEST and (SOURCES_DIR / source).is_file():
-            db.execute(
-                "UPDATE documents SET origin = ?, path = ? WHERE source = ?",
-                [BUNDLED_ORIGIN, str(SOURCES_DIR / source), source],
-            )
-        elif _GUILD_SOURCE.fullmatch(source or ""):
-            db.execute("UPDATE documents SET origin = ? WHERE source = ?", [GUILD_ORIGIN, source])
-
-
-def _m007_text_vectors(db: sqlite_utils.Database) -> None:
-    """The quiz's vector cache becomes every entry text's (ingest, index, quiz): see knowledge.vectors."""
-    db.execute("ALTER TABLE quiz_vectors RENAME TO text_vectors")
-
-
-def _m008_document_removed(db: sqlite_utils.Database) -> None:
-    """When a document was removed (``tutor kb remove``): the bundled notes' re-ingest leaves it out."""
-    db.execute("ALTER TABLE documents ADD COLUMN removed_at TEXT")
-
-
-# Later issues append here (users, reviews, feedback); never edit an applied migration.
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
-    ("001_documents_items_groups", _m001_documents_items_groups),
-    ("002_feedback", _m002_feedback),
-    ("003_quiz", _m003_quiz),
-    ("004_guild_settings", _m004_guild_settings),
-    ("005_grade_contests", _m005_grade_contests),
-    ("006_document_origin", _m006_document_origin),
-    ("007_text_vectors", _m007_text_vectors),
-    ("008_document_removed", _m008_document_removed),
-]
 GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
-
-
-_CHECKED: set[tuple[int, int, int, int]] = set()  # files this process found intact, as they were then
-_CHECKED_LOCK = threading.Lock()
-
-
-def _unwritable(db_path: Path) -> str | None:
-    """Why ``db_path`` cannot be written (None: it can). Tried, not guessed from mode bits: root ignores
-    them, and a read-only mount refuses even root. Opening for append changes nothing."""
-    folder = db_path.parent
-    if db_path.exists():
-        try:
-            os.close(os.open(db_path, os.O_WRONLY | os.O_APPEND))
-        except OSError as exc:
-            return _why_unwritable(exc, folder, f"the file {db_path.name}")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".tutor-write-test-", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        if not db_path.exists():
-            raise StoreError(
-                f"cannot create the tutor database in {folder} ({exc.strerror or exc}); "
-                "set TUTOR_DATA_DIR to a folder you can write"
-            ) from None
-        return _why_unwritable(exc, folder, f"the folder {folder}")
-    return None
-
-
-def _safe_to_read_immutable(db_path: Path) -> bool:
-    """A read-only file system (nothing here can write it) and no committed work waiting in a -wal."""
-    try:
-        read_only_fs = bool(os.statvfs(db_path.parent).f_flag & os.ST_RDONLY)
-    except (OSError, AttributeError):  # no statvfs (Windows): assume someone may write
-        return False
-    wal = db_path.with_name(db_path.name + "-wal")
-    return read_only_fs and (not wal.exists() or wal.stat().st_size == 0)
-
-
-def _why_unwritable(exc: OSError, folder: Path, what: str) -> str:
-    if exc.errno == errno.EROFS:
-        return f"{folder} is on a read-only file system"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"{what} is not writable by this user ({_whoami()}: {exc.strerror or exc})"
-    return f"{what} cannot be written ({exc.strerror or exc})"  # a full disk, a quota
-
-
-def _whoami() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:
-        return f"uid {os.getuid()}"
-
-
-def _check_once(conn: sqlite3.Connection, path: Path) -> None:
-    """``PRAGMA quick_check`` (reads every page, ~1 ms per MB) once per file state per process: the bot
-    opens several stores on one file at start; a file written or replaced since is checked again."""
-    stat = path.stat()
-    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    with _CHECKED_LOCK:
-        if key in _CHECKED:
-            return
-    verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
-    if verdict != "ok":
-        raise sqlite3.DatabaseError(verdict)
-    with _CHECKED_LOCK:
-        _CHECKED.add(key)
 
 
 @dataclass(frozen=True)
@@ -411,36 +175,6 @@ def _deduplicated(embed: Embed) -> Embed:
     return run
 
 
-class SharedDatabase(sqlite_utils.Database):
-    """sqlite-utils' ``Database`` over a connection the process's threads share (one ``Store`` per process).
-
-    Its ``query()`` wraps every read in a SAVEPOINT, which outside a transaction begins one on the shared
-    connection, so another thread's ``BEGIN`` fails or its ``COMMIT`` ends the reader's savepoint. Here a
-    SELECT (or WITH) runs as a plain statement under the store's lock and is fetched at once: it sees only
-    committed data, or the lock holder's own transaction. Every other statement goes the library's way.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock):
-        self._shared_lock = lock  # before the library's __init__, which already executes statements
-        super().__init__(conn)
-
-    def query(self, sql: str, params: Sequence | dict[str, Any] | None = None) -> Iterator[dict]:
-        if _FIRST_WORD.match(sql) is None:
-            return super().query(sql, params)
-        with self._shared_lock:
-            cursor = self.conn.execute(sql, params if params is not None else ())
-            keys = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        return (dict(zip(keys, row, strict=True)) for row in rows)
-
-    def execute(self, sql: str, parameters: Sequence | dict[str, Any] | None = None) -> sqlite3.Cursor:
-        with self._shared_lock:
-            return super().execute(sql, parameters)
-
-
-_FIRST_WORD = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
-
-
 class Store:
     """A knowledge store in one SQLite file (WAL mode).
 
@@ -460,7 +194,7 @@ class Store:
         if self.path.is_file() and self.path.stat().st_size == 0:  # SQLite would silently start afresh
             detail = "the file is empty (0 bytes): truncated or never written"
             raise StoreError(damaged_message(self.path, detail))
-        self.read_only = _unwritable(self.path)
+        self.read_only = unwritable(self.path)
         if self.read_only is not None:
             self._open_read_only()
             return
@@ -473,7 +207,7 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            _check_once(conn, self.path)
+            check_once(conn, self.path)
             self.migrate()
         except (sqlite3.DatabaseError, OSError) as exc:
             if conn is not None:
@@ -498,7 +232,7 @@ class Store:
                 if conn is not None:
                     conn.close()
                     conn = None
-                if not _safe_to_read_immutable(self.path):
+                if not safe_to_read_immutable(self.path):
                     raise ReadOnlyStore(
                         f"{self.path} can only be read ({self.read_only}), and SQLite cannot read it safely "
                         f"from here ({exc}): its owner may be writing it. Open it once as its owner (any "
@@ -510,7 +244,7 @@ class Store:
                     self.path, check_same_thread=False, isolation_level=None, timeout=30, immutable=True
                 )
             self.db = SharedDatabase(conn, self.lock)
-            _check_once(conn, self.path)
+            check_once(conn, self.path)
             self.db.execute("PRAGMA query_only=ON")
             pending = self.pending_migrations()
         except (sqlite3.DatabaseError, OSError, ReadOnlyStore) as exc:
@@ -699,7 +433,7 @@ class Store:
     def _origin(self, doc: ParsedDocument) -> str:
         if doc.origin:
             return doc.origin
-        return GUILD_ORIGIN if _GUILD_SOURCE.fullmatch(doc.meta.source) else PROGRAM_ORIGIN
+        return GUILD_ORIGIN if GUILD_SOURCE.fullmatch(doc.meta.source) else PROGRAM_ORIGIN
 
     def _distinct(self, documents: Sequence[ParsedDocument]) -> list[ParsedDocument]:
         """The documents of one ingest, each once: the same file twice is read once, two files sharing a

@@ -198,7 +198,7 @@ async def test_the_bot_on_a_read_only_store_answers_and_explains_quizzes(
 
     shutil.copy(quiz_store_path, tmp_path / "tutor.db")
     shutil.copytree(seeded_index_dir, tmp_path / "index")
-    monkeypatch.setattr(knowledge.store, "_unwritable", lambda path: "the test mounted it read-only")
+    monkeypatch.setattr(knowledge.store, "unwritable", lambda path: "the test mounted it read-only")
     store = Store(tmp_path / "tutor.db")
     assert store.read_only
     retriever = Retriever(
@@ -287,7 +287,7 @@ def test_ingest_into_a_read_only_store_says_why(tmp_path, monkeypatch):
     import knowledge.store
 
     Store.open(tmp_path).close()
-    monkeypatch.setattr(knowledge.store, "_unwritable", lambda path: "the test mounted it read-only")
+    monkeypatch.setattr(knowledge.store, "unwritable", lambda path: "the test mounted it read-only")
     store = Store.open(tmp_path)
     with pytest.raises(ReadOnlyStore, match="read-only"):
         store.ingest([load_document(collect_paths([SOURCES_DIR])[0])], CountingEncoder("m").encode)
