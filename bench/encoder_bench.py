@@ -1,9 +1,15 @@
-"""Measure the retrieval encoder against the sentence-transformers baseline on this machine.
+"""Measure the retrieval encoder's two graphs, built-in and exported, against each other and sentence-transformers.
 
-Prints cold start (fresh subprocess: import + load + first encode), warm single-query latency (p50/p99, cache
-disabled), batch throughput, and the largest absolute difference between the two encoders' vectors.
+``index.encoder`` runs either the ONNX graph it writes by hand (``builtin``) or the one ``index.onnx_export``
+exports with ``torch.onnx.export`` and onnxruntime's transformer optimizer (``exported``, cached once per install).
+This prints, for both in the same run (interleaved, medians, since the machine is shared):
 
-    .venv/bin/python bench/encoder_bench.py [--threads N] [--queries 500] [--batch 256] [--no-st]
+- cold start: a fresh interpreter from ``import`` to the first vector, model load included;
+- warm p50 for one short query (cache off) and for a batch of 64 texts;
+- the largest absolute difference of their vectors from sentence-transformers' over a few hundred texts;
+- the one-time export cost, when the export is not cached yet (or with ``--reexport``).
+
+    .venv/bin/python bench/encoder_bench.py [--adapter shipped|PATH] [--threads N] [--cold-runs 7] [--no-st]
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ TEMPLATES = [
     "How is {t} implemented in practice, and what are the common pitfalls people run into with it?",
     "is {t} still used in modern LLMs or has it been replaced by {u}?",
 ]
+EDGE = ["", "   ", "word " * 400, "Ünïcödé 日本語 🤖 naïve café", "```python\nx = torch.randn(3)\n```"]
+GRAPHS = ("builtin", "exported")
 
 COLD_SNIPPET = """
 import time; t0 = time.perf_counter()
@@ -54,7 +62,7 @@ print(time.perf_counter() - t0)
 """
 COLD_OURS = (
     "from index.encoder import MiniLMEncoder\n"
-    "MiniLMEncoder(threads={threads}).encode_one('How does backpropagation work?')"
+    "MiniLMEncoder(threads={threads}, adapter={adapter!r}, graph={graph!r}).encode_one('How does backpropagation work?')"
 )
 COLD_ST = (
     "import torch; torch.set_num_threads({threads})\n"
@@ -70,41 +78,36 @@ def queries(n: int, seed: int = 0) -> list[str]:
     return [rng.choice(TEMPLATES).format(t=rng.choice(TOPICS), u=rng.choice(TOPICS)) for _ in range(n)]
 
 
-def cold_start(body: str, runs: int) -> tuple[float, float]:
-    """Median (in-process seconds, whole-process wall seconds) over fresh interpreters."""
-    inner, wall = [], []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", COLD_SNIPPET.format(body=body)],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        wall.append(time.perf_counter() - t0)
-        inner.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(inner), statistics.median(wall)
+def cold_starts(bodies: dict[str, str], runs: int) -> dict[str, tuple[float, float]]:
+    """Median (in-process seconds, whole-process wall seconds) per body, fresh interpreters, runs interleaved."""
+    inner: dict[str, list[float]] = {k: [] for k in bodies}
+    wall: dict[str, list[float]] = {k: [] for k in bodies}
+    names = list(bodies)
+    for r in range(runs):
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
+            t0 = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", COLD_SNIPPET.format(body=bodies[name])],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            wall[name].append(time.perf_counter() - t0)
+            inner[name].append(float(out.stdout.strip().splitlines()[-1]))
+    return {k: (statistics.median(inner[k]), statistics.median(wall[k])) for k in bodies}
 
 
-def latency_ms(fn, texts: list[str], warmup: int = 20) -> tuple[float, float]:
-    for text in texts[:warmup]:
-        fn(text)
-    times = []
-    for text in texts:
-        t0 = time.perf_counter()
-        fn(text)
-        times.append(time.perf_counter() - t0)
-    ms = np.array(times) * 1e3
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
-
-
-def throughput(fn, texts: list[str], repeats: int = 3) -> float:
-    """Best of a few runs, in texts per second (the machine is shared, so the best run is the least disturbed)."""
-    fn(texts[:64])
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(texts)
-        best = max(best, len(texts) / (time.perf_counter() - t0))
-    return best
+def interleaved_ms(fns: dict[str, object], samples: list, warmup: int = 10) -> dict[str, list[float]]:
+    """Milliseconds per call of each fn on each sample, the fns alternating call by call."""
+    names = list(fns)
+    for sample in samples[:warmup]:
+        for name in names:
+            fns[name](sample)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for i, sample in enumerate(samples):
+        for name in names if i % 2 else names[::-1]:
+            t0 = time.perf_counter()
+            fns[name](sample)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
 
 
 def main() -> None:
@@ -114,58 +117,119 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="intra-op threads (default: all cores, <= 8)"
     )
+    parser.add_argument(
+        "--adapter", default=None, help="'shipped' (the query encoder) or an adapter file (default: none)"
+    )
     parser.add_argument("--queries", type=int, default=500, help="single-query latency sample size")
-    parser.add_argument("--batch", type=int, default=256, help="texts per throughput run")
-    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=20, help="64-text batches timed per graph")
+    parser.add_argument("--texts", type=int, default=300, help="texts compared with sentence-transformers")
+    parser.add_argument("--cold-runs", type=int, default=7)
+    parser.add_argument("--reexport", action="store_true", help="export again and time it")
     parser.add_argument("--no-st", action="store_true", help="skip the sentence-transformers baseline")
     args = parser.parse_args()
 
-    from index.encoder import MiniLMEncoder, _default_threads
+    from index import onnx_export
+    from index.encoder import MiniLMEncoder, _default_threads, default_model_dir
 
+    adapter = args.adapter
+    if adapter == "shipped":
+        from index.model import MODEL_DIR
+
+        adapter = str(MODEL_DIR / "adapter.safetensors")
     threads = args.threads or _default_threads()
-    single, batch = queries(args.queries, seed=1), queries(args.batch, seed=2)
-    print(f"threads={threads}  cpus={os.cpu_count()}  python={sys.version.split()[0]}")
+    print(f"threads={threads}  cpus={os.cpu_count()}  python={sys.version.split()[0]}  adapter={adapter}")
+    print(f"export cache: {onnx_export.cache_root()}")
 
-    rows = []
-    inner, wall = cold_start(COLD_OURS.format(threads=threads), args.cold_runs)
-    enc = MiniLMEncoder(threads=threads, cache_size=0)
-    p50, p99 = latency_ms(enc.encode_one, single)
-    qps = throughput(lambda t: enc.encode(t, batch_size=64), batch)
-    rows.append(("MiniLMEncoder (onnxruntime)", inner, wall, p50, p99, qps))
+    probe = MiniLMEncoder(threads=threads, adapter=adapter, cache_size=0)  # auto: is the export there?
+    if probe.graph != "exported" or args.reexport:
+        which = ["--no-plain", "--adapter", adapter] if adapter else ["--no-adapter"]
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "index.onnx_export", "--force", *which],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        print(f"export (once per install, fresh process): {time.perf_counter() - t0:.1f} s wall")
+    del probe
 
-    if not args.no_st:
-        inner, wall = cold_start(COLD_ST.format(threads=threads), args.cold_runs)
-        import torch
-        from sentence_transformers import SentenceTransformer
+    bodies = {g: COLD_OURS.format(threads=threads, adapter=adapter, graph=g) for g in GRAPHS}
+    if not args.no_st and adapter is None:
+        bodies["sentence-transformers"] = COLD_ST.format(threads=threads)
+    cold = cold_starts(bodies, args.cold_runs)
 
-        torch.set_num_threads(threads)
-        st = SentenceTransformer(str(enc.model_dir), device="cpu")
-        p50, p99 = latency_ms(lambda t: st.encode([t], convert_to_numpy=True), single)
-        qps = throughput(lambda t: st.encode(t, batch_size=64, convert_to_numpy=True), batch)
-        rows.append(("SentenceTransformer", inner, wall, p50, p99, qps))
+    encoders = {g: MiniLMEncoder(threads=threads, adapter=adapter, cache_size=0, graph=g) for g in GRAPHS}
+    assert encoders["exported"].graph == "exported", "the export did not load"
+    single = interleaved_ms({g: e.encode_one for g, e in encoders.items()}, queries(args.queries, seed=1))
+    batches = [queries(64, seed=100 + i) for i in range(args.batches)]
+    batch = interleaved_ms(
+        {g: (lambda t, e=e: e.encode(t, batch_size=64)) for g, e in encoders.items()}, batches, 2
+    )
 
     print(
-        f"{'encoder':30} {'cold(in-proc)':>13} {'cold(wall)':>10} {'p50 ms':>7} {'p99 ms':>7} {'batch q/s':>9}"
+        f"\n{'graph':22} {'cold(in-proc)':>13} {'cold(wall)':>10} {'query p50':>9} {'p90':>6}"
+        f" {'64-batch p50':>12} {'texts/s':>7}"
     )
-    for name, inner, wall, p50, p99, qps in rows:
-        print(f"{name:30} {inner:12.2f}s {wall:9.2f}s {p50:7.2f} {p99:7.2f} {qps:9.0f}")
-
-    if not args.no_st:
-        edge = [
-            "",
-            "   ",
-            "word " * 400,
-            "Ünïcödé 日本語 🤖 naïve café",
-            "```python\nx = torch.randn(3)\n```",
-        ]
-        texts = edge + batch
-        ref = st.encode(texts, batch_size=64, convert_to_numpy=True)
-        ours_batch = enc.encode(texts)
-        ours_single = np.stack([enc.encode_one(t) for t in texts])
+    for g in GRAPHS:
+        q, b = single[g], batch[g]
         print(
-            f"max |ours - ST|: batch {np.abs(ours_batch - ref).max():.2e}, single {np.abs(ours_single - ref).max():.2e}"
+            f"{g:22} {cold[g][0]:12.3f}s {cold[g][1]:9.3f}s {statistics.median(q):7.2f}ms"
+            f" {np.percentile(q, 90):6.2f} {statistics.median(b):10.1f}ms {64e3 / statistics.median(b):7.0f}"
         )
-        print(f"min cosine(ours, ST): {float(np.min(np.sum(ours_batch * ref, axis=1))):.8f}")
+    if "sentence-transformers" in cold:
+        print(
+            f"{'sentence-transformers':22} {cold['sentence-transformers'][0]:12.3f}s {cold['sentence-transformers'][1]:9.3f}s"
+        )
+    ratio = [b / a for a, b in zip(single["builtin"], single["exported"], strict=True)]
+    print(f"exported/builtin per query (paired): median {statistics.median(ratio):.3f}")
+
+    texts = EDGE + queries(args.texts, seed=3)
+    vectors = {g: e.encode(texts) for g, e in encoders.items()}
+    singles = {g: np.stack([e.encode_one(t) for t in texts]) for g, e in encoders.items()}
+    print(
+        f"\nmax |exported - builtin| over {len(texts)} texts: {np.abs(vectors['exported'] - vectors['builtin']).max():.2e}"
+    )
+    if args.no_st:
+        return
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(threads)
+    if adapter is None:
+        st = SentenceTransformer(str(default_model_dir()), device="cpu")
+        ref = st.encode(texts, batch_size=64, convert_to_numpy=True)
+        name = "sentence-transformers"
+    else:  # the adapted model has no sentence-transformers copy: the torch model the export was made from
+        model = onnx_export._torch_model(default_model_dir(), Path(adapter))
+        ref = _torch_vectors(model, encoders["builtin"], texts)
+        name = "torch (merged adapter)"
+    for g in GRAPHS:
+        print(
+            f"max |{g} - {name}|: batch {np.abs(vectors[g] - ref).max():.2e},"
+            f" one by one {np.abs(singles[g] - ref).max():.2e}"
+        )
+
+
+def _torch_vectors(model, encoder, texts: list[str]) -> np.ndarray:
+    """Vectors of the transformers model itself (tokenised and pooled as the encoder does)."""
+    import torch
+
+    from index.encoder import _pool
+
+    out = []
+    for start in range(0, len(texts), 64):
+        rows = [e.ids for e in encoder._tokenizer.encode_batch(texts[start : start + 64])]
+        width = max(map(len, rows))
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)], mask[i, : len(row)] = row, 1
+        with torch.no_grad():
+            hidden = model(
+                input_ids=torch.from_numpy(ids),
+                attention_mask=torch.from_numpy(mask),
+                token_type_ids=torch.zeros_like(torch.from_numpy(ids)),
+            ).last_hidden_state.numpy()
+        out.append(_pool(hidden, mask, mask.sum(axis=1)))
+    return np.concatenate(out)
 
 
 if __name__ == "__main__":

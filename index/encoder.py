@@ -2,11 +2,21 @@
 
 Why not ``SentenceTransformer(path).encode``: importing sentence-transformers costs ~8-10 s and torch alone ~2 s,
 which a one-shot ``tutor ask`` cannot afford, and torch's eager forward is ~2x slower than onnxruntime for one short
-query on this CPU. Instead the BERT graph is written here directly as an ONNX protobuf (the ``onnx`` package is not
-needed) using onnxruntime's fused BERT kernels (EmbedLayerNormalization, Attention, SkipLayerNormalization,
-BiasGelu), fed the weights of the bundled ``model.safetensors``. Mean pooling over the attention mask and L2
-normalisation follow in numpy, exactly as the sentence-transformers pipeline (Transformer -> Pooling -> Normalize)
-does; vectors agree with sentence-transformers to ~2e-7.
+query on this CPU. The BERT graph runs on onnxruntime's fused BERT kernels (EmbedLayerNormalization, Attention,
+SkipLayerNormalization, BiasGelu); mean pooling over the attention mask and L2 normalisation follow in numpy,
+exactly as the sentence-transformers pipeline (Transformer -> Pooling -> Normalize) does.
+
+The graph comes from one of two places (``MiniLMEncoder(graph=...)``, or ``TUTOR_ENCODER_GRAPH``):
+
+- ``exported``: ``index.onnx_export`` exports the transformers model with ``torch.onnx.export`` and fuses it with
+  onnxruntime's transformer optimizer, once per install (``python -m index.onnx_export``), cached with a
+  manifest. This is the model's definition: change it there. Loading it is the fastest start.
+- ``builtin``: the same fused graph written here as an ONNX protobuf from ``model.safetensors`` (the ``onnx``
+  package is not needed), the fallback while no valid export is cached, since exporting costs a torch import
+  and ~10 s, which neither ``make run`` nor a one-shot ``tutor ask`` can afford.
+
+``auto`` (the default) takes the export when it is cached and valid, else the built-in graph. Both agree with
+sentence-transformers to ~1e-6 (the test bound is 1e-5) and with each other to ~1e-6.
 
 ``import index.encoder`` only imports numpy; onnxruntime, tokenizers and safetensors load when an encoder is built.
 """
@@ -20,6 +30,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
+import logging
 import struct
 import threading
 from collections import OrderedDict
@@ -31,9 +42,12 @@ import numpy as np
 
 from index.errors import RetrievalError
 
+log = logging.getLogger(__name__)
+
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 __all__ = [
+    "GRAPHS",
     "MODEL_ID",
     "Encoder",
     "EncoderError",
@@ -282,6 +296,29 @@ def _build_onnx(model_dir: Path, cfg: dict[str, Any], adapter: Path | None = Non
     return b"".join(model)
 
 
+# --- the exported graph -----------------------------------------------------------------------------------------
+
+
+def _exported_graph(
+    model_dir: Path, model_id: str, adapter_sha256: str | None, adapter: Path | None, export: bool
+) -> bytes | None:
+    """The cached export's bytes (checked against its manifest), exporting it first when ``export``."""
+    from index import onnx_export
+
+    data, why = onnx_export.load_cached(model_dir, model_id, adapter_sha256)
+    if data is None and export:
+        try:
+            onnx_export.export(model_dir, adapter)
+        except (onnx_export.ExportError, OSError) as e:  # OSError: the cache folder cannot be written
+            raise EncoderError(f"cannot export the encoder graph: {e}") from e
+        data, why = onnx_export.load_cached(model_dir, model_id, adapter_sha256)
+        if data is None:
+            raise EncoderError(f"the exported encoder graph cannot be loaded: {why}")
+    if data is None:
+        log.debug("encoder %s: no exported graph (%s); using the built-in one", model_id, why)
+    return data
+
+
 # --- the encoder ------------------------------------------------------------------------------------------------
 
 
@@ -316,8 +353,16 @@ def _default_threads() -> int:
     return max(1, min(cpus, 8))
 
 
+GRAPHS = ("auto", "exported", "builtin")
+GRAPH_ENV = "TUTOR_ENCODER_GRAPH"
+
+
 class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings, identical to sentence-transformers' to ~1e-7, ~2x faster.
+    """all-MiniLM-L6-v2 sentence embeddings, identical to sentence-transformers' to ~1e-6, ~2x faster.
+
+    ``graph``: ``"auto"`` (default; ``$TUTOR_ENCODER_GRAPH`` when set) runs the cached export of
+    ``index.onnx_export`` when there is a valid one, else the built-in graph; ``"exported"`` exports first if
+    needed (slow: torch); ``"builtin"`` always builds the graph here. ``self.graph`` says which one runs.
 
     Thread-safe: the forward pass runs under a lock (onnxruntime already uses ``threads`` cores per call, so
     concurrent calls would only contend); callers that want throughput should batch, e.g. through ``encode``.
@@ -331,11 +376,17 @@ class MiniLMEncoder:
         threads: int | None = None,
         cache_size: int = 4096,
         adapter: str | Path | None = None,
+        graph: str | None = None,
     ):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
             raise ValueError(f"cache_size must be an int >= 0, got {cache_size!r}")
+        source = "graph"
+        if graph is None:
+            graph, source = os.environ.get(GRAPH_ENV) or "auto", GRAPH_ENV
+        if graph not in GRAPHS:
+            raise ValueError(f"{source} must be one of {', '.join(GRAPHS)}, got {graph!r}")
         if model_dir is None:
             path = default_model_dir()
         elif isinstance(model_dir, str | Path):
@@ -345,12 +396,14 @@ class MiniLMEncoder:
             raise TypeError(f"model_dir must be a str, a Path or None, got {type(model_dir).__name__}")
         self.model_dir = path
         self.adapter = Path(adapter) if adapter is not None else None
+        adapter_sha256: str | None = None
         if self.adapter is not None:
             if not self.adapter.is_file():
                 raise EncoderError(f"the adapter {self.adapter} does not exist")
             from knowledge.files import sha256
 
-            self.model_id = f"{MODEL_ID}+{sha256(self.adapter)[:12]}"
+            adapter_sha256 = sha256(self.adapter)
+            self.model_id = f"{MODEL_ID}+{adapter_sha256[:12]}"
         self.threads = threads or _default_threads()
         self.cache_size = cache_size
         cfg = _load_config(path)
@@ -376,21 +429,41 @@ class MiniLMEncoder:
         # No spin-waiting between parallel sections: on a 2-core box shared with the bot, FAISS and tests, spinning
         # threads steal the CPU the other work needs (measured under load: p50 12.9 ms without vs 22.9 ms with).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(
-                _build_onnx(path, cfg, self.adapter), options, providers=["CPUExecutionProvider"]
+        self._session = None
+        self.graph = "builtin"
+        if graph != "builtin":
+            exported = _exported_graph(
+                path, self.model_id, adapter_sha256, self.adapter, export=graph == "exported"
             )
-        except EncoderError:
-            raise
-        except Exception as e:  # onnxruntime reports failures as its own RuntimeError subclasses
-            raise EncoderError(f"onnxruntime cannot load the encoder graph: {e}") from e
+            if exported is not None:
+                try:
+                    self._session = ort.InferenceSession(
+                        exported, options, providers=["CPUExecutionProvider"]
+                    )
+                    self.graph = "exported"
+                except Exception as e:  # onnxruntime's own error types; the built-in graph still works
+                    if graph == "exported":
+                        raise EncoderError(f"onnxruntime cannot load the exported encoder graph: {e}") from e
+                    log.warning("the exported encoder graph does not load (%s); using the built-in one", e)
+        if self._session is None:
+            try:
+                self._session = ort.InferenceSession(
+                    _build_onnx(path, cfg, self.adapter), options, providers=["CPUExecutionProvider"]
+                )
+            except EncoderError:
+                raise
+            except Exception as e:  # onnxruntime reports failures as its own RuntimeError subclasses
+                raise EncoderError(f"onnxruntime cannot load the encoder graph: {e}") from e
         self._run_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __repr__(self) -> str:
         adapter = f", adapter={str(self.adapter)!r}" if self.adapter else ""
-        return f"MiniLMEncoder(model_dir={str(self.model_dir)!r}, threads={self.threads}{adapter})"
+        return (
+            f"MiniLMEncoder(model_dir={str(self.model_dir)!r}, threads={self.threads}{adapter}, "
+            f"graph={self.graph!r})"
+        )
 
     # -- public API -----------------------------------------------------------------------------------------------
 
@@ -447,14 +520,19 @@ class MiniLMEncoder:
             mask[row, : len(ids)] = 1
         with self._run_lock:
             (hidden,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
-        if len(batch) == 1 or lengths.min() == width:
-            pooled = hidden.mean(axis=1, dtype=np.float32)
-        else:
-            pooled = np.einsum("bth,bt->bh", hidden, mask.astype(np.float32)) / lengths[:, None].astype(
-                np.float32
-            )
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.ascontiguousarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
+        return _pool(hidden, mask, lengths)
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """sentence-transformers' Pooling (mean over the attention mask) and Normalize, on the last hidden state."""
+    if len(hidden) == 1 or lengths.min() == hidden.shape[1]:
+        pooled = hidden.mean(axis=1, dtype=np.float32)
+    else:
+        pooled = np.einsum("bth,bt->bh", hidden, mask.astype(np.float32)) / lengths[:, None].astype(
+            np.float32
+        )
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return np.ascontiguousarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 class LazyEncoder:

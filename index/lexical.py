@@ -19,17 +19,17 @@ from pathlib import Path
 from index.errors import IndexCorrupt
 from index.files import replacing
 from knowledge.files import connect_read_only
+from knowledge.words import STOPWORDS, light_stem
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_]*(?:[.'-][a-z0-9_]+)*")
-STOPWORDS = frozenset(
-    """a about above after again all also am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each even ever every few for from further get gets
-    getting give given go going got had has have having he her here hers him his how i if in into is it its
-    itself just know let like me mean means meant more most much must my need no nor not now of off on once
-    one only or other our out over own please really same say she should show so some such tell than thanks
-    that the their them then there these they thing things this those through to too under until up us use
-    used using very want was way we well were what whats when where which while who whom why will with would
-    yes yet you your yours quick question hey hi hello bot explained explain work works does vs versus""".split()
+# The words a question can drop: the shared stopwords, plus the function words the grader keeps (in an answer
+# "not", "before" or "between" is content), the words of asking ("tell", "explain", "mean") and of chat
+# ("hey", "thanks").
+QUERY_FILLERS = STOPWORDS | frozenset(
+    """above after before below between during through until no nor not yes yet too few even ever now must
+    am doing having getting hers him itself us yours one
+    explain explained give given go going know mean means meant need say show tell want work works vs versus
+    bot hello hey hi please question quick thanks whats""".split()
 )
 
 
@@ -66,36 +66,13 @@ def terms(text: str) -> set[str]:
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in words(text) if w not in STOPWORDS and not w.isdigit()]
+    return [w for w in words(text) if w not in QUERY_FILLERS and not w.isdigit()]
 
 
 def american(word: str) -> str:
     """British spellings as the notes write them: "normalisation" -> "normalization", "neighbour" -> "neighbor"."""
     word = re.sub(r"(?<=[a-z]{3})is(e|ed|es|ing|ation|ations)$", r"iz\1", word)
     return re.sub(r"(?<=[a-z]{2})our(s|ed|ing|ite|ites)?$", r"or\1", word) if len(word) > 5 else word
-
-
-def light_stem(word: str) -> str:
-    """Inflection only (plurals, -ing, -ed): "relus" ~ "relu", but "transformers" !~ "transformation".
-
-    Porter stemming is right for ranking but too generous to decide whether the notes ever talk about a
-    word: it maps "transformers" onto "transformation".
-    """
-    if word.endswith("'s"):
-        word = word[:-2]
-    if len(word) > 4 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
-        word = word[:-2]
-    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]
-    return word
 
 
 def common_prefix(a: str, b: str) -> int:

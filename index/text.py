@@ -1,59 +1,25 @@
 """Turn a chat message into a retrieval query: the way students write is not the way questionnaires are.
 
 Pure string work (no model): strip greetings and sign-offs, Discord mentions and markdown (code keeps its
-text), and spell out the field's abbreviations (lr, bn, sgd, knn, ...). The glossary only expands
-shorthand; it never spells out what a term means (that would be answering, not reading, the question). Typo correction needs the knowledge base's vocabulary and lives in :mod:`index.lexical`.
+text), and spell out the field's abbreviations (lr, bn, sgd, knn, ...; the glossary the quiz grader uses
+too, :mod:`knowledge.words`). The glossary only expands shorthand; it never spells out what a term means
+(that would be answering, not reading, the question). Typo correction needs the knowledge base's
+vocabulary and lives in :mod:`index.lexical`.
 """
 
 from __future__ import annotations
 
 import re
 
+from knowledge.words import ABBREVIATIONS, BRITISH_SPELLINGS
+
 MAX_QUERY_CHARS = 2000  # longer messages are truncated before embedding (the model sees 256 tokens anyway)
 
-# Abbreviations and jargon as students type them -> the words the questionnaires use.
-GLOSSARY: dict[str, str] = {
-    "lr": "learning rate",
-    "lrs": "learning rates",
-    "bn": "batch normalization",
-    "batchnorm": "batch normalization",
-    "sgd": "stochastic gradient descent SGD",
-    "knn": "k-nearest neighbor kNN",
-    "k-nn": "k-nearest neighbor kNN",
-    "nn": "neural network",
-    "nns": "neural networks",
-    "cnn": "convolutional neural network CNN",
-    "cnns": "convolutional neural networks",
-    "convnet": "convolutional neural network",
-    "convnets": "convolutional neural networks",
-    "conv": "convolution",
-    "convs": "convolutions",
-    "fc": "fully connected",
-    "mlp": "multi-layer neural network",
-    "dls": "DataLoaders",
-    "dl": "DataLoader",
-    "lr_find": "learning rate finder",
-    "lr_finder": "learning rate finder",
-    "bs": "batch size",
-    "params": "parameters",
-    "init": "initialization",
-    "initialisation": "initialization",
-    "initialise": "initialize",
-    "grad": "gradient",
-    "grads": "gradients",
-    "reg": "regularization",
-    "regularisation": "regularization",
-    "normalisation": "normalization",
-    "val": "validation",
-    "acc": "accuracy",
-    "imgs": "images",
-    "img": "image",
-    "bias/variance": "bias variance",
-    "one-cycle": "1cycle",
-    "onecycle": "1cycle",
-    "fp16": "half-precision fp16",
-    "nchw": "NCHW",
-    "relu": "ReLU",
+# The short forms the notes write themselves: a query keeps them after the words (lexical search matches
+# either, "stochastic gradient descent SGD").
+_NOTES_WRITE = {"sgd": "SGD", "cnn": "CNN", "fp16": "fp16"}
+# Chat shorthand and contractions as students type them.
+CHAT_SHORTHAND: dict[str, str] = {
     "w/": "with",
     "w/o": "without",
     "thx": "thanks",
@@ -72,6 +38,18 @@ GLOSSARY: dict[str, str] = {
     "doesnt": "does not",
     "isnt": "is not",
     "cant": "can not",
+}
+# What a query spells out: the field's abbreviations and British spellings (``knowledge.words``, shared with
+# the grader), the notes' own spelling of a few terms, and chat shorthand.
+QUERY_EXPANSIONS: dict[str, str] = {
+    **{short: f"{long} {_NOTES_WRITE[short]}" if short in _NOTES_WRITE else long for short, long in ABBREVIATIONS.items()},
+    **BRITISH_SPELLINGS,
+    "bias/variance": "bias variance",
+    "one-cycle": "1cycle",
+    "onecycle": "1cycle",
+    "nchw": "NCHW",
+    "relu": "ReLU",
+    **CHAT_SHORTHAND,
 }
 # "1-nn", "5-nn": nearest neighbour with k neighbours, not a neural network.
 _K_NN = re.compile(r"\b(\d+|k)[- ]?nn\b", re.IGNORECASE)
@@ -141,13 +119,14 @@ def expand_abbreviations(text: str) -> str:
 
     def replace(match: re.Match) -> str:
         word = match.group(0)
-        return GLOSSARY.get(word.lower(), word)
+        return QUERY_EXPANSIONS.get(word.lower(), word)
 
     # Whole words only, and never inside dotted code such as nn.ReLU or F.relu.
     return re.sub(r"(?<![\w/.-])[A-Za-z][\w'/-]*(?!\.\w)", replace, text)
 
 
-def normalize_query(text: str, keep_context: bool = True, glossary: bool = True) -> str:
-    """clean_message, then (optionally) expand_abbreviations: what the retriever embeds and searches."""
+def retrieval_query(text: str, keep_context: bool = True, glossary: bool = True) -> str:
+    """What the retriever embeds and searches for a message: clean_message, then (optionally)
+    expand_abbreviations."""
     cleaned = clean_message(text, keep_context)
     return expand_abbreviations(cleaned) if glossary else cleaned

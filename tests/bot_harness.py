@@ -19,6 +19,7 @@ from bot.demos import DemoQueue
 from bot.guilds import GuildSettings
 from knowledge.quiz import QuizService
 from tests.fakediscord import DiscordServer, FakeChannel, FakeGuild, FakeMessage, FakeUser
+from tests.stores import HashingEncoder
 from tutor.services import quiz_grader
 from tutor.settings import Settings
 
@@ -47,6 +48,13 @@ def make_settings(server: DiscordServer, guild: FakeGuild, data_dir: Path, **ove
         **overrides,
     }
     return Settings(_env_file=None, **values)
+
+
+def grader_for(encoder: Any) -> Any:
+    """The quiz's grader over ``encoder``: the trained one, as ``tutor.services`` builds the bot's quiz; over
+    the stand-in encoder the rule grader (the trained grader's answer bank is in MiniLM's space, and the
+    trained grader would load the real model)."""
+    return None if isinstance(encoder, HashingEncoder) else quiz_grader()
 
 
 @contextlib.asynccontextmanager
@@ -79,9 +87,7 @@ async def running_tutor(
             max_budget_s=settings.demo_timeout_s,
             shared=shared,
         )
-        quiz = QuizService(
-            retriever.store, retriever.encoder, grader=quiz_grader()
-        )  # as bot/cli.py builds it
+        quiz = QuizService(retriever.store, retriever.encoder, grader=grader_for(retriever.encoder))
         stack.callback(quiz.close)
         guilds = GuildSettings(retriever.store.path)
         stack.callback(guilds.close)

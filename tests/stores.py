@@ -1,4 +1,5 @@
-"""Stores for tests: the bundled notes ingested once with a given encoder, and private copies of it.
+"""Stores for tests: the bundled notes ingested once with a given encoder, and private copies of it; and
+stand-in encoders for tests whose subject is not the model.
 
 Ingesting takes seconds with the real model, so a session or module ingests once and each test works on a
 copy (``open_copy``); the checkpoint first makes the copied file complete without its WAL.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -78,3 +80,40 @@ class RandomEncoder:
 
     def encode(self, texts, batch_size: int = 64):
         return random_embed(list(texts))
+
+
+_WORD = re.compile(r"\w+")
+
+
+class HashingEncoder:
+    """A stand-in for MiniLM in tests whose subject is not the model (bot plumbing, errors, quiz flow, store
+    mechanics): a normalised bag of hashed words. No model is loaded and encoding is microseconds a text.
+
+    Deterministic; identical texts get identical vectors and texts sharing words get similar ones, so a
+    question asked in an entry's own words finds that entry (through the lexical signal too). Its input
+    contract is the real encoder's: ``encode`` takes a sequence of ``str`` (``TypeError`` otherwise),
+    ``encode_one`` one ``str``, and text that is not valid Unicode (a lone surrogate) raises
+    ``UnicodeEncodeError``, as the tokenizer does. Use it as both the entry and the query encoder.
+    """
+
+    model_id = "test/hashing-256"
+    dim = 256
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
+            raise TypeError(f"texts must be a sequence of str, got {type(texts).__name__}")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{row}] must be a str, got {type(text).__name__}")
+            text.encode("utf-8")  # a lone surrogate fails here, as in the tokenizer
+            for word in _WORD.findall(text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+        out[:, 0] += 1e-3  # no all-zero rows
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        return self.encode([text])[0]

@@ -11,13 +11,11 @@ import pytest
 from tests.bot_harness import running_tutor
 from tests.fakediscord import CB_DEFERRED_MESSAGE
 
-pytestmark = pytest.mark.model
-
 QUESTION = "what is a receptive field"
 
 
-async def test_admin_commands(quiz_retriever, demo_worker, tmp_path) -> None:
-    async with running_tutor(quiz_retriever, demo_worker, tmp_path) as w:
+async def test_admin_commands(fake_quiz_retriever, demo_worker, tmp_path) -> None:
+    async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path) as w:
         srv, bob = w.server, w.bob
         managers = srv.create_role(w.guild, "mods", permissions=discord.Permissions(manage_guild=True))
         carol = srv.create_user("carol")
@@ -62,9 +60,11 @@ async def test_admin_commands(quiz_retriever, demo_worker, tmp_path) -> None:
         assert answer.embed is not None and "stride" in answer.embed["title"].lower()
 
 
-async def test_event_loop_never_waits_for_the_guild_settings(quiz_retriever, demo_worker, tmp_path) -> None:
+async def test_event_loop_never_waits_for_the_guild_settings(
+    fake_quiz_retriever, demo_worker, tmp_path
+) -> None:
     """A settings write holding the settings' lock in another thread blocks neither the answers nor /quiz."""
-    async with running_tutor(quiz_retriever, demo_worker, tmp_path) as w:
+    async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path) as w:
         srv, guilds = w.server, w.services.guilds
         await asyncio.to_thread(guilds.update, w.guild.id, quiz_questions=2)
         held, release = threading.Event(), threading.Event()

@@ -1,4 +1,9 @@
-"""Asking the bot, end to end: the real bot, store, retriever and encoder against the local Discord server."""
+"""Asking the bot, end to end: the real bot, store and retriever against the local Discord server.
+
+The subject is the bot (replies, buttons, modals, feedback, errors), so the retriever embeds with the
+stand-in encoder (``fake_retriever``; the shipped ranker and cut-offs); one test keeps the real model, where
+the subject is a real answer: a kind of question the notes lack is refused outright.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,6 @@ from bot.exts.ask._embeds import UNSURE_NOTE
 from tests.bot_harness import World, running_tutor
 from tests.fakediscord import CB_DEFERRED_UPDATE, CB_MESSAGE, CB_MODAL
 
-pytestmark = pytest.mark.model
-
 ANSWERED = "what is a receptive field"
 NO_MATCH = "what is the weather like today"
 # A vague question; the test places the cut-offs around its own probability: what is tested here is the
@@ -23,21 +26,21 @@ UNSURE = "why do gradients get small in deep networks"
 
 
 @pytest.fixture
-def unsure_query(retriever) -> str:
+def unsure_query(fake_retriever) -> str:
     import dataclasses
 
-    probability = retriever.ask(UNSURE).score
-    retriever.model = dataclasses.replace(
-        retriever.model, answer_min=min(1.0, probability + 0.01), unsure_min=max(0.0, probability - 0.01)
+    probability = fake_retriever.ask(UNSURE).score
+    fake_retriever.model = dataclasses.replace(
+        fake_retriever.model, answer_min=min(1.0, probability + 0.01), unsure_min=max(0.0, probability - 0.01)
     )
-    answer = retriever.ask(UNSURE)
+    answer = fake_retriever.ask(UNSURE)
     assert answer.status == "unsure" and answer.alternatives
     return UNSURE
 
 
 @pytest.fixture
-async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
-    async with running_tutor(retriever, demo_worker, tmp_path) as w:
+async def world(fake_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path) as w:
         yield w
 
 
@@ -120,10 +123,14 @@ async def test_match_without_an_answer_offers_related_entries(world: World) -> N
     )
 
 
-async def test_kind_the_notes_lack_is_refused(world: World) -> None:
-    srv = world.server
-    ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is nesterov momentum?"})
-    msg = await ix.wait_message()
+@pytest.mark.model
+async def test_kind_the_notes_lack_is_refused(retriever, demo_worker, tmp_path) -> None:
+    """With the real model: the notes cover momentum, not Nesterov's; no "did you mean" is offered."""
+    async with running_tutor(retriever, demo_worker, tmp_path) as w:
+        ix = await w.server.invoke_slash(
+            w.alice, w.general, "ask", {"question": "what is nesterov momentum?"}
+        )
+        msg = await ix.wait_message()
     assert msg.embed["title"] == "That's not in my notes"
     assert not [b for b in msg.buttons if b["label"].startswith(("See also: ", "Did you mean"))]
 
@@ -218,8 +225,8 @@ async def test_unexpected_error_gets_a_friendly_message_and_a_logged_traceback(
     assert srv.token not in caplog.text
 
 
-async def test_buttons_are_removed_when_they_expire(retriever, demo_worker, tmp_path) -> None:
-    async with running_tutor(retriever, demo_worker, tmp_path, view_timeout_s=0.3) as w:
+async def test_buttons_are_removed_when_they_expire(fake_retriever, demo_worker, tmp_path) -> None:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path, view_timeout_s=0.3) as w:
         srv = w.server
         ix = await srv.invoke_slash(w.alice, w.general, "ask", {"question": ANSWERED})
         from_command = await ix.wait_message()

@@ -39,24 +39,27 @@ def test_messages_point_to_the_readme_section_that_exists() -> None:
         assert re.search(rf"^## {re.escape(section)}$", readme, re.MULTILINE), section
 
 
-@pytest.mark.model
-async def test_start_syncs_to_the_dev_guild_only(retriever, demo_worker, tmp_path) -> None:
-    async with running_tutor(retriever, demo_worker, tmp_path) as world:
+async def test_start_syncs_to_the_dev_guild_only(fake_retriever, demo_worker, tmp_path) -> None:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path) as world:
         srv = world.server
         assert [c.route for c in srv.calls("PUT")] == ["/applications/{}/guilds/{}/commands"]
         assert {"ask", "demo", "quiz"} <= set(srv.commands[world.guild.id]) and None not in srv.commands
         assert srv.token not in repr(world.services.settings)
 
 
-@pytest.mark.model
 async def test_tutor_bot_sync_registers_global_commands_over_rest_only(
-    retriever, demo_worker, tmp_path
+    fake_retriever, demo_worker, tmp_path
 ) -> None:
     async with DiscordServer() as srv:
         guild = srv.create_guild(channels=("general", "answers"))
         settings = make_settings(srv, guild, tmp_path, discord_token=srv.token)
-        quiz, guilds = QuizService(retriever.store, retriever.encoder), GuildSettings(retriever.store.path)
-        services = Services(settings, retriever.store, retriever, DemoQueue(demo_worker), quiz, guilds)
+        quiz, guilds = (
+            QuizService(fake_retriever.store, fake_retriever.encoder),
+            GuildSettings(fake_retriever.store.path),
+        )
+        services = Services(
+            settings, fake_retriever.store, fake_retriever, DemoQueue(demo_worker), quiz, guilds
+        )
         names = await sync_global(services, srv.token)
         assert {"ask", "demo", "quiz"} <= set(names)
         assert set(srv.commands[None]) == set(names) and guild.id not in srv.commands

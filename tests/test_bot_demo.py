@@ -13,14 +13,12 @@ import engine
 from tests.bot_harness import World, running_tutor
 from tests.fakediscord import CB_DEFERRED_MESSAGE, CB_MESSAGE, DiscordServer, FakeMessage
 
-pytestmark = pytest.mark.model
-
 DEMO_WAIT = 60.0  # the first demo also starts the worker process (imports torch)
 
 
 @pytest.fixture
-async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
-    async with running_tutor(retriever, demo_worker, tmp_path) as w:
+async def world(fake_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path) as w:
         yield w
 
 
@@ -135,10 +133,10 @@ async def test_one_demo_per_user_at_a_time(world: World) -> None:
     assert world.services.demos.in_flight == 0
 
 
-async def test_slow_demo_is_deferred_within_the_deadline(retriever, cold_worker, tmp_path) -> None:
+async def test_slow_demo_is_deferred_within_the_deadline(fake_retriever, cold_worker, tmp_path) -> None:
     async with (
         DiscordServer(ack_deadline=0.5) as srv,
-        running_tutor(retriever, cold_worker, tmp_path, server=srv) as w,
+        running_tutor(fake_retriever, cold_worker, tmp_path, server=srv) as w,
     ):
         ix = await srv.invoke_slash(w.alice, w.general, "demo", {"request": "softmax of 1, 2, 3"})
         msg = await ix.wait_message(timeout=DEMO_WAIT)
@@ -148,8 +146,8 @@ async def test_slow_demo_is_deferred_within_the_deadline(retriever, cold_worker,
         assert png_of(msg).format == "PNG"
 
 
-async def test_timed_out_demo_says_so(retriever, cold_worker, tmp_path) -> None:
-    async with running_tutor(retriever, cold_worker, tmp_path, demo_timeout_s=0.001) as w:
+async def test_timed_out_demo_says_so(fake_retriever, cold_worker, tmp_path) -> None:
+    async with running_tutor(fake_retriever, cold_worker, tmp_path, demo_timeout_s=0.001) as w:
         ix = await w.server.invoke_slash(w.alice, w.general, "demo", {"request": "receptive_field"})
         msg = await ix.wait_message(timeout=DEMO_WAIT)
         assert "took too long" in msg.content and "budget" in msg.content

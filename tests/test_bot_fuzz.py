@@ -11,8 +11,6 @@ import pytest
 from tests.bot_harness import World, running_tutor
 from tests.fakediscord import MENTION_EVERYONE, FakeMessage
 
-pytestmark = pytest.mark.model
-
 FIXED = [
     "",
     "   \n\t  ",
@@ -40,9 +38,9 @@ def random_contents(n: int, seed: int = 5) -> list[str]:
 
 
 @pytest.fixture
-async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+async def world(fake_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
     # One user sends every fuzzed message: the per-user rate limit (tested in test_bot_hostile) is lifted.
-    async with running_tutor(retriever, demo_worker, tmp_path, ask_burst=10_000) as w:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path, ask_burst=10_000) as w:
         yield w
 
 

@@ -31,8 +31,8 @@ class Clock:
 
 
 @pytest.fixture
-async def world(retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
-    async with running_tutor(retriever, demo_worker, tmp_path) as w:
+async def world(fake_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path) as w:
         yield w
 
 
@@ -52,7 +52,6 @@ def count_retrieval(world: World) -> list[str]:
 # --- 1. one bad message among 16 simultaneous ones --------------------------------------------------------
 
 
-@pytest.mark.model
 @pytest.mark.parametrize(
     "bad", ["\ud800 what is stride", "xq7 what is stride"], ids=["lone-surrogate", "poison"]
 )
@@ -87,7 +86,6 @@ async def test_one_bad_message_among_16_does_not_silence_the_others(world: World
 # --- 2. a failing message handler gets the apology ---------------------------------------------------------
 
 
-@pytest.mark.model
 async def test_failing_message_handler_gets_the_apology(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -105,7 +103,6 @@ async def test_failing_message_handler_gets_the_apology(
     assert (await reply_to(srv, posted)).embed is not None, "still answering"
 
 
-@pytest.mark.model
 async def test_unreadable_question_gets_its_own_error_not_the_apology(world: World) -> None:
     """A question the encoder rejects as text (BadQuery) is told so, in words the user can act on."""
     srv, retriever = world.server, world.services.retriever
@@ -125,7 +122,6 @@ async def test_unreadable_question_gets_its_own_error_not_the_apology(world: Wor
 # --- 3. per-user rate limit on questions --------------------------------------------------------------------
 
 
-@pytest.mark.model
 async def test_burst_of_40_mentions_is_limited_per_user(world: World) -> None:
     srv, cog = world.server, world.bot.get_cog("Ask")
     clock = Clock()
@@ -177,9 +173,8 @@ async def test_bare_mentions_count_against_the_limit(world: World) -> None:
     assert [len(replies_to(srv, p)) for p in flood] == [1] * 6 + [0] * 14
 
 
-@pytest.mark.model
-async def test_limits_come_from_the_settings(retriever, demo_worker, tmp_path) -> None:
-    async with running_tutor(retriever, demo_worker, tmp_path, ask_burst=2, ask_per_minute=3) as w:
+async def test_limits_come_from_the_settings(fake_retriever, demo_worker, tmp_path) -> None:
+    async with running_tutor(fake_retriever, demo_worker, tmp_path, ask_burst=2, ask_per_minute=3) as w:
         limiter = w.bot.get_cog("Ask").limiter
         assert (limiter.burst, limiter.per_minute) == (2, 3.0)
 
@@ -262,13 +257,14 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-@pytest.mark.model
-async def test_debug_logs_never_contain_tokens(retriever, demo_worker, tmp_path, restore_logging) -> None:
+async def test_debug_logs_never_contain_tokens(
+    fake_retriever, demo_worker, tmp_path, restore_logging
+) -> None:
     stream = io.StringIO()
     async with DiscordServer() as srv:
         configure_logging("DEBUG", secrets=[srv.token], handler=logging.StreamHandler(stream))  # as tutor.bot
         async with running_tutor(
-            retriever, demo_worker, tmp_path, server=srv, log_level="DEBUG", view_timeout_s=1.0
+            fake_retriever, demo_worker, tmp_path, server=srv, log_level="DEBUG", view_timeout_s=1.0
         ) as w:
             ix = await srv.invoke_slash(w.alice, w.general, "ask", {"question": "what is a receptive field"})
             msg = await ix.wait_message()

@@ -10,12 +10,10 @@ import pytest
 from tests.bot_harness import World, running_tutor
 from tests.fakediscord import CB_DEFERRED_UPDATE, CB_MODAL
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture
-async def world(quiz_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
-    async with running_tutor(quiz_retriever, demo_worker, tmp_path) as w:
+async def world(fake_quiz_retriever, demo_worker, tmp_path) -> AsyncIterator[World]:
+    async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path) as w:
         yield w
 
 
@@ -148,8 +146,10 @@ async def test_session_locks_do_not_accumulate(world: World) -> None:
     await locks_dropped(world)
 
 
-async def test_buttons_disable_themselves_when_they_time_out(quiz_retriever, demo_worker, tmp_path) -> None:
-    async with running_tutor(quiz_retriever, demo_worker, tmp_path, view_timeout_s=0.5) as w:
+async def test_buttons_disable_themselves_when_they_time_out(
+    fake_quiz_retriever, demo_worker, tmp_path
+) -> None:
+    async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path, view_timeout_s=0.5) as w:
         ix = await w.server.invoke_slash(w.alice, w.general, "quiz start", {"questions": 2})
         msg = await ix.wait_message()
         assert msg.buttons and not any(b.get("disabled") for b in msg.buttons)
@@ -160,11 +160,11 @@ async def test_buttons_disable_themselves_when_they_time_out(quiz_retriever, dem
         assert again.embed["title"] == "Question 1/2" and not any(b.get("disabled") for b in again.buttons)
 
 
-async def test_quiz_survives_a_bot_restart(quiz_retriever, demo_worker, tmp_path) -> None:
+async def test_quiz_survives_a_bot_restart(fake_quiz_retriever, demo_worker, tmp_path) -> None:
     from tests.fakediscord import DiscordServer
 
     async with DiscordServer() as srv:
-        async with running_tutor(quiz_retriever, demo_worker, tmp_path, server=srv) as first:
+        async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path, server=srv) as first:
             alice, channel = first.alice, first.general
             ix = await srv.invoke_slash(alice, channel, "quiz start", {"questions": 2, "mode": "free"})
             msg = await ix.wait_message()
@@ -172,7 +172,7 @@ async def test_quiz_survives_a_bot_restart(quiz_retriever, demo_worker, tmp_path
             await srv.click(msg, label="Reveal", user=alice)
             await next_render(first, msg, before)
         # A new bot process on the same store: the old message's buttons still work.
-        async with running_tutor(quiz_retriever, demo_worker, tmp_path, server=srv) as second:
+        async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path, server=srv) as second:
             before = msg.embed
             await srv.click(msg, label="Hard", user=alice)
             await next_render(second, msg, before)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
 from tests.bot_harness import running_tutor
 
-pytestmark = pytest.mark.model
 
-
-async def test_stats_with_a_png_and_an_opt_in_leaderboard(quiz_retriever, demo_worker, tmp_path) -> None:
+async def test_stats_with_a_png_and_an_opt_in_leaderboard(fake_quiz_retriever, demo_worker, tmp_path) -> None:
     from PIL import Image
 
-    async with running_tutor(quiz_retriever, demo_worker, tmp_path) as w:
+    async with running_tutor(fake_quiz_retriever, demo_worker, tmp_path) as w:
         srv, alice, bob = w.server, w.alice, w.bob
         ix = await srv.invoke_slash(alice, w.general, "quiz start", {"questions": 1, "mode": "mc"})
         msg = await ix.wait_message()

@@ -146,22 +146,15 @@ def _request_echo(request) -> str | dict:
 
 def _runner():
     """How this process runs demos, with the bot's wall-clock budgets (each demo's own, capped by the
-    ``demo_timeout_s`` setting): on the Celery pool when ``TUTOR_BROKER_URL`` is set, else in a killable
-    worker process (`engine.worker.DemoWorker`), started at the first request that validates."""
-    from tutor.settings import load_settings, pool_settings
+    ``demo_timeout_s`` setting): the command root's demo client (``tutor.services.Root.demo_client``): the
+    Celery pool when ``TUTOR_BROKER_URL`` is set, else a killable worker process (`engine.worker.DemoWorker`),
+    started at the first request that validates. The root closes it when the command ends."""
+    from tutor.services import for_command
 
-    settings = load_settings()
-    pool = pool_settings(settings)
-    if pool is None:
-        from engine.worker import DemoWorker
-
-        runner = DemoWorker()
-        start = _starter(runner)
-    else:
-        from engine.pool import DemoPool
-
-        runner, start = DemoPool(pool), None
-    return _budgeted(runner.run, settings.demo_timeout_s, start), runner.close
+    root = for_command()
+    runner, _shared = root.demo_client()
+    start = _starter(runner) if hasattr(runner, "pid") else None
+    return _budgeted(runner.run, root.settings.demo_timeout_s, start), lambda: None
 
 
 def _starter(worker):

@@ -46,6 +46,7 @@ from enum import StrEnum
 import numpy as np
 
 from knowledge.readable import terms_text
+from knowledge.words import ABBREVIATIONS, BRITISH_SPELLINGS, NUMBER_WORDS, STOPWORDS, light_stem
 
 
 class Verdict(StrEnum):
@@ -89,15 +90,13 @@ class Grade:
     rule: str  # "exact", "numbers", "polarity", "blend", "empty"
 
 
-# --- normalisation ----------------------------------------------------------------------------------------
-STOPWORDS = frozenset(
-    """a an the of to in on at by for with from and or but is are was were be been being it its this that these
-    those as into than then so such can could would should will may might do does did done have has had
-    there their they them we our you your i my me he she his her which who whom what when where why how also
-    just only very much more most some any each every all both either neither other another same own about
-    over under again further once here eg ie etc via per up down out off if because while
-    called basically generally usually often make makes made get gets got use used uses using refer refers
-    referred many way ways thing things able lot kind type sort actually simply really well let lets like""".split()
+# --- key terms ------------------------------------------------------------------------------------------
+# The words an answer can drop: the shared stopwords, plus hedges, "called"/"refers to" and the like. Not
+# "not", "no", "before", "after", "between", "few": in an answer they are content.
+ANSWER_FILLERS = STOPWORDS | frozenset(
+    """another either neither many may might often per via eg ie etc
+    able called done make makes made uses refer refers referred lets ways kind lot sort type
+    actually basically generally usually simply""".split()
 )
 # Pairs a sentence encoder scores as near-synonyms (cosine("bigger", "smaller") = 0.81); stems, both ways.
 _ANTONYMS = {
@@ -115,53 +114,20 @@ _DONT_KNOW = re.compile(
     r"|pass|skip|\?+|-+|\.+|n/?a|none)\s*[.!?]*\s*$",
     re.IGNORECASE,
 )
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
-        " seventeen eighteen nineteen twenty".split()
-    )
-}
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b(?!-)")
-# Short forms students type for the field's terms (expanded on both sides, so either spelling matches).
-_GLOSSARY = {
-    "ce": "cross entropy",
-    "xent": "cross entropy",
-    "crossentropy": "cross entropy",
-    "lr": "learning rate",
-    "sgd": "stochastic gradient descent",
-    "bn": "batch normalization",
-    "batchnorm": "batch normalization",
-    "nn": "neural network",
-    "cnn": "convolutional neural network",
-    "convnet": "convolutional neural network",
-    "conv": "convolution",
-    "fc": "fully connected",
-    "knn": "k nearest neighbor",
-    "nll": "negative log likelihood",
-    "mse": "mean squared error",
-    "std": "standard deviation",
-    "gpu": "gpu",
-    "params": "parameters",
-    "param": "parameter",
-    "init": "initialization",
-    "grad": "gradient",
-    "grads": "gradients",
-    "reg": "regularization",
-    "val": "validation",
-    "acc": "accuracy",
-    "fp16": "half precision",
-    "bigger": "larger",
-    "greater": "larger",
-    "neighbour": "neighbor",
-    "colour": "color",
-}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b(?!-)")
+_SYNONYMS = {"bigger": "larger", "greater": "larger"}  # the grader's own: one word for the _ANTONYMS above
 _NUM = r"-?\d+(?:\.\d+)?"
 _INTERVAL = re.compile(rf"[\[(]\s*({_NUM})\s*[,;]\s*({_NUM})\s*[\])]")
 _RANGE_WORDS = re.compile(
     rf"\b(?:between|from)\s+({_NUM})\s+(?:and|to)\s+({_NUM})\b|({_NUM})\s+to\s+({_NUM})\b"
 )
 _TOKEN = re.compile(r"range[-\d.]+_[-\d.]+|-?\d+(?:\.\d+)?(?:x\d+(?:\.\d+)?)*|[a-z][a-z0-9_]*")
+# Short forms and British spellings (``knowledge.words``) and the synonyms above, expanded on both sides so
+# either spelling matches ("CE loss" is "cross entropy loss"): lower-cased and split into words as an answer is.
+_EXPANSIONS = {
+    short: tuple(_TOKEN.findall(long.lower()))
+    for short, long in {**ABBREVIATIONS, **BRITISH_SPELLINGS, **_SYNONYMS}.items()
+}
 _POSITIVE = frozenset({"yes", "yeah", "yep", "true", "correct", "right"})
 _NEGATIVE = frozenset({"no", "nope", "false", "not", "incorrect", "wrong", "never"})
 
@@ -171,15 +137,16 @@ def _num(text: str) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def normalise(text: str) -> str:
-    """Lowercase text in which numbers, intervals, dimensions and symbols have one spelling each."""
+def canonical_answer_text(text: str) -> str:
+    """An answer or reference lower-cased, its numbers, intervals, dimensions and symbols spelled one way
+    each (what key terms are read from): "between -1 and 1" and "(−1, 1)" are both " range-1_1 "."""
     t = unicodedata.normalize("NFKC", text).lower()
     t = t.replace("−", "-").replace("–", "-").replace("—", " ").replace("×", "x").replace("∗", "*")
     t = re.sub(r"\\[a-z]+|[`$]", " ", t)
     t = re.sub(r"n't\b", " not", t)
     t = re.sub(r"'s\b", "", t)
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 30,731 -> 30731
-    t = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1)], t)
+    t = _NUMBER_WORD.sub(lambda m: NUMBER_WORDS[m.group(1)], t)
     t = _INTERVAL.sub(lambda m: f" range{_num(m.group(1))}_{_num(m.group(2))} ", t)
     t = _RANGE_WORDS.sub(
         lambda m: f" range{_num(m.group(1) or m.group(3))}_{_num(m.group(2) or m.group(4))} ", t
@@ -190,23 +157,9 @@ def normalise(text: str) -> str:
 
 
 def _stem(word: str) -> str:
-    """Inflection, -ation and British spelling: "relus" ~ "relu", "normalising" ~ "normalization"."""
-    word = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", word)
-    if len(word) > 4 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
-        word = word[:-2]
-    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "as")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    if len(word) > 7 and word.endswith("ation"):
-        word = word[:-5]
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]
-    return word
+    """Inflection, -ation and British spelling: "layers" ~ "layer", "normalising" ~ "normalization"; "bias"
+    and "basis" keep their s."""
+    return light_stem(word, ise_to_ize=True, keep_us_is_as=True, ation=True)
 
 
 def _is_number(token: str) -> bool:
@@ -240,13 +193,13 @@ def _terms_with_words(text: str) -> list[tuple[str, str, bool]]:
 
 def _tokens(text: str) -> list[tuple[str, str]]:
     terms: list[tuple[str, str]] = []
-    for token in _TOKEN.findall(normalise(text)):
+    for token in _TOKEN.findall(canonical_answer_text(text)):
         parts = [token] if _is_number(token) else token.split("_")
-        expanded = [w for part in parts for w in _GLOSSARY.get(part, part).split()]
+        expanded = [w for part in parts for w in _EXPANSIONS.get(part, (part,))]
         for word in expanded:
             if _is_number(word):
                 terms.append((word, word))
-            elif word not in STOPWORDS and (len(word) > 1 or word in "wbxyzfpsnk"):
+            elif word not in ANSWER_FILLERS and (len(word) > 1 or word in "wbxyzfpsnk"):
                 terms.append((_stem(word), word))
     return terms
 
