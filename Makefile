@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# The encoder's graph, exported once per install (~30 s); if it fails the built-in graph serves.
+	-$(PY) -m index.onnx_export
 	touch $@
 
 # The bot when TUTOR_DISCORD_TOKEN is set (environment or .env), else the terminal chat.

@@ -50,7 +50,7 @@ from index.model import (
 )
 from knowledge.files import sha256
 from knowledge.finetune import lora_model, mean_pooled, save_factors
-from knowledge.models import normalize_question
+from knowledge.models import question_key
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def data_hash(files: Sequence[Path], settings: TrainSettings, extra: Sequence[Qu
 
 def label(queries: Sequence[Query], items) -> list[Labelled]:
     """Map each query's expected (source, question) pairs onto item ids of the reference store."""
-    by_key: dict[tuple[str, str], int] = {(it.source, normalize_question(it.question)): it.id for it in items}
+    by_key: dict[tuple[str, str], int] = {(it.source, question_key(it.question)): it.id for it in items}
     out = []
     for q in queries:
         targets = frozenset(by_key[k] for k in q.expect if k in by_key)
@@ -138,7 +138,7 @@ def feedback_queries(store) -> list[Query]:
     for row in store.feedback():
         item = items.get(row.get("item_id"))
         if row.get("helpful") and item is not None and item.source in bundled and row.get("query"):
-            key = (item.source, normalize_question(item.question))
+            key = (item.source, question_key(item.question))
             queries.append(Query(str(row["query"]), (key,), "feedback", "feedback"))
     return queries
 
@@ -507,6 +507,7 @@ def train(
             "report": report,
         }
         (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _export_graph(out_dir / "adapter.safetensors", model_dir, progress)
         progress(f"done in {report['seconds']} s: {out_dir}")
         return report
     finally:
@@ -514,3 +515,16 @@ def train(
             run.store.close()
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _export_graph(adapter: Path, model_dir, progress) -> None:
+    """The new adapter's exported encoder graph (torch is loaded already); if it fails, the built-in graph
+    serves the adapter until ``python -m index.onnx_export`` succeeds."""
+    from index import onnx_export
+    from index.encoder import default_model_dir
+
+    try:
+        onnx_export.export(Path(model_dir) if model_dir else default_model_dir(), adapter)
+        progress("exported the query encoder's graph")
+    except onnx_export.ExportError as exc:
+        progress(f"the query encoder's graph was not exported ({exc}); the built-in graph serves it")
