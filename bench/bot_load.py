@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -27,8 +26,7 @@ from pathlib import Path
 
 if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
     sys.exit("run it from the repository root as a module: python -m bench.bot_load")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import index.offline  # noqa: F401 - the Hugging Face environment, before those libraries load
 
 QUESTIONS = (
     "what is a receptive field",

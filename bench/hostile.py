@@ -37,8 +37,7 @@ from pathlib import Path
 
 if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
     sys.exit("run it from the repository root as a module: python -m bench.hostile")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import index.offline  # noqa: F401 - the Hugging Face environment, before those libraries load
 
 RSS_LIMIT_MB = 1536
 TUTOR = str(Path(sys.executable).with_name("tutor"))

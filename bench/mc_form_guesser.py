@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
+import index.offline  # noqa: F401 - the Hugging Face environment, before those libraries load
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
 from knowledge.quiz.selection import (
     AUTO,

@@ -36,8 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if not __package__:  # run as a file: the test helpers (``tests.fakediscord``) import only from the root
     sys.exit("run it from the repository root as a module: python -m bench.quiz_load")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import index.offline  # noqa: E402, F401 - the Hugging Face environment, before those libraries load
 
 RATE_ID = re.compile(r"quiz:rate:(?P<session>[0-9a-f]{32}):(?P<position>\d+):")
 CLICK_TIMEOUT_S = 20.0  # one answer to one click (grading under load included)

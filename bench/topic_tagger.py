@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import random
 import tempfile
 from collections import Counter
@@ -27,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
+import index.offline  # noqa: F401 - the Hugging Face environment, before those libraries load
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
 from knowledge.quiz.selection import (
     GENERAL,

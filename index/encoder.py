@@ -23,14 +23,9 @@ sentence-transformers to ~1e-6 (the test bound is 1e-5) and with each other to ~
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import json
 import logging
+import os
 import struct
 import threading
 from collections import OrderedDict
@@ -40,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+import index.offline  # noqa: F401 - the Hugging Face environment, before those libraries load
 from index.errors import RetrievalError
 
 log = logging.getLogger(__name__)

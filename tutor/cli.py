@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import sys
 
 import click
 from click_didyoumean import DYMGroup
 
 # HF libraries must see these before they are imported anywhere.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import index.offline  # noqa: F401 - the Hugging Face environment, before those libraries load
 
 
 class LazyGroup(DYMGroup):
