@@ -25,7 +25,7 @@ import engine
 from bot.formatting import EMBED_DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, FOOTER_LIMIT, shorten, split_text
 from engine import DemoRequest, DemoResult, DemoSpec, EngineBusy, EngineError
 from engine.worker import demo_budget
-from knowledge.models import normalize_question
+from knowledge.models import question_key
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _by_entry() -> dict[tuple[str, str], Illustration]:
     for spec in engine.catalogue():
         for ref in spec.kb:
             table.setdefault(
-                (ref.title, normalize_question(ref.question)), Illustration(spec.name, spec.summary)
+                (ref.title, question_key(ref.question)), Illustration(spec.name, spec.summary)
             )
     return table
 
@@ -160,7 +160,7 @@ def illustration_for(
             _TITLES = _bundled_titles()
         titles = _TITLES
     for source, question in entries:
-        found = _ILLUSTRATIONS.get((titles.get(source, source), normalize_question(question)))
+        found = _ILLUSTRATIONS.get((titles.get(source, source), question_key(question)))
         if found is not None:
             return found
     return None

@@ -23,7 +23,7 @@ from types import ModuleType
 
 import engine.demos
 from engine.errors import UnknownDemo
-from engine.parse import MAX_TEXT, normalise
+from engine.parse import MAX_TEXT, normalize_demo_request
 from engine.spec import DemoOutput, DemoSpec
 
 
@@ -97,7 +97,7 @@ SIMILAR_CHARS = 100  # string similarity looks at the request's start: quadratic
 
 def nearest(text: str, n: int = 3) -> tuple[str, ...]:
     """Demos closest to a request: keyword scores first, then string similarity to names and examples."""
-    norm = normalise(text[:MAX_TEXT])
+    norm = normalize_demo_request(text[:MAX_TEXT])
     ranked = [name for s, name in scores(norm) if s > 0]
     head = norm[:SIMILAR_CHARS]
     sim = sorted(

@@ -2,10 +2,10 @@
 evaluated. The helpers every demo's extractor shares; the request pipeline itself (which demo, then its
 parameters, then the stray-number rules) is `engine.request`.
 
-`normalise` drops Markdown emphasis, spells number words, unicode arrows, "3 x 3", 10^12, 2.5k and 1,000 as
-one token each; `generic` reads a parameter from its words ("lr 0.1", "10 classes") or a mentioned choice;
-`parse_layers` reads conv stacks ("two stride-2 convs", "W=227 F=11 S=4 P=0"). Extracted values are raw;
-validation happens in `engine.core`.
+`normalize_demo_request` drops Markdown emphasis, spells number words, unicode arrows, "3 x 3", 10^12,
+2.5k and 1,000 as one token each; `generic` reads a parameter from its words ("lr 0.1", "10 classes") or a
+mentioned choice; `parse_layers` reads conv stacks ("two stride-2 convs", "W=227 F=11 S=4 P=0"). Extracted
+values are raw; validation happens in `engine.core`.
 
 A number is read whole or refused, never read in part: where one number is read, "1,200" is 1200 and "1,5"
 is refused (`read_scalar`); where a list is read, commas separate items (kernels 3,3,3; a shape 3,224,224);
@@ -45,7 +45,8 @@ FLIST = rf"{NUM}(?:\s*+(?:,|\band\b|&)?\s*+{NUM})*+"
 # Where ONE number is read (a scalar: "steps 1,200", "a 1,024 image"), the token runs on over commas with no
 # space after them, so that "1,200" is read whole as 1200 and "1,5" or "3,4,5" is refused (read_scalar), never
 # read as its first part. Where a LIST is read (kernels 3,3,3, a shape 3,224,224, logits 2,1,0.1) commas
-# separate items. "1,000" (a group that starts with 0) is a thousands separator everywhere: see normalise.
+# separate items. "1,000" (a group that starts with 0) is a thousands separator everywhere: see
+# normalize_demo_request.
 SB = rf"(?:{NUM})(?:,\d++(?:\.\d++)?+)*+"  # the same after a separator that marks its start ("=", "..")
 
 
@@ -58,6 +59,8 @@ PCT = r"(?: ?%)?+"  # a percentage sign after a number: "20%", "20 %"
 GROUPED = re.compile(rf"{GROUPED_RE}{PCT}")
 
 
+# Number words and phrases a request spells out. Not knowledge.words.NUMBER_WORDS (the quiz grader's, zero to
+# twenty): engine imports none of the other packages, and a request also says "a couple of", "twice", "fifty".
 _WORDS = {
     "zero": 0,
     "one": 1,
@@ -219,8 +222,9 @@ def _scaled(m: re.Match) -> str:
     return _number_text(base * _SCALES[m.group(2)])
 
 
-def normalise(text: str) -> str:
-    """Lower-case, unify arrows and multiplication signs, spell numbers as digits.
+def normalize_demo_request(text: str) -> str:
+    """A demo request as the parameter extractors read it: lower-case, arrows and multiplication signs
+    unified, numbers spelled as digits.
 
     Markdown emphasis is dropped first (**2** is 2). Numbers written for humans become one token the parser
     reads: "10^12", "2**10" and "3 x 10^8" as their value, "two million" and "2m" as 2000000, "2.5k" as 2500,

@@ -1,11 +1,12 @@
 """Plain language -> DemoRequest: which demo, then its parameters, then the rules for stray numbers.
 
 Pipeline: refuse what reads two ways (a spaced "10 ** 12", a chain of powers, "1e-3m"), normalise
-(`engine.parse`), pick the demo by its spec's weighted keywords (or an explicit leading demo name), then
-extract parameters: generic "word number" pairs from the parameter specs, the demo's own extractor (its
-module's ``extract``: "two stride-2 convs", "W=227 F=11 S=4 P=0", "conv2d 3->64 kernel 7"), then explicit
-key=value pairs, which win. A number the request clearly gives that no parameter took is refused by the
-rules in `_refuse_stray_numbers`. The result holds raw values; validation happens in `engine.core`.
+(`engine.parse.normalize_demo_request`), pick the demo by its spec's weighted keywords (or an explicit
+leading demo name), then extract parameters: generic "word number" pairs from the parameter specs, the
+demo's own extractor (its module's ``extract``: "two stride-2 convs", "W=227 F=11 S=4 P=0", "conv2d 3->64
+kernel 7"), then explicit key=value pairs, which win. A number the request clearly gives that no parameter
+took is refused by the rules in `_refuse_stray_numbers`. The result holds raw values; validation happens in
+`engine.core`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from engine.parse import (
     S,
     cut_text,
     generic,
-    normalise,
+    normalize_demo_request,
     read_scalar,
     unmark,
     word_re,
@@ -131,7 +132,7 @@ def parse(text: str) -> DemoRequest:
             f"{cut_text(suffixed.group(0))}: a k or m after a number in e-form reads two ways; "
             "write the number (1e-3, 0.001, 5000)"
         )
-    norm = normalise(text)
+    norm = normalize_demo_request(text)
     under = DIGIT_UNDERSCORE.search(norm)
     if under:
         raise BadParameter(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.answer import ANSWERED, NO_ANSWER, NO_MATCH, UNSURE, Answer
-from knowledge.models import normalize_question
+from knowledge.models import question_key
 
 DATA = Path(__file__).parent / "data"
 DEV_QUERIES = Path("../shared/eval/dev_queries.jsonl")
@@ -40,7 +40,7 @@ def default_query_files() -> list[Path]:
 @dataclass(frozen=True)
 class Query:
     query: str
-    expect: tuple[tuple[str, str], ...]  # (source, normalized question)
+    expect: tuple[tuple[str, str], ...]  # (source, question key)
     style: str = ""
     author: str = ""
 
@@ -90,7 +90,7 @@ def load_queries(path: Path) -> list[Query]:
             continue
         try:
             obj = json.loads(line)
-            expect = tuple((e["source"], normalize_question(e["question"])) for e in obj.get("expect", []))
+            expect = tuple((e["source"], question_key(e["question"])) for e in obj.get("expect", []))
             queries.append(Query(obj["query"], expect, str(obj.get("style", "")), str(obj.get("author", ""))))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}:{lineno}: not a query line ({exc})") from None

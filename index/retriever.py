@@ -27,17 +27,12 @@ import numpy as np
 from index import store_index
 from index.answer import ANSWERED, NO_ANSWER, NO_MATCH, UNSURE, Alternative, Answer, Citation, Status
 from index.errors import BadQuery, RetrievalError
-from index.lexical import (
-    GENERAL_WORDS,
-    american,
-    content_words,
-    light_stem,
-    terms,
-)
+from index.lexical import GENERAL_WORDS, american, content_words, terms
 from index.model import CALIBRATION_FEATURES, RANK_FEATURES, RetrievalModel
-from index.text import normalize_query
-from knowledge.models import DISABLED, OFF_TOPIC, PLACEHOLDER, UNANSWERED, Item, normalize_question
+from index.text import retrieval_query
+from knowledge.models import DISABLED, OFF_TOPIC, PLACEHOLDER, UNANSWERED, Item, question_key
 from knowledge.store import Store
+from knowledge.words import light_stem
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +190,9 @@ class Retriever:
         return [{m.id for m in kb.members[key]} for key, _ in scoring.groups]
 
     def group_keys(self, scoring: Scoring) -> list[set[tuple[str, str]]]:
-        """Each ranked group as its members' (source, normalized question)."""
+        """Each ranked group as its members' (source, question key)."""
         kb = self._kb
-        return [
-            {(m.source, normalize_question(m.question)) for m in kb.members[key]} for key, _ in scoring.groups
-        ]
+        return [{(m.source, question_key(m.question)) for m in kb.members[key]} for key, _ in scoring.groups]
 
     # --- internals ---
     def _clean(self, text: str, kb: _Snapshot) -> str:
@@ -207,7 +200,7 @@ class Retriever:
         if not isinstance(text, str):
             raise BadQuery(f"a question must be text, not {type(text).__name__}")
         rules = self.model.rules
-        query = normalize_query(text, keep_context=rules.keep_context, glossary=rules.glossary)
+        query = retrieval_query(text, keep_context=rules.keep_context, glossary=rules.glossary)
         if not rules.typos:
             return query
         lexical = kb.index.lexical

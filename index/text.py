@@ -42,7 +42,10 @@ CHAT_SHORTHAND: dict[str, str] = {
 # What a query spells out: the field's abbreviations and British spellings (``knowledge.words``, shared with
 # the grader), the notes' own spelling of a few terms, and chat shorthand.
 QUERY_EXPANSIONS: dict[str, str] = {
-    **{short: f"{long} {_NOTES_WRITE[short]}" if short in _NOTES_WRITE else long for short, long in ABBREVIATIONS.items()},
+    **{
+        short: f"{long} {_NOTES_WRITE[short]}" if short in _NOTES_WRITE else long
+        for short, long in ABBREVIATIONS.items()
+    },
     **BRITISH_SPELLINGS,
     "bias/variance": "bias variance",
     "one-cycle": "1cycle",
@@ -121,8 +124,9 @@ def expand_abbreviations(text: str) -> str:
         word = match.group(0)
         return QUERY_EXPANSIONS.get(word.lower(), word)
 
-    # Whole words only, and never inside dotted code such as nn.ReLU or F.relu.
-    return re.sub(r"(?<![\w/.-])[A-Za-z][\w'/-]*(?!\.\w)", replace, text)
+    # Whole words only, and never inside dotted code such as nn.ReLU, F.relu or params.data (a word is taken
+    # whole, possessively: never its shorter "param" before "s.data").
+    return re.sub(r"(?<![\w/.-])[A-Za-z][\w'/-]*+(?!\.\w)", replace, text)
 
 
 def retrieval_query(text: str, keep_context: bool = True, glossary: bool = True) -> str:

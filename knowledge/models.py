@@ -66,6 +66,7 @@ class Item:
         return not (self.flags & NOT_SERVABLE) and not self.retired
 
 
-def normalize_question(text: str) -> str:
-    """Compare key for questions: lowercase letters and digits only."""
+def question_key(text: str) -> str:
+    """The key a question is matched by (the store's ``question_key``): lowercase letters and digits only, so
+    "What is a tensor?" and "what is a Tensor" are one question."""
     return re.sub(r"[^0-9a-z]+", "", text.lower())

@@ -48,7 +48,7 @@ from knowledge.models import (
     Entry,
     Item,
     ParsedDocument,
-    normalize_question,
+    question_key,
 )
 
 DB_NAME = "tutor.db"
@@ -520,7 +520,7 @@ class Store:
         assignment: list[dict | None] = []
         for entry in doc.entries:
             candidates = [
-                r for r in by_key.get(normalize_question(entry.question), []) if r["id"] not in claimed
+                r for r in by_key.get(question_key(entry.question), []) if r["id"] not in claimed
             ]
             match = (
                 min(candidates, key=lambda r: (r["retired_at"] is not None, r["id"])) if candidates else None
@@ -648,7 +648,7 @@ class Store:
                 "ingest_rows",
                 8,
                 (
-                    (item_id, p.source, op, n, e.line, e.question, e.answer, normalize_question(e.question))
+                    (item_id, p.source, op, n, e.line, e.question, e.answer, question_key(e.question))
                     for p in writes
                     for item_id, n, e, op, _disabled in p.rows
                     if op != "same"

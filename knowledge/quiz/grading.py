@@ -123,7 +123,7 @@ _RANGE_WORDS = re.compile(
 )
 _TOKEN = re.compile(r"range[-\d.]+_[-\d.]+|-?\d+(?:\.\d+)?(?:x\d+(?:\.\d+)?)*|[a-z][a-z0-9_]*")
 # Short forms and British spellings (``knowledge.words``) and the synonyms above, expanded on both sides so
-# either spelling matches ("CE loss" is "cross entropy loss"): lower-cased and split into words as an answer is.
+# either spelling matches ("CE loss" is "cross entropy loss"), lower-cased and split as an answer is.
 _EXPANSIONS = {
     short: tuple(_TOKEN.findall(long.lower()))
     for short, long in {**ABBREVIATIONS, **BRITISH_SPELLINGS, **_SYNONYMS}.items()
@@ -195,7 +195,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     terms: list[tuple[str, str]] = []
     for token in _TOKEN.findall(canonical_answer_text(text)):
         parts = [token] if _is_number(token) else token.split("_")
-        expanded = [w for part in parts for w in _EXPANSIONS.get(part, (part,))]
+        expanded = [w for part in parts if part for w in _EXPANSIONS.get(part, (part,))]
         for word in expanded:
             if _is_number(word):
                 terms.append((word, word))

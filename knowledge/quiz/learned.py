@@ -61,14 +61,15 @@ class GraderModelError(KnowledgeError):
     """The trained grader's files are missing, altered or made for another encoder."""
 
 
-def text_key(text: str) -> str:
-    """A short hash of the text with its whitespace normalised."""
+def bank_key(text: str) -> str:
+    """The answer bank's key for a reference or a question: a short hash of the text, its whitespace
+    collapsed. (Not ``knowledge.vectors.text_key``, which keys exact texts per encoder.)"""
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
 def reference_key(reference: str) -> str:
     """Labelled answers belong to a reference text: a corrected reference starts without examples."""
-    return text_key(reference)
+    return bank_key(reference)
 
 
 # --- the answer bank ------------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ def case_features(
     return feature_row(
         rule,
         float(a @ vectors[reference]),
-        bank.other_similarity(key, a, text_key(question) if question else None),
+        bank.other_similarity(key, a, bank_key(question) if question else None),
         float(a @ vectors[question]) if question else 0.0,
         cloze,
         bank.neighbours(key, a, exclude_author) if neighbours else NO_NEIGHBOURS,
@@ -434,10 +435,10 @@ __all__ = [
     "GraderModelError",
     "Neighbours",
     "TrainedGrader",
+    "bank_key",
     "case_features",
     "decide",
     "feature_row",
     "load_grader",
     "reference_key",
-    "text_key",
 ]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.models import CLOZE
-from knowledge.quiz.grading import STOPWORDS, key_terms
+from knowledge.quiz.grading import ANSWER_FILLERS, key_terms
 from knowledge.readable import readable_line
 from knowledge.store import Store
 
@@ -546,7 +546,7 @@ def _form(option: tuple[str, frozenset[str]], question_words: frozenset[str]) ->
 
 def _echo_words(text: str) -> frozenset[str]:
     """The words a reader sees repeated: lower-cased, stopwords left out (no stemming: "layer" != "layers")."""
-    return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in ANSWER_FILLERS)
 
 
 def multiple_choice(catalogue: Catalogue, card: QuizCard, rng: random.Random) -> tuple[list[str], int]:

@@ -33,10 +33,10 @@ from knowledge.quiz.learned import (
     MODEL_FILES,
     AnswerBank,
     Forest,
+    bank_key,
     case_features,
     decide,
     reference_key,
-    text_key,
 )
 
 FEEDBACK_AUTHOR = "feedback"  # confirmed contests: one more author for the folds
@@ -101,7 +101,7 @@ def build_bank(cases: Sequence[Labelled], vectors: dict[str, np.ndarray]) -> Ans
     authors = sorted({c.author for c in cases})
     return AnswerBank(
         [reference_key(r) for r in references],
-        [text_key(cards[r]) for r in references],
+        [bank_key(cards[r]) for r in references],
         np.array([vectors[r] for r in references]),
         np.array([row[c.reference] for c in cases]),
         np.array([VERDICTS.index(c.label) for c in cases]),
