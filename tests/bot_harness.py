@@ -51,9 +51,9 @@ def make_settings(server: DiscordServer, guild: FakeGuild, data_dir: Path, **ove
 
 
 def grader_for(encoder: Any) -> Any:
-    """The quiz's grader over ``encoder``: the trained one, as ``tutor.services`` builds the bot's quiz; over
-    the stand-in encoder the rule grader (the trained grader's answer bank is in MiniLM's space, and the
-    trained grader would load the real model)."""
+    """The quiz's grader: the trained one, as ``tutor.services`` gives the bot; over the stand-in encoder
+    None, ``QuizService``'s default (the rule grader over that encoder): the trained grader's answer bank is
+    in MiniLM's space, and grading with it would load the real model."""
     return None if isinstance(encoder, HashingEncoder) else quiz_grader()
 
 

@@ -36,16 +36,16 @@ REAL_MODEL_FIXTURES = frozenset(
         "quiz_retriever",
     }
 )
-# onnxruntime is imported when (and only when) a real encoder is built (index/encoder.py).
+# What the real encoder runs on: index/encoder.py imports it when an encoder is built, and nothing that a
+# test without the model runs imports it.
 _MODEL_RUNTIME = "onnxruntime"
 _model_loaded_by: list[str] = []
 
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
-        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker(
-            "model"
-        ):
+        uses_model = REAL_MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses_model and item.get_closest_marker("model") is None:
             item.add_marker(pytest.mark.model)
 
 

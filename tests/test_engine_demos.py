@@ -384,16 +384,16 @@ def test_kb_citations_quote_the_sources():
     """Every knowledge-base entry a demo names is an entry of the bundled document with that title, as the
     bot looks it up for "Show me" (document title, then the question compared as knowledge compares it)."""
     from knowledge.loader import SOURCES_DIR, collect_paths, load_document
-    from knowledge.models import normalize_question
+    from knowledge.models import question_key
 
     documents = [load_document(p) for p in collect_paths([SOURCES_DIR])]
     questions = {}
     for doc in documents:
         questions.setdefault(doc.meta.title, set()).update(
-            normalize_question(e.question) for e in doc.entries
+            question_key(e.question) for e in doc.entries
         )
     assert len(questions) == len(documents), "titles name one document each"
     for spec in engine.catalogue():
         assert spec.kb, spec.name
         for ref in spec.kb:
-            assert normalize_question(ref.question) in questions[ref.title], (spec.name, ref.question)
+            assert question_key(ref.question) in questions[ref.title], (spec.name, ref.question)

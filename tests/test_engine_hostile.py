@@ -23,7 +23,7 @@ import engine
 from engine.catalogue import BY_NAME, DEMOS
 from engine.core import validate
 from engine.errors import BadParameter, EngineError, UnknownDemo
-from engine.parse import MAX_TEXT, normalise
+from engine.parse import MAX_TEXT, normalize_demo_request
 from engine.request import parse
 from engine.spec import MAX_IMAGE_BYTES
 from engine.worker import demo_budget
@@ -369,15 +369,15 @@ def test_ordinary_requests_still_read_the_same():
     assert engine.resolve("lr_schedule over 1e3 steps").params["steps"] == 1000
 
 
-def test_normalise_spells_numbers_as_one_token():
-    assert normalise("W=10^12") == "w=1000000000000"
-    assert normalise("10**12 and 10^-3") == "1000000000000 and 0.001"
-    assert normalise("2^100000") == "inf"
-    assert normalise("0^-1 and 10^99999999999999999999") == "inf and inf"
-    assert normalise("3 × 10^8") == "3e8"
-    assert normalise("3 x 10^2.5 and 10^9.") == "948.683 and 1000000000."
-    assert normalise("infinity, ∞ and −5") == "inf, inf and -5"
-    assert normalise("two million and a thousand") == "2000000 and 1000"
+def test_normalize_demo_request_spells_numbers_as_one_token():
+    assert normalize_demo_request("W=10^12") == "w=1000000000000"
+    assert normalize_demo_request("10**12 and 10^-3") == "1000000000000 and 0.001"
+    assert normalize_demo_request("2^100000") == "inf"
+    assert normalize_demo_request("0^-1 and 10^99999999999999999999") == "inf and inf"
+    assert normalize_demo_request("3 × 10^8") == "3e8"
+    assert normalize_demo_request("3 x 10^2.5 and 10^9.") == "948.683 and 1000000000."
+    assert normalize_demo_request("infinity, ∞ and −5") == "inf, inf and -5"
+    assert normalize_demo_request("two million and a thousand") == "2000000 and 1000"
 
 
 # -- the memory estimate never builds real weights ---------------------------------------------------------

@@ -181,10 +181,9 @@ def test_writes_to_a_read_only_store_raise_a_plain_error(tmp_path):
 
 
 async def test_the_bot_on_a_read_only_store_answers_and_explains_quizzes(
-    quiz_store_path,
-    seeded_index_dir,
-    encoder,
-    query_encoder,
+    fake_quiz_store_path,
+    fake_index_dir,
+    fake_encoder,
     retrieval_model,
     demo_worker,
     tmp_path,
@@ -196,14 +195,12 @@ async def test_the_bot_on_a_read_only_store_answers_and_explains_quizzes(
     from index.retriever import Retriever
     from tests.bot_harness import running_tutor
 
-    shutil.copy(quiz_store_path, tmp_path / "tutor.db")
-    shutil.copytree(seeded_index_dir, tmp_path / "index")
+    shutil.copy(fake_quiz_store_path, tmp_path / "tutor.db")
+    shutil.copytree(fake_index_dir, tmp_path / "index")
     monkeypatch.setattr(knowledge.store, "unwritable", lambda path: "the test mounted it read-only")
     store = Store(tmp_path / "tutor.db")
     assert store.read_only
-    retriever = Retriever(
-        store, encoder, tmp_path / "index", model=retrieval_model, query_encoder=query_encoder
-    )
+    retriever = Retriever(store, fake_encoder, tmp_path / "index", model=retrieval_model)
     async with running_tutor(retriever, demo_worker, tmp_path) as world:
         srv = world.server
         asked = await srv.invoke_slash(world.alice, world.general, "ask", {"question": "what is dropout?"})

@@ -5,35 +5,17 @@ The subject is the index's files and manifest, not the model, so a small determi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from index import store_index
 from index.errors import IndexCorrupt
 from knowledge.loader import load_document
 from knowledge.store import Store
-from tests.stores import ingest_bundled, open_copy
-
-
-class HashingEncoder:
-    """Bag of hashed words, normalised: deterministic, fast, and similar texts get similar vectors."""
-
-    model_id = "test/hashing-encoder"
-    dim = 64
-
-    def encode(self, texts) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in str(text).lower().split():
-                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-        out[:, 0] += 1e-3  # no all-zero rows
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
+from tests.stores import HashingEncoder
 
 ENCODER = HashingEncoder()
 
@@ -42,15 +24,10 @@ def _embed(texts):
     return ENCODER.encode(list(texts))
 
 
-@pytest.fixture(scope="module")
-def small_store_path(tmp_path_factory) -> Path:
-    return ingest_bundled(tmp_path_factory.mktemp("hostile-index") / "tutor.db", _embed)
-
-
 @pytest.fixture
-def store(small_store_path, tmp_path):
-    with open_copy(small_store_path, tmp_path) as store:
-        yield store
+def store(fake_store):
+    """A private copy of the bundled notes ingested with the stand-in encoder."""
+    return fake_store
 
 
 def _load(store: Store, directory: Path):

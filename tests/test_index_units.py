@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from index.errors import IndexCorrupt
-from index.lexical import LexicalIndex, american, content_words, light_stem, terms, words
-from index.text import clean_message, expand_abbreviations, normalize_query
+from index.lexical import LexicalIndex, american, content_words, terms, words
+from index.text import clean_message, expand_abbreviations, retrieval_query
 from index.vector import VectorIndex
+from knowledge.words import light_stem
 
 
 @pytest.mark.parametrize(
@@ -29,16 +30,16 @@ from index.vector import VectorIndex
         ("why dont ppl use lbfgs more", "why do not people use lbfgs more"),
     ],
 )
-def test_normalize_query(message, expected):
-    assert normalize_query(message) == expected
+def test_retrieval_query(message, expected):
+    assert retrieval_query(message) == expected
 
 
 def test_context_is_kept_unless_asked_for_the_question_alone():
     message = "my prof keeps saying NCHW in lecture. what does it stand for?"
-    assert normalize_query(message) == message
-    assert normalize_query(message, keep_context=False) == "what does it stand for?"
-    assert normalize_query("whats the lr for") == "what is the learning rate for"
-    assert normalize_query("whats the lr for", glossary=False) == "whats the lr for"
+    assert retrieval_query(message) == message
+    assert retrieval_query(message, keep_context=False) == "what does it stand for?"
+    assert retrieval_query("whats the lr for") == "what is the learning rate for"
+    assert retrieval_query("whats the lr for", glossary=False) == "whats the lr for"
 
 
 def test_terms_count_hyphenated_names_written_solid():

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from knowledge.analysis import ANY_DOCUMENT_MIN, SAME_CHAPTER_MIN, Candidate, analyse
 from knowledge.errors import KnowledgeError, NameClash, ParseError
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
-from knowledge.models import DocumentMeta, Entry, ParsedDocument, normalize_question
+from knowledge.models import DocumentMeta, Entry, ParsedDocument, question_key
 from knowledge.parsers.bounds import MAX_ENTRIES, MAX_NESTING
 from knowledge.parsers.decks import DECK_PARSERS, detect_format
 from knowledge.parsers.questionnaire import LAYOUTS
@@ -432,7 +432,7 @@ def test_existing_databases_get_origins_backfilled(tmp_path):
         db["documents"].insert({"source": source, "title": source, "content_hash": "old"})
         db["items"].insert(
             {"source": source, "n": 1, "question": "Old question?", "answer": "old",
-             "question_key": normalize_question("Old question?")}
+             "question_key": question_key("Old question?")}
         )  # fmt: skip
     db.conn.commit()
     db.conn.close()
@@ -454,7 +454,7 @@ def test_a_legacy_document_is_never_taken_over_by_position(tmp_path):
     db["documents"].insert({"source": "notes.tsv", "title": "notes", "content_hash": "old"})
     db["items"].insert(
         {"source": "notes.tsv", "n": 1, "question": "What is a tensor?", "answer": "An array",
-         "question_key": normalize_question("What is a tensor?")}
+         "question_key": question_key("What is a tensor?")}
     )  # fmt: skip
     db.conn.commit()
     db.conn.close()

@@ -10,7 +10,7 @@ import pytest
 
 from knowledge.flags import static_flags
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
-from knowledge.models import CLOZE, PLACEHOLDER, UNANSWERED, normalize_question
+from knowledge.models import CLOZE, PLACEHOLDER, UNANSWERED, question_key
 from knowledge.parsers.questionnaire import parse_bullets, parse_lines, parse_numbered
 
 CH13, CH4, CH13_B, CH5, CS231N = (
@@ -139,10 +139,10 @@ def test_every_dev_query_expectation_is_an_item(docs):
     """The parsers keep question text intact: every expected entry of the dev set exists."""
     if not DEV_QUERIES.exists():
         pytest.skip("shared/eval not beside the checkout")
-    keys = {(name, normalize_question(e.question)) for name, doc in docs.items() for e in doc.entries}
+    keys = {(name, question_key(e.question)) for name, doc in docs.items() for e in doc.entries}
     for line in DEV_QUERIES.read_text().splitlines():
         for expected in json.loads(line)["expect"]:
-            assert (expected["source"], normalize_question(expected["question"])) in keys, expected
+            assert (expected["source"], question_key(expected["question"])) in keys, expected
 
 
 @pytest.mark.parametrize("parser", [parse_bullets, parse_numbered, parse_lines])

@@ -1,4 +1,9 @@
-"""The SQLite store: seeded content, duplicate groups, off-topic answers, idempotent and atomic ingest."""
+"""The SQLite store: seeded content, duplicate groups, off-topic answers, idempotent and atomic ingest.
+
+Which entries group and which answers are off topic depends on the real model's embeddings (``seeded_store``,
+``embed``); how an ingest updates, rolls back and locks does not, and runs on the store ingested with the
+stand-in encoder (``fake_store``, ``fake_embed``).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,6 @@ from knowledge.analysis import AGREEMENT_MIN, Candidate, analyse
 from knowledge.errors import NotFound, ParseError, StoreError
 from knowledge.loader import SOURCES_DIR, load_document
 from knowledge.store import Store
-
-pytestmark = pytest.mark.model
 
 CH13, CH4, CH13_B, CH5, CS231N = (
     "000_bc2d647321f7b90f.txt",
@@ -82,21 +85,21 @@ def test_best_answer_rule(embed):
     assert result.off_topic == {3} and result.agreement[3] < AGREEMENT_MIN
 
 
-def test_reingest_is_idempotent(seeded_store, embed):
-    before = dump(seeded_store)
+def test_reingest_is_idempotent(fake_store, fake_embed):
+    before = dump(fake_store)
     docs = [load_document(p) for p in sorted(SOURCES_DIR.glob("*.txt"))]
-    report = seeded_store.ingest(docs, embed)
+    report = fake_store.ingest(docs, fake_embed)
     assert (report.added, report.updated, report.retired, report.unchanged) == (0, 0, 0, 221)
-    after = dump(seeded_store)
+    after = dump(fake_store)
     assert after[1] == before[1] and after[2] == before[2]
 
 
-def test_edited_document_updates_in_place_and_retires_removed(seeded_store, embed, tmp_path):
+def test_edited_document_updates_in_place_and_retires_removed(fake_store, fake_embed, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(SOURCES_DIR / "manifest.yaml", src)
     text = (SOURCES_DIR / CH4).read_text()
-    ids = {it.n: it.id for it in seeded_store.items(source=CH4)}
+    ids = {it.n: it.id for it in fake_store.items(source=CH4)}
     edited = text.replace(
         "gradient is the slope of a function at a point", "the slope of the loss at a point"
     )
@@ -106,17 +109,17 @@ def test_edited_document_updates_in_place_and_retires_removed(seeded_store, embe
     (src / CH4).write_text(edited)
     # The edited copy is another file than the bundled one (a name clash): replacing it is explicit, and
     # entries then keep their ids by question only.
-    report = seeded_store.ingest([load_document(src / CH4)], embed, replace=True)
+    report = fake_store.ingest([load_document(src / CH4)], fake_embed, replace=True)
     assert report.retired == 1 and report.added == 0
-    items = {it.question: it for it in seeded_store.items(source=CH4)}
+    items = {it.question: it for it in fake_store.items(source=CH4)}
     assert items["What is a “gradient”?"].answer == "the slope of the loss at a point"
     assert items["What is a “gradient”?"].id == ids[18]
     assert items["What are the “bias” parameters in a neural network? Why do we need them?"].id == ids[28]
-    retired = [it for it in seeded_store.items(include_retired=True, source=CH4) if it.retired]
+    retired = [it for it in fake_store.items(include_retired=True, source=CH4) if it.retired]
     assert [(it.id, it.question) for it in retired] == [(ids[27], "What does view do in PyTorch?")]
     # Restoring the entry brings back the same item.
-    seeded_store.ingest([load_document(SOURCES_DIR / CH4)], embed, replace=True)
-    assert {it.n: it.id for it in seeded_store.items(source=CH4)} == ids
+    fake_store.ingest([load_document(SOURCES_DIR / CH4)], fake_embed, replace=True)
+    assert {it.n: it.id for it in fake_store.items(source=CH4)} == ids
 
 
 def test_metadata_only_edit_regroups_and_changes_the_content_hash(seeded_store, embed, tmp_path):
@@ -139,20 +142,20 @@ def test_metadata_only_edit_regroups_and_changes_the_content_hash(seeded_store, 
     fresh.close()
 
 
-def test_bad_file_leaves_store_untouched(seeded_store, embed, tmp_path):
-    before = dump(seeded_store)
+def test_bad_file_leaves_store_untouched(fake_store, fake_embed, tmp_path):
+    before = dump(fake_store)
     good = tmp_path / "good.tsv"
     good.write_text("What is a tensor?\tAn n-dimensional array\n")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok", "answer": "fine"}\n{oops\n')
     with pytest.raises(ParseError, match=r"bad.jsonl:2"):
         docs = [load_document(good), load_document(bad)]
-        seeded_store.ingest(docs, embed)
-    assert dump(seeded_store) == before
+        fake_store.ingest(docs, fake_embed)
+    assert dump(fake_store) == before
 
 
-def test_failure_inside_the_transaction_rolls_back(seeded_store, embed, tmp_path, monkeypatch):
-    before = dump(seeded_store)
+def test_failure_inside_the_transaction_rolls_back(fake_store, fake_embed, tmp_path, monkeypatch):
+    before = dump(fake_store)
     deck = tmp_path / "deck.tsv"
     deck.write_text("What is a tensor?\tAn n-dimensional array\n")
 
@@ -161,12 +164,12 @@ def test_failure_inside_the_transaction_rolls_back(seeded_store, embed, tmp_path
 
     monkeypatch.setattr("knowledge.store.analyse", broken_analyse)
     with pytest.raises(RuntimeError):
-        seeded_store.ingest([load_document(deck)], embed)
-    assert dump(seeded_store) == before
+        fake_store.ingest([load_document(deck)], fake_embed)
+    assert dump(fake_store) == before
 
 
-def test_failing_model_changes_nothing(seeded_store, tmp_path):
-    before = dump(seeded_store)
+def test_failing_model_changes_nothing(fake_store, tmp_path):
+    before = dump(fake_store)
     deck = tmp_path / "deck.tsv"
     deck.write_text("What is a tensor?\tAn n-dimensional array\n")
 
@@ -174,15 +177,15 @@ def test_failing_model_changes_nothing(seeded_store, tmp_path):
         raise RuntimeError("model crashed")
 
     with pytest.raises(RuntimeError):
-        seeded_store.ingest([load_document(deck)], broken_embed)
-    assert dump(seeded_store) == before
+        fake_store.ingest([load_document(deck)], broken_embed)
+    assert dump(fake_store) == before
 
 
-def test_model_runs_outside_the_write_lock(seeded_store, embed, tmp_path):
+def test_model_runs_outside_the_write_lock(fake_store, fake_embed, tmp_path):
     """Embedding takes seconds; other writers (quiz answers, feedback) must not wait for it."""
     deck = tmp_path / "deck.tsv"
     deck.write_text("What is a tensor?\tAn n-dimensional array\nWhat is a ___ layer?\tdense\n")
-    other = sqlite3.connect(seeded_store.path, timeout=0, isolation_level=None)
+    other = sqlite3.connect(fake_store.path, timeout=0, isolation_level=None)
     lock_free_during_embed: list[bool] = []
 
     def watching_embed(texts):
@@ -192,35 +195,35 @@ def test_model_runs_outside_the_write_lock(seeded_store, embed, tmp_path):
             lock_free_during_embed.append(True)
         except sqlite3.OperationalError:  # "database is locked": ingest holds the write lock
             lock_free_during_embed.append(False)
-        return embed(texts)
+        return fake_embed(texts)
 
     try:
-        report = seeded_store.ingest([load_document(deck)], watching_embed)
+        report = fake_store.ingest([load_document(deck)], watching_embed)
     finally:
         other.close()
     assert report.added == 2
     assert lock_free_during_embed and all(lock_free_during_embed)
 
 
-def test_user_deck_joins_the_base(seeded_store, embed, tmp_path):
+def test_user_deck_joins_the_base(fake_store, fake_embed, tmp_path):
     deck = tmp_path / "my_notes.md"
     deck.write_text(
         "---\ntitle: My CNN notes\ntopics: [cnn]\n---\n\n## What is a dilated convolution?\n\n"
         "A convolution whose kernel taps are spaced apart, growing the receptive field.\n\n## ___ pooling\n\nmax\n"
     )
-    report = seeded_store.ingest([load_document(deck)], embed)
+    report = fake_store.ingest([load_document(deck)], fake_embed)
     assert report.added == 2
-    items = seeded_store.items(source="my_notes.md")
+    items = fake_store.items(source="my_notes.md")
     assert [it.n for it in items] == [1, 2] and "cloze" in items[1].flags
-    assert {d.source: d.title for d in seeded_store.documents()}["my_notes.md"] == "My CNN notes"
+    assert {d.source: d.title for d in fake_store.documents()}["my_notes.md"] == "My CNN notes"
 
 
-def test_disable_item(seeded_store):
-    item = seeded_store.items(source=CH13)[4]
-    assert seeded_store.set_disabled(item.id).servable is False
-    assert seeded_store.set_disabled(item.id, False).servable is True
+def test_disable_item(fake_store):
+    item = fake_store.items(source=CH13)[4]
+    assert fake_store.set_disabled(item.id).servable is False
+    assert fake_store.set_disabled(item.id, False).servable is True
     with pytest.raises(NotFound):
-        seeded_store.item(999_999)
+        fake_store.item(999_999)
 
 
 def test_corrupt_database_gives_a_clear_error(tmp_path):
@@ -230,7 +233,7 @@ def test_corrupt_database_gives_a_clear_error(tmp_path):
         Store(path)
 
 
-def test_cli_ingest_list_show_stats(tmp_path, monkeypatch, encoder):
+def test_cli_ingest_list_show_stats(tmp_path, monkeypatch):
     from tutor.cli import main
 
     monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))

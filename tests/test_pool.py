@@ -262,9 +262,8 @@ async def tutor_on_pool(retriever, tmp_path, settings: PoolSettings, **overrides
         shared.close()
 
 
-@pytest.mark.model
 async def test_two_hundred_demos_one_worker_killed_every_request_answered_once(
-    retriever, redis, workers, tmp_path
+    fake_retriever, redis, workers, tmp_path
 ):
     """50 users x 4 demos, two workers, one SIGKILLed mid-run: one reply each, the survivor drains the queue."""
     workers.start(1)  # two live now
@@ -273,7 +272,7 @@ async def test_two_hundred_demos_one_worker_killed_every_request_answered_once(
     requests = ["softmax of 1, 2, 3", "receptive field after two stride-2 convs", "conv output for W=32 F=3 S=1 P=1",
                 "softmax of 2, 4, 8"]  # fmt: skip
     async with tutor_on_pool(
-        retriever, tmp_path, settings, demo_queue_per_user=4, demo_queue_total=200, demo_timeout_s=30
+        fake_retriever, tmp_path, settings, demo_queue_per_user=4, demo_queue_total=200, demo_timeout_s=30
     ) as w:
         users = [w.server.create_user(f"student{i}") for i in range(50)]
         interactions = []
@@ -305,12 +304,11 @@ async def test_two_hundred_demos_one_worker_killed_every_request_answered_once(
         client.close()
 
 
-@pytest.mark.model
 async def test_broker_down_then_back_demos_unavailable_meanwhile_then_work(
-    retriever, redis, workers, tmp_path
+    fake_retriever, redis, workers, tmp_path
 ):
     settings = PoolSettings(redis.url, max_wait_s=60, connect_timeout_s=0.5)
-    async with tutor_on_pool(retriever, tmp_path, settings) as w:
+    async with tutor_on_pool(fake_retriever, tmp_path, settings) as w:
         srv = w.server
         ok = await srv.invoke_slash(w.alice, w.general, "demo", {"request": "receptive_field"})
         assert (await ok.wait_message(timeout=60)).embed["title"] == "Demo: receptive_field"

@@ -1,5 +1,10 @@
 """The quiz engine over the seeded store: selection, FSRS state and review log, modes, persistence,
-concurrency, and the terminal front ends (`tutor quiz`, `tutor stats`, chat `/quiz`)."""
+concurrency, and the terminal front ends (`tutor quiz`, `tutor stats`, chat `/quiz`).
+
+Which cards, topics, distractors and grades come out depends on the real model (``quiz``, ``store``); the
+session flow, persistence and concurrency do not, and run with the stand-in encoder (``fake_quiz``,
+``fake_quiz_store``).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from fsrs import Rating, Scheduler, State
 
 from knowledge.models import NOT_SERVABLE
 from knowledge.quiz import QuizError, QuizService
-from knowledge.quiz.grading import STOPWORDS
+from knowledge.quiz.grading import ANSWER_FILLERS
 from knowledge.quiz.selection import (
     GENERAL,
     MAX_OPTION_CHARS,
@@ -35,8 +40,6 @@ from knowledge.quiz.selection import (
     topic_vocabulary,
 )
 from knowledge.store import Store
-
-pytestmark = pytest.mark.model
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 TANH, WIGGLE, CE_CLOZE, PARAMS_76 = 150, 155, 162, 116  # item ids in the seeded store
@@ -81,6 +84,28 @@ def clock():
 
 
 @pytest.fixture
+def fake_quiz_store(fake_quiz_store_path, tmp_path):
+    """A private copy of the quiz-ready store ingested with the stand-in encoder, for the tests whose subject
+    is the session flow, persistence or concurrency rather than which cards, topics or grades the model
+    gives."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(fake_quiz_store_path, data / "tutor.db")
+    store = Store(data / "tutor.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def fake_quiz(fake_quiz_store, fake_encoder, clock):
+    service = QuizService(
+        fake_quiz_store, fake_encoder, scheduler=Scheduler(enable_fuzzing=False), clock=clock
+    )
+    yield service
+    service.close()
+
+
+@pytest.fixture
 def quiz(store, encoder, clock):
     service = QuizService(store, encoder, scheduler=Scheduler(enable_fuzzing=False), clock=clock)
     yield service
@@ -121,21 +146,21 @@ def test_disabled_item_leaves_the_quiz(quiz, store):
     assert TANH not in {q.item_id for q in play(quiz, session)}
 
 
-def test_due_cards_come_first_most_overdue_first(quiz, clock):
-    first = quiz.start("u1", n=3, mode="free")
-    early = [q.card_id for q in play(quiz, first)]  # all wrong: due again in minutes
+def test_due_cards_come_first_most_overdue_first(fake_quiz, clock):
+    first = fake_quiz.start("u1", n=3, mode="free")
+    early = [q.card_id for q in play(fake_quiz, first)]  # all wrong: due again in minutes
     clock.advance(days=1)
-    later = quiz.start("u1", n=5, mode="free")
+    later = fake_quiz.start("u1", n=5, mode="free")
     order = []
-    while (q := quiz.question(later)) is not None:
+    while (q := fake_quiz.question(later)) is not None:
         order.append((q.card_id, q.is_new))
-        quiz.skip(later)
+        fake_quiz.skip(later)
     assert [c for c, new in order[:3]] == early and not any(new for _, new in order[:3])
     assert all(new for _, new in order[3:])
-    review = quiz.start("u1", n=10, review_only=True)
+    review = fake_quiz.start("u1", n=10, review_only=True)
     assert review.total == 3
-    nothing = quiz.start("u2", n=5, review_only=True)
-    assert nothing.total == 0 and quiz.question(nothing) is None
+    nothing = fake_quiz.start("u2", n=5, review_only=True)
+    assert nothing.total == 0 and fake_quiz.question(nothing) is None
 
 
 def test_topic_and_source_filters(quiz):
@@ -161,10 +186,10 @@ def test_topic_and_source_filters(quiz):
         ({"source": "999"}, "no document matches '999'; documents: 000_"),
     ],
 )
-def test_filters_matching_nothing_say_so(quiz, filters, message):
+def test_filters_matching_nothing_say_so(fake_quiz, filters, message):
     with pytest.raises(QuizError, match=message):
-        quiz.start("u1", **filters)
-    assert quiz.active_session("u1") is None
+        fake_quiz.start("u1", **filters)
+    assert fake_quiz.active_session("u1") is None
 
 
 class _Doc:
@@ -294,26 +319,26 @@ def test_ratings_follow_fsrs_and_lapses_are_counted(quiz, store, clock):
     assert quiz.answer(hint_session, "0 to 1").rating == Rating.Hard  # correct, but with a hint
 
 
-def test_reveal_and_skip(quiz, store):
-    session = quiz.start("u1", n=3, mode="free")
-    quiz.question(session)
-    revealed = quiz.reveal(session)
+def test_reveal_and_skip(fake_quiz, fake_quiz_store):
+    session = fake_quiz.start("u1", n=3, mode="free")
+    fake_quiz.question(session)
+    revealed = fake_quiz.reveal(session)
     assert revealed.verdict == "revealed" and revealed.rating == Rating.Again and revealed.reference
-    assert quiz.rate(session, "good").rating == Rating.Good
-    quiz.question(session)
-    quiz.skip(session)
-    assert quiz.question(session).position == 2
-    final = quiz.end(session)
+    assert fake_quiz.rate(session, "good").rating == Rating.Good
+    fake_quiz.question(session)
+    fake_quiz.skip(session)
+    assert fake_quiz.question(session).position == 2
+    final = fake_quiz.end(session)
     assert (final.status, final.answered, final.skipped) == ("ended", 1, 1)
-    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 1
+    assert fake_quiz_store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 1
 
 
-def test_only_the_owner_can_answer(quiz):
-    session = quiz.start("owner", n=1, mode="free")
-    quiz.question(session)
+def test_only_the_owner_can_answer(fake_quiz):
+    session = fake_quiz.start("owner", n=1, mode="free")
+    fake_quiz.question(session)
     with pytest.raises(QuizError, match="someone else"):
-        quiz.answer(session, "x", user_id="intruder")
-    assert quiz.answer(session, "x", user_id="owner").verdict in ("wrong", "partly", "correct")
+        fake_quiz.answer(session, "x", user_id="intruder")
+    assert fake_quiz.answer(session, "x", user_id="owner").verdict in ("wrong", "partly", "correct")
 
 
 # --- modes ------------------------------------------------------------------------------------------------
@@ -389,7 +414,7 @@ def test_multiple_choice_options_do_not_give_themselves_away_by_form(quiz):
 
 
 def _echo(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS}
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in ANSWER_FILLERS}
 
 
 def test_auto_mode_types_the_cards_whose_options_would_give_them_away(quiz):
@@ -433,16 +458,16 @@ def test_cloze_mode_asks_blanks_and_grades_leniently(quiz):
 
 
 # --- persistence and concurrency -------------------------------------------------------------------------
-def test_session_survives_reopening_the_store(store, encoder, clock):
-    first = QuizService(store, encoder, clock=clock)
+def test_session_survives_reopening_the_store(fake_quiz_store, fake_encoder, clock):
+    first = QuizService(fake_quiz_store, fake_encoder, clock=clock)
     session = first.start("u1", n=4, mode="mc")
     q1 = first.question(session)
     first.answer(session, "a")
     q2 = first.question(session)
     first.close()
 
-    reopened_store = Store(store.path)
-    second = QuizService(reopened_store, encoder, clock=clock)
+    reopened_store = Store(fake_quiz_store.path)
+    second = QuizService(reopened_store, fake_encoder, clock=clock)
     resumed = second.active_session("u1")
     assert resumed.id == session.id and resumed.answered == 1
     again = second.current(resumed)
@@ -457,17 +482,19 @@ def test_session_survives_reopening_the_store(store, encoder, clock):
     reopened_store.close()
 
 
-def test_concurrent_users_in_threads(quiz, store):
+def test_concurrent_users_in_threads(fake_quiz, fake_quiz_store):
     users = [f"user{i}" for i in range(8)]
     errors = []
 
     def learner(user):
         try:
-            session = quiz.start(user, n=6, mode="auto")
-            while (q := quiz.question(session, user_id=user)) is not None:
-                quiz.answer(session, "a" if q.mode == MC else "a tensor with three dimensions", user_id=user)
-                quiz.answer(session, "double click", user_id=user)  # a retried request: no second review
-                quiz.rate(session, "good", user_id=user)
+            session = fake_quiz.start(user, n=6, mode="auto")
+            while (q := fake_quiz.question(session, user_id=user)) is not None:
+                fake_quiz.answer(
+                    session, "a" if q.mode == MC else "a tensor with three dimensions", user_id=user
+                )
+                fake_quiz.answer(session, "double click", user_id=user)  # a retried request: no second review
+                fake_quiz.rate(session, "good", user_id=user)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -477,7 +504,7 @@ def test_concurrent_users_in_threads(quiz, store):
     for t in threads:
         t.join(timeout=120)
     assert not errors
-    check = Store(store.path)
+    check = Store(fake_quiz_store.path)
     assert check.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     per_user = dict(
         check.db.execute("SELECT user_id, COUNT(*) FROM quiz_reviews GROUP BY user_id").fetchall()
@@ -488,26 +515,28 @@ def test_concurrent_users_in_threads(quiz, store):
     check.close()
 
 
-def test_the_quiz_and_the_guild_settings_use_the_store_they_are_given(store, encoder, monkeypatch):
+def test_the_quiz_and_the_guild_settings_use_the_store_they_are_given(
+    fake_quiz_store, fake_encoder, monkeypatch
+):
     from bot.guilds import GuildSettings
 
     monkeypatch.setattr(Store, "__init__", lambda *a, **k: pytest.fail("a second store was opened"))
-    quiz, guilds = QuizService(store, encoder), GuildSettings(store)
+    quiz, guilds = QuizService(fake_quiz_store, fake_encoder), GuildSettings(fake_quiz_store)
     session = quiz.start("u1", n=1, mode="mc")
     assert quiz.question(session) is not None
     quiz.answer(session, "a")
     assert guilds.update(7, quiz_questions=3)["quiz_questions"] == 3
     quiz.close()
     guilds.close()
-    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 1  # still open
+    assert fake_quiz_store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 1  # still open
 
 
-def test_threads_share_one_connection(quiz, store):
+def test_threads_share_one_connection(fake_quiz, fake_quiz_store):
     """Quiz steps, feedback and guild settings from many threads on one connection: no transaction lands
     inside another's (sqlite-utils reads open a savepoint, so reads take the store's lock too)."""
     from bot.guilds import GuildSettings
 
-    guilds = GuildSettings(store)
+    guilds = GuildSettings(fake_quiz_store)
     errors, done = [], threading.Event()
 
     def guarded(fn):
@@ -521,19 +550,19 @@ def test_threads_share_one_connection(quiz, store):
 
     @guarded
     def learner(user):
-        session = quiz.start(user, n=4, mode="auto")
-        while (q := quiz.question(session, user_id=user)) is not None:
-            quiz.answer(session, "a" if q.mode == MC else "a tensor", user_id=user)
-            quiz.stats(user)
-        quiz.set_leaderboard(user, True)
-        quiz.leaderboard()
+        session = fake_quiz.start(user, n=4, mode="auto")
+        while (q := fake_quiz.question(session, user_id=user)) is not None:
+            fake_quiz.answer(session, "a" if q.mode == MC else "a tensor", user_id=user)
+            fake_quiz.stats(user)
+        fake_quiz.set_leaderboard(user, True)
+        fake_quiz.leaderboard()
 
     @guarded
     def others():
         n = 0
         while not done.is_set():
             n += 1
-            store.add_feedback(user_id="x", query=f"q{n}", helpful=True)
+            fake_quiz_store.add_feedback(user_id="x", query=f"q{n}", helpful=True)
             guilds.update(1, quiz_questions=n % 20 + 1)
             guilds.leaderboard_users(1)
 
@@ -547,8 +576,8 @@ def test_threads_share_one_connection(quiz, store):
     for t in background:
         t.join(timeout=30)
     assert not errors
-    assert store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 16
-    assert store.db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] > 0
+    assert fake_quiz_store.db.execute("SELECT COUNT(*) FROM quiz_reviews").fetchone()[0] == 16
+    assert fake_quiz_store.db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] > 0
 
 
 # --- progress ---------------------------------------------------------------------------------------------
@@ -770,19 +799,19 @@ def test_a_learner_contests_a_grade_and_an_admin_decides(quiz, store):
         quiz.contest(session, question.position, user_id="eve")
 
 
-def test_only_a_typed_graded_answer_can_be_contested(quiz):
-    session = quiz.start("fay", n=2, mode="mc")
-    question = quiz.question(session)
+def test_only_a_typed_graded_answer_can_be_contested(fake_quiz):
+    session = fake_quiz.start("fay", n=2, mode="mc")
+    question = fake_quiz.question(session)
     with pytest.raises(QuizError, match="only a graded answer"):
-        quiz.contest(session, question.position)  # not answered yet
-    quiz.answer(session, "a")
+        fake_quiz.contest(session, question.position)  # not answered yet
+    fake_quiz.answer(session, "a")
     with pytest.raises(QuizError, match="typed answer"):
-        quiz.contest(session, question.position)
-    revealed = quiz.start("gus", n=1, mode="free")
-    quiz.question(revealed)
-    quiz.reveal(revealed)
+        fake_quiz.contest(session, question.position)
+    revealed = fake_quiz.start("gus", n=1, mode="free")
+    fake_quiz.question(revealed)
+    fake_quiz.reveal(revealed)
     with pytest.raises(QuizError, match="typed answer"):
-        quiz.contest(revealed, 0)
+        fake_quiz.contest(revealed, 0)
 
 
 def test_contest_from_the_terminal_quiz_and_the_admin_command(data_dir, store):

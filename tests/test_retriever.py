@@ -1,4 +1,5 @@
-"""The retriever end to end with the real model: outcomes, groups, recovery, CLI, batching."""
+"""The retriever end to end with the real model: outcomes, groups, CLI; and, with the stand-in encoder
+(``fake_retriever``, ``fake_store``: the subject is not the model), batching, reloads and index recovery."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from index import store_index
 from index.errors import BadQuery, IndexCorrupt
 from index.retriever import Retriever
 from tests.bot_harness import GatedEncoder
-
-pytestmark = pytest.mark.model
 
 CH13, CH13_B = "000_bc2d647321f7b90f.txt", "002_0e03a6d0dc41612b.txt"
 DEV_QUERIES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev_queries.jsonl"
@@ -148,15 +147,15 @@ def test_dense_features_equal_brute_force(retriever, query_encoder):
     assert list(scoring.scores) == sorted(scoring.scores, reverse=True)
 
 
-def test_ask_many_equals_ask_and_concurrent_callers(retriever):
+def test_ask_many_equals_ask_and_concurrent_callers(fake_retriever):
     queries = ["what is stride", "what is padding for", "tell me a joke", "what does NCHW mean", "", "   "]
-    single = [retriever.ask(q) for q in queries]
-    batch = retriever.ask_many(queries)
+    single = [fake_retriever.ask(q) for q in queries]
+    batch = fake_retriever.ask_many(queries)
     assert [(a.status, a.item_id) for a in batch] == [(a.status, a.item_id) for a in single]
     results: dict[int, tuple] = {}
 
     def worker(i: int) -> None:
-        answer = retriever.ask(queries[i % len(queries)])
+        answer = fake_retriever.ask(queries[i % len(queries)])
         results[i] = (answer.status, answer.item_id)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
@@ -169,10 +168,10 @@ def test_ask_many_equals_ask_and_concurrent_callers(retriever):
     }
 
 
-def test_answers_during_reload_see_one_whole_knowledge_base(retriever):
+def test_answers_during_reload_see_one_whole_knowledge_base(fake_retriever):
     """reload() publishes a new snapshot at once: questions asked meanwhile never fail or change answer."""
     queries = ["what is stride", "what does NCHW mean", "tell me a joke"]
-    expected = [(a.status, a.item_id) for a in map(retriever.ask, queries)]
+    expected = [(a.status, a.item_id) for a in map(fake_retriever.ask, queries)]
     stop = threading.Event()
     seen: list[tuple] = []
     errors: list[BaseException] = []
@@ -180,7 +179,7 @@ def test_answers_during_reload_see_one_whole_knowledge_base(retriever):
     def asker(i: int) -> None:
         while not stop.is_set():
             try:
-                answer = retriever.ask(queries[i % len(queries)])
+                answer = fake_retriever.ask(queries[i % len(queries)])
                 seen.append((i % len(queries), answer.status, answer.item_id))
             except BaseException as exc:  # the test reports any failure
                 errors.append(exc)
@@ -191,7 +190,7 @@ def test_answers_during_reload_see_one_whole_knowledge_base(retriever):
         t.start()
     try:
         for _ in range(3):
-            retriever.reload()
+            fake_retriever.reload()
     finally:
         stop.set()
         for t in threads:
@@ -205,19 +204,19 @@ def test_answers_during_reload_see_one_whole_knowledge_base(retriever):
     [("\ud800 what is stride", BadQuery), ("xq7 what is stride", RuntimeError)],
     ids=["lone-surrogate", "encoder-fails-on-one-text"],
 )
-def test_one_bad_question_in_a_batch_fails_alone(retriever, bad, error):
+def test_one_bad_question_in_a_batch_fails_alone(fake_retriever, bad, error):
     """16 callers at once, one whose text the encoder cannot take: only that one fails, with its own error."""
     good = ["what is stride", "what is padding for", "what does NCHW mean", "tell me a joke"]
-    expected = {q: (a.status, a.item_id) for q, a in zip(good, map(retriever.ask, good), strict=True)}
-    gate = GatedEncoder(retriever.query_encoder, poison="xq7")
-    retriever.query_encoder = gate
+    expected = {q: (a.status, a.item_id) for q, a in zip(good, map(fake_retriever.ask, good), strict=True)}
+    gate = GatedEncoder(fake_retriever.query_encoder, poison="xq7")
+    fake_retriever.query_encoder = gate
     texts = {i: good[i % len(good)] for i in range(16)}
     texts[7] = bad
     results: dict[int, object] = {}
 
     def asker(i: int) -> None:
         try:
-            results[i] = retriever.ask(texts[i])
+            results[i] = fake_retriever.ask(texts[i])
         except Exception as exc:  # the test checks who failed, and how
             results[i] = exc
 
@@ -227,9 +226,9 @@ def test_one_bad_question_in_a_batch_fails_alone(retriever, bad, error):
     for i in range(1, 16):
         threads[i].start()
     deadline = time.monotonic() + 30
-    while len(retriever._pending) < 15 and time.monotonic() < deadline:
+    while len(fake_retriever._pending) < 15 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(retriever._pending) == 15
+    assert len(fake_retriever._pending) == 15
     gate.release.set()
     for t in threads.values():
         t.join(timeout=60)
@@ -239,13 +238,15 @@ def test_one_bad_question_in_a_batch_fails_alone(retriever, bad, error):
         assert "not valid text" in str(results[7])
     answered = {i: (a.status, a.item_id) for i, a in results.items() if i != 7}
     assert answered == {i: expected[texts[i]] for i in texts if i != 7}, "every other caller got its answer"
-    assert retriever.ask("what is stride").status == expected["what is stride"][0], "still answering"
+    assert fake_retriever.ask("what is stride").status == expected["what is stride"][0], "still answering"
 
 
 @pytest.fixture
-def index_copy(seeded_index_dir, tmp_path):
+def fake_index_copy(fake_index_dir, tmp_path):
+    """A private copy of the index of the store ingested with the stand-in encoder (``fake_store``): what
+    follows is about the index's files, not the model."""
     target = tmp_path / "index"
-    shutil.copytree(seeded_index_dir, target)
+    shutil.copytree(fake_index_dir, target)
     return target
 
 
@@ -264,43 +265,46 @@ def _load(store, encoder, directory):
         (lambda d: (d / "lexical.sqlite").write_bytes(b"not sqlite"), "lexical.sqlite does not match"),
     ],
 )
-def test_load_detects_missing_and_corrupt_index(seeded_store, encoder, index_copy, damage, reason):
-    assert _load(seeded_store, encoder, index_copy).manifest["n_items"] == 221
-    damage(index_copy)
+def test_load_detects_missing_and_corrupt_index(fake_store, fake_encoder, fake_index_copy, damage, reason):
+    assert _load(fake_store, fake_encoder, fake_index_copy).manifest["n_items"] == 221
+    damage(fake_index_copy)
     with pytest.raises(IndexCorrupt, match=reason):
-        _load(seeded_store, encoder, index_copy)
+        _load(fake_store, fake_encoder, fake_index_copy)
 
 
-def test_load_detects_stale_index(seeded_store, encoder, index_copy):
-    seeded_store.set_disabled(seeded_store.items()[0].id)  # any change to what retrieval depends on
+def test_load_detects_stale_index(fake_store, fake_encoder, fake_index_copy):
+    fake_store.set_disabled(fake_store.items()[0].id)  # any change to what retrieval depends on
     with pytest.raises(IndexCorrupt, match="stale"):
-        _load(seeded_store, encoder, index_copy)
+        _load(fake_store, fake_encoder, fake_index_copy)
 
 
-def test_retriever_rebuilds_a_corrupt_index_with_one_log_line(seeded_store, encoder, index_copy, caplog):
+def test_retriever_rebuilds_a_corrupt_index_with_one_log_line(
+    fake_store, fake_encoder, fake_index_copy, caplog
+):
     caplog.set_level(logging.WARNING, logger="index.store_index")
-    reference = Retriever(seeded_store, encoder, index_copy)
+    reference = Retriever(fake_store, fake_encoder, fake_index_copy)
     assert reference.rebuilt_because is None
     expected = reference.ask("what is stride").item_id
-    (index_copy / "vectors.faiss").write_bytes(b"\x00garbage" * 64)
-    rebuilt = Retriever(seeded_store, encoder, index_copy)
+    (fake_index_copy / "vectors.faiss").write_bytes(b"\x00garbage" * 64)
+    rebuilt = Retriever(fake_store, fake_encoder, fake_index_copy)
     assert "checksum" in rebuilt.rebuilt_because
     assert rebuilt.ask("what is stride").item_id == expected
     assert len([r for r in caplog.records if "rebuilding" in r.getMessage()]) == 1
-    assert Retriever(seeded_store, encoder, index_copy).rebuilt_because is None  # the rebuilt index is valid
+    valid = Retriever(fake_store, fake_encoder, fake_index_copy)
+    assert valid.rebuilt_because is None, "the rebuilt index is valid"
 
 
-def test_concurrent_rebuilds_build_once_and_leave_no_temp_files(seeded_store, encoder, index_copy):
+def test_concurrent_rebuilds_build_once_and_leave_no_temp_files(fake_store, fake_encoder, fake_index_copy):
     """Two processes finding the index missing: one builds, the other waits for it and loads it."""
     from knowledge.store import Store
 
-    shutil.rmtree(index_copy)
+    shutil.rmtree(fake_index_copy)
     results: dict[int, tuple] = {}
 
     def opener(i: int) -> None:
-        store = Store(seeded_store.path)
+        store = Store(fake_store.path)
         try:
-            index, reason = store_index.load_or_build(store, encoder, index_copy)
+            index, reason = store_index.load_or_build(store, fake_encoder, fake_index_copy)
             results[i] = (index.manifest["n_items"], reason)
         finally:
             store.close()
@@ -312,8 +316,8 @@ def test_concurrent_rebuilds_build_once_and_leave_no_temp_files(seeded_store, en
         t.join(timeout=120)
     assert sorted(n for n, _ in results.values()) == [221, 221]
     assert sorted(reason is None for _, reason in results.values()) == [False, True]
-    assert not list(index_copy.glob(".*.tmp")) and _load(seeded_store, encoder, index_copy)
-    assert (index_copy / "views.npy").stat().st_mode & 0o044 == (0o666 & ~_umask()) & 0o044  # not 0600
+    assert not list(fake_index_copy.glob(".*.tmp")) and _load(fake_store, fake_encoder, fake_index_copy)
+    assert (fake_index_copy / "views.npy").stat().st_mode & 0o044 == (0o666 & ~_umask()) & 0o044  # not 0600
 
 
 def _umask() -> int:
@@ -322,20 +326,20 @@ def _umask() -> int:
     return _UMASK
 
 
-def test_rebuild_removes_files_left_by_a_killed_build(seeded_store, encoder, index_copy):
-    leftover = index_copy / ".views.npy.abc123.tmp"
+def test_rebuild_removes_files_left_by_a_killed_build(fake_store, fake_encoder, fake_index_copy):
+    leftover = fake_index_copy / ".views.npy.abc123.tmp"
     leftover.write_bytes(b"half a file")
-    (index_copy / "manifest.json").unlink()
-    store_index.load_or_build(seeded_store, encoder, index_copy)
+    (fake_index_copy / "manifest.json").unlink()
+    store_index.load_or_build(fake_store, fake_encoder, fake_index_copy)
     assert not leftover.exists()
 
 
-def test_empty_knowledge_base_is_a_clear_error(tmp_path, encoder):
+def test_empty_knowledge_base_is_a_clear_error(tmp_path, fake_encoder):
     from index.errors import EmptyKnowledgeBase
     from knowledge.store import Store
 
     with pytest.raises(EmptyKnowledgeBase, match="tutor kb ingest"):
-        Retriever(Store(tmp_path / "empty.db"), encoder, tmp_path / "index")
+        Retriever(Store(tmp_path / "empty.db"), fake_encoder, tmp_path / "index")
 
 
 @pytest.mark.parametrize(
