@@ -122,9 +122,7 @@ def _by_entry() -> dict[tuple[str, str], Illustration]:
     table: dict[tuple[str, str], Illustration] = {}
     for spec in engine.catalogue():
         for ref in spec.kb:
-            table.setdefault(
-                (ref.title, question_key(ref.question)), Illustration(spec.name, spec.summary)
-            )
+            table.setdefault((ref.title, question_key(ref.question)), Illustration(spec.name, spec.summary))
     return table
 
 

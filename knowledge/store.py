@@ -519,9 +519,7 @@ class Store:
         claimed: set[int] = set()
         assignment: list[dict | None] = []
         for entry in doc.entries:
-            candidates = [
-                r for r in by_key.get(question_key(entry.question), []) if r["id"] not in claimed
-            ]
+            candidates = [r for r in by_key.get(question_key(entry.question), []) if r["id"] not in claimed]
             match = (
                 min(candidates, key=lambda r: (r["retired_at"] is not None, r["id"])) if candidates else None
             )

@@ -389,9 +389,7 @@ def test_kb_citations_quote_the_sources():
     documents = [load_document(p) for p in collect_paths([SOURCES_DIR])]
     questions = {}
     for doc in documents:
-        questions.setdefault(doc.meta.title, set()).update(
-            question_key(e.question) for e in doc.entries
-        )
+        questions.setdefault(doc.meta.title, set()).update(question_key(e.question) for e in doc.entries)
     assert len(questions) == len(documents), "titles name one document each"
     for spec in engine.catalogue():
         assert spec.kb, spec.name

@@ -326,7 +326,10 @@ def test_number_words_and_shorthands():
     assert normalize_demo_request("2.5k steps, 1M params") == "2500 steps, 1000000 params"
     # a comma group that starts with 0 can only be a thousands separator; others are left to context
     assert normalize_demo_request("1,000 classes and 2,050,000.5") == "1000 classes and 2050000.5"
-    assert normalize_demo_request("(3,224,224), kernels 3,3,3, 1,200 steps") == "(3,224,224), kernels 3,3,3, 1,200 steps"
+    assert (
+        normalize_demo_request("(3,224,224), kernels 3,3,3, 1,200 steps")
+        == "(3,224,224), kernels 3,3,3, 1,200 steps"
+    )
 
 
 def test_markdown_emphasis_is_dropped_and_a_power_is_between_numbers():
@@ -336,7 +339,9 @@ def test_markdown_emphasis_is_dropped_and_a_power_is_between_numbers():
     assert normalize_demo_request("10**12 and 2**-1") == "1000000000000 and 0.5"
     assert normalize_demo_request("2 ** 3") == "2 3"  # no power with spaces (parse() refuses it as ambiguous)
     assert normalize_demo_request("1.5e+19^2") == "1.5e+19^2"  # the exponent of a number in e-form is no base
-    assert normalize_demo_request("2^3^2") == "512"  # one chain, read as mathematics does (parse() refuses chains)
+    assert (
+        normalize_demo_request("2^3^2") == "512"
+    )  # one chain, read as mathematics does (parse() refuses chains)
     assert (
         normalize_demo_request("receptive_field shape_a=3 x_min=-2 3*10^8 2*3")
         == "receptive_field shape_a=3 x_min=-2 3e8 2x3"
