@@ -108,9 +108,39 @@ class SharedDatabase(sqlite_utils.Database):
             rows = cursor.fetchall()
         return (dict(zip(keys, row, strict=True)) for row in rows)
 
-    def execute(self, sql: str, parameters: Sequence | dict[str, Any] | None = None) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Sequence | dict[str, Any] | None = None) -> Any:
+        """A statement under the lock; a SELECT's rows are fetched under it too (``FetchedRows``), so no
+        other thread's BEGIN, COMMIT or ROLLBACK lands while they are read."""
         with self._shared_lock:
-            return super().execute(sql, parameters)
+            cursor = super().execute(sql, parameters)
+            if _FIRST_WORD.match(sql) is None:
+                return cursor
+            return FetchedRows(cursor.fetchall(), cursor.description)
+
+
+class FetchedRows:
+    """The rows of a SELECT, already read: what callers use of a cursor (iteration, ``fetchone``,
+    ``fetchall``, ``description``)."""
+
+    def __init__(self, rows: list[tuple], description: Any) -> None:
+        self._rows = rows
+        self._next = 0
+        self.description = description
+
+    def __iter__(self) -> Iterator[tuple]:
+        while self._next < len(self._rows):
+            self._next += 1
+            yield self._rows[self._next - 1]
+
+    def fetchone(self) -> tuple | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[tuple]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
 
 
 _FIRST_WORD = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)

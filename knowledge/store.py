@@ -278,7 +278,8 @@ class Store:
         return cls(Path(data_dir) / DB_NAME)
 
     def close(self) -> None:
-        self.db.conn.close()
+        with self.lock:  # not under another thread's transaction or read
+            self.db.conn.close()
         self._in_use.release()
 
     # --- schema ---

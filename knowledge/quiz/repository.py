@@ -89,8 +89,7 @@ LIMIT :limit
 
 
 def store_lock(store: Store) -> threading.RLock:
-    """The lock that ``Store.transaction()`` takes, for the reads of a connection shared between threads
-    (see the module's note). ``Store`` has no public name for it yet."""
+    """The store's lock (``Store.lock``): the one ``Store.transaction()`` and every read take."""
     return store.lock
 
 

@@ -108,15 +108,16 @@ class QuizService:
     def catalogue(self, refresh: bool = False) -> Catalogue:
         """The quizzable cards; ``refresh`` rebuilds them if the store changed (re-ingest, disabled item).
 
-        Built under the store's lock (~0.1 s for the bundled notes, their vectors cached), so from one
-        committed state of the knowledge base.
+        Built without holding the store's lock across the embedding (its reads and the vector cache lock
+        their own steps), so a first build (the bot's warm-up, a new deck's cards) does not stall the other
+        threads; two threads may both build, and the last one's catalogue is kept (they are equal).
         """
-        with self._lock:
-            if self._catalogue is None or (
-                refresh and self._catalogue.fingerprint != self._store.content_hash()
-            ):
-                self._catalogue = build_catalogue(self._store, self._vectors)
-            return self._catalogue
+        current = self._catalogue
+        if current is not None and not (refresh and current.fingerprint != self._store.content_hash()):
+            return current
+        built = build_catalogue(self._store, self._vectors)
+        self._catalogue = built
+        return built
 
     def topics(self) -> list[tuple[str, int]]:
         """(topic, number of cards), most cards first: for autocomplete and ``--topic``."""

@@ -21,7 +21,6 @@ from bot.formatting import shorten
 from bot.ui import TutorModal, send
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
 from knowledge.models import DocumentMeta, Entry, ParsedDocument
-from knowledge.quiz.repository import store_lock
 from knowledge.quiz.selection import MODES
 from knowledge.store import IngestReport, Store
 
@@ -63,18 +62,15 @@ class Admin(commands.Cog):
     async def _change(self, fn, *args):
         """Run a store change and reload the retriever and the quiz catalogue, all in a thread.
 
-        All of it holds the store's lock (``store_lock``), so other threads' quiz steps, feedback and
-        settings wait for the change instead of colliding with it on the connection the whole bot
-        shares: an ingest plans and stages in plain read transactions of its own, outside
-        ``Store.transaction()``, and the retriever reloads with sqlite-utils reads (see
-        ``knowledge.quiz.repository``).
+        The store locks each step on the connection the whole bot shares (an ingest's read snapshots,
+        its staging and publish transactions, every read), never the whole change: quiz steps, feedback
+        and settings go on between the steps of an ingest, an index rebuild or a catalogue build.
         """
 
         def work():
-            with store_lock(self._store):
-                result = fn(*args)
-                self.bot.retriever.reload()
-                self.bot.quiz.catalogue(refresh=True)
+            result = fn(*args)
+            self.bot.retriever.reload()
+            self.bot.quiz.catalogue(refresh=True)
             return result
 
         async with self._lock:

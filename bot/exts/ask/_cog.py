@@ -35,8 +35,6 @@ class Ask(commands.Cog):
 
     def __init__(self, bot: TutorBot) -> None:
         self.bot = bot
-        # One SQLite connection is shared; its transactions must not interleave across threads.
-        self._store_lock = asyncio.Lock()
         # Retrieval threads mostly wait for the retriever's shared encoder batch, so a pool wider than the
         # default (CPUs + 4) lets a burst of questions share one batch instead of queueing for a thread.
         self._pool = ThreadPoolExecutor(max_workers=RETRIEVAL_THREADS, thread_name_prefix="retrieval")
@@ -61,22 +59,20 @@ class Ask(commands.Cog):
         self, interaction: discord.Interaction, answer: Answer, *, helpful: bool
     ) -> int:
         shown = answer.answer if answer.answer is not None else (answer.no_answer_reason or answer.status)
-        async with self._store_lock:
-            return await asyncio.to_thread(
-                self.bot.store.add_feedback,
-                user_id=str(interaction.user.id),
-                query=answer.query,
-                helpful=helpful,
-                status=answer.status,
-                item_id=answer.item_id,
-                answer=shown,
-                guild_id=str(interaction.guild_id) if interaction.guild_id else None,
-                channel_id=str(interaction.channel_id) if interaction.channel_id else None,
-            )
+        return await asyncio.to_thread(  # the store keeps threads' transactions apart (Store.lock)
+            self.bot.store.add_feedback,
+            user_id=str(interaction.user.id),
+            query=answer.query,
+            helpful=helpful,
+            status=answer.status,
+            item_id=answer.item_id,
+            answer=shown,
+            guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+            channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+        )
 
     async def record_comment(self, feedback_id: int, comment: str) -> None:
-        async with self._store_lock:
-            await asyncio.to_thread(self.bot.store.add_feedback_comment, feedback_id, comment)
+        await asyncio.to_thread(self.bot.store.add_feedback_comment, feedback_id, comment)
 
     def illustration(self, answer: Answer) -> Illustration | None:
         """A demo that illustrates the matched entry or another entry of its duplicate group."""

@@ -1,4 +1,4 @@
-"""An ``Answer`` as Discord embeds: the same content as ``index.cli.format_answer`` gives the terminal."""
+"""An ``Answer`` as Discord embeds: the same content as ``tutor.ask.format_answer`` gives the terminal."""
 
 from __future__ import annotations
 
