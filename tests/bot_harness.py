@@ -7,6 +7,7 @@ discord.py endpoints restored afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -177,3 +178,23 @@ async def hold_batch(server: DiscordServer, retriever: Any, gate: GatedEncoder, 
         lambda: len(retriever._pending) >= n, timeout=20, what=f"{n} questions queued behind the leader"
     )
     gate.release.set()
+
+
+@contextlib.asynccontextmanager
+async def store_held(store: Any) -> AsyncIterator[None]:
+    """Another thread holds the store's lock (a long write) until the block ends: the bot's writes wait."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, name="holds-the-store")
+    holder.start()
+    try:
+        assert await asyncio.to_thread(held.wait, 10), "the store's lock was not taken"
+        yield
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join, 10)

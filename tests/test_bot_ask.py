@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from bot.errors import GENERIC
 from bot.exts.ask._embeds import UNSURE_NOTE
 from knowledge.files import connect_read_only
-from tests.bot_harness import World, running_tutor
+from tests.bot_harness import World, running_tutor, store_held
 from tests.fakediscord import CB_DEFERRED_UPDATE, CB_MESSAGE, CB_MODAL
 
 ANSWERED = "what is a receptive field"
@@ -175,17 +174,7 @@ async def test_feedback_is_answered_while_the_store_is_busy(world: World) -> Non
     srv, store = world.server, world.services.store
     ix = await srv.invoke_slash(world.alice, world.general, "ask", {"question": ANSWERED})
     msg = await ix.wait_message()
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # another thread holds the store (a long write): votes cannot be stored yet
-        with store.lock:
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(10)
-    try:
+    async with store_held(store):  # another thread holds the store (a long write): votes wait
         not_helpful = await srv.click(msg, label="Not helpful", user=world.bob)
         await not_helpful.wait_response()
         assert not_helpful.response_type == CB_MODAL, "the form opens before the vote is stored"
@@ -194,9 +183,6 @@ async def test_feedback_is_answered_while_the_store_is_busy(world: World) -> Non
         assert helpful.response_type == CB_DEFERRED_UPDATE, "deferred rather than left unanswered"
         with contextlib.closing(connect_read_only(store.path)) as peek:  # not through the held store
             assert peek.execute("SELECT count(*) FROM feedback").fetchone()[0] == 0
-    finally:
-        release.set()
-        holder.join(10)
     submit = await srv.submit_modal(not_helpful, {"feedback:details": "it is too short"})
     await submit.wait_message(ephemeral)
     thanks = await helpful.wait_followup()

@@ -14,7 +14,7 @@ import pytest
 from bot.errors import GENERIC
 from bot.logs import REDACTED, RedactingFormatter, RedactSecrets, configure_logging
 from bot.ratelimit import RateLimiter, wait_text
-from tests.bot_harness import GatedEncoder, World, hold_batch, replies_to, reply_to, running_tutor
+from tests.bot_harness import GatedEncoder, World, hold_batch, replies_to, reply_to, running_tutor, store_held
 from tests.fakediscord import DiscordServer
 from tutor.settings import Settings
 
@@ -268,8 +268,7 @@ async def test_debug_logs_never_contain_tokens(
         ) as w:
             ix = await srv.invoke_slash(w.alice, w.general, "ask", {"question": "what is a receptive field"})
             msg = await ix.wait_message()
-            cog = w.bot.get_cog("Ask")
-            async with cog._store_lock:  # the vote waits: the thanks goes out as a webhook follow-up
+            async with store_held(w.services.store):  # the vote waits: the thanks goes out as a follow-up
                 click = await srv.click(msg, label="Helpful", user=w.bob)
                 await click.wait_response()
             await click.wait_followup()
