@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from knowledge.quiz.repository import store_lock
 from knowledge.store import Store
 
 
@@ -28,7 +27,7 @@ class GuildSettings:
         self._owned = not isinstance(store, Store)  # opened here, so closed here
         self._store = Store(store) if self._owned else store
         self._lock = threading.Lock()  # then the store's (``_db``), never the other way round
-        self._db = store_lock(self._store)
+        self._db = self._store.lock
         with self._lock, self._db:
             self._cache: dict[str, dict[str, Any]] = self._store.all_guild_settings()
 

@@ -14,7 +14,7 @@ SQLite connection (``check_same_thread=False``) is called from many threads (the
   re-entrant lock, so two threads' transactions never interleave, and a transaction opened inside one of
   the same thread (the vector cache writing while a quiz step builds its cards) joins it. Other processes
   on the same file (``tutor quiz`` while the bot runs) are kept apart by SQLite's own file lock.
-* **Reads take the same lock** (``store_lock``). A plain ``execute(...).fetchone()`` could do without,
+* **Reads take the same lock** (``Store.lock``). A plain ``execute(...).fetchone()`` could do without,
   but sqlite-utils' ``query()``, which most reads use, wraps the statement in a ``SAVEPOINT``: outside a
   transaction that *begins* one on the shared connection, so another thread's ``BEGIN`` meanwhile fails
   ("cannot start a transaction within a transaction") or its ``COMMIT`` ends the reader's savepoint. Under
@@ -30,7 +30,6 @@ that a thread could hold while waiting for this one (the encoder's lock is never
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -88,17 +87,12 @@ LIMIT :limit
 """
 
 
-def store_lock(store: Store) -> threading.RLock:
-    """The store's lock (``Store.lock``): the one ``Store.transaction()`` and every read take."""
-    return store.lock
-
-
 class QuizRepository:
     """The quiz tables of one shared ``Store``. Callers hold ``lock`` (``writing()`` for a transaction)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.lock = store_lock(store)  # the quiz's steps one at a time, and apart from other threads' writes
+        self.lock = store.lock  # the quiz's steps one at a time, and apart from other threads' writes
 
     @property
     def db(self) -> sqlite_utils.Database:
