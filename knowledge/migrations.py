@@ -168,6 +168,38 @@ def _m008_document_removed(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE documents ADD COLUMN removed_at TEXT")
 
 
+def _m009_scopes(db: sqlite_utils.Database) -> None:
+    """Spaces (knowledge.scope): a document's space (NULL: shared), each space's overrides (hidden items,
+    corrected answers, with provenance), what became of Not helpful feedback, and a quiz session's space.
+
+    A server's cards (``guild_<id>.jsonl``) belong to that server's space. Every document is marked not
+    analysed, so the next ingest regroups duplicates within each space: groups never cross spaces again.
+    """
+    db.execute("ALTER TABLE documents ADD COLUMN scope TEXT")
+    for row in list(db.query("SELECT source FROM documents")):
+        if GUILD_SOURCE.fullmatch(row["source"] or ""):
+            key = row["source"][len("guild_") : -len(".jsonl")]
+            db.execute("UPDATE documents SET scope = ? WHERE source = ?", [key, row["source"]])
+    db.execute("CREATE INDEX documents_scope ON documents (scope)")
+    db.execute("UPDATE documents SET analysed = 0")
+    db["overrides"].create(
+        {
+            "id": int, "scope": str, "item_id": int, "kind": str, "answer": str, "original": str,
+            "author": str, "created_at": str, "note": str,
+        },
+        pk="id",
+        foreign_keys=[("item_id", "items", "id")],
+        not_null={"scope", "item_id", "kind", "author", "created_at"},
+    )  # fmt: skip
+    db["overrides"].create_index(["scope", "item_id", "kind"], unique=True)
+    db.execute("ALTER TABLE feedback ADD COLUMN resolution TEXT")
+    db.execute("ALTER TABLE feedback ADD COLUMN resolved_by TEXT")
+    db.execute("ALTER TABLE feedback ADD COLUMN resolved_at TEXT")
+    db.execute("ALTER TABLE feedback ADD COLUMN owner_resolution TEXT")  # the owners' review of shared items
+    db["feedback"].create_index(["guild_id", "helpful"])
+    db.execute("ALTER TABLE quiz_sessions ADD COLUMN scope TEXT")
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
@@ -178,4 +210,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_document_origin", _m006_document_origin),
     ("007_text_vectors", _m007_text_vectors),
     ("008_document_removed", _m008_document_removed),
+    ("009_scopes", _m009_scopes),
 ]

@@ -34,6 +34,7 @@ class DocumentMeta:
     chapter: str = ""
     topics: tuple[str, ...] = ()
     layout: str = ""  # parser name
+    scope: str | None = None  # the space the document belongs to (knowledge.scope); None: shared
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ParsedDocument:
     # Where the document comes from: with its name, its identity in the store ("bundled", "file:<resolved
     # path>"; empty for documents built in code, which the store attributes, see ``Store.ingest``).
     origin: str = ""
+    scope: str | None = None  # the space whose cards these are (knowledge.scope); None: shared
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Item:
     relevance: float | None = None  # cosine(question, answer): the off-topic rule's score
     group: int | None = None
     retired: bool = False
+    scope: str | None = None  # its document's space (knowledge.scope); None: shared
 
     @property
     def servable(self) -> bool:

@@ -107,6 +107,8 @@ class _Plan:
     origin: str
     path: str | None
     revision: int | None  # the stored document's revision when planned; None: not stored yet
+    scope: str | None = None  # the document's space (knowledge.scope); None: shared
+    previous_scope: str | None = None  # the space it was stored in, when it moves to another
     action: str = "write"
     rows: list[tuple[int, int, Entry, str, int]] = field(default_factory=list)
     retire: list[int] = field(default_factory=list)
@@ -126,7 +128,11 @@ _STAGING_TABLES = (
     "CREATE TEMP TABLE ingest_analysis (id INTEGER PRIMARY KEY, flags_off TEXT, flags_on TEXT, relevance REAL,"
     " agreement REAL, group_id INTEGER)",
     "CREATE TEMP TABLE ingest_groups (id INTEGER PRIMARY KEY, best_item_id INTEGER, size INTEGER)",
+    "DROP TABLE IF EXISTS temp.ingest_scopes",
+    "CREATE TEMP TABLE ingest_scopes (scope TEXT PRIMARY KEY)",
 )
+_ITEMS = "SELECT i.*, d.scope AS scope FROM items i LEFT JOIN documents d ON d.source = i.source"
+_TEMP_TABLES = ("ingest_rows", "ingest_retire", "ingest_analysis", "ingest_groups", "ingest_scopes")
 
 
 def _publish_batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
@@ -159,6 +165,34 @@ def _analysis_rows(candidates: Sequence[Candidate], result: Analysis) -> Iterato
             result.agreement[cand.key],
             result.groups[cand.key],
         )
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """The items an ingest analyses: every live item of the spaces it touches, and the space of each."""
+
+    items: list[Candidate]
+    scope_of: dict[int, str]  # item id -> space key ('' shared)
+    scopes: frozenset[str]
+
+
+def _analyse_by_scope(candidates: _Candidates, embed: Embed) -> Analysis:
+    """The analysis run within each space on its own: a space's cards never join a group of another space
+    or of the shared notes (whose best answer would then leak, or be replaced), and a card added in one
+    server costs an analysis of that server's cards only."""
+    per_scope: dict[str, list[Candidate]] = {}
+    for cand in candidates.items:
+        per_scope.setdefault(candidates.scope_of[cand.key], []).append(cand)
+    merged = Analysis({}, {}, frozenset(), {}, {})
+    off_topic: set[int] = set()
+    for scope in sorted(per_scope):
+        part = analyse(per_scope[scope], embed)
+        merged.relevance.update(part.relevance)
+        merged.agreement.update(part.agreement)
+        merged.groups.update(part.groups)
+        merged.best.update(part.best)
+        off_topic |= part.off_topic
+    return Analysis(merged.relevance, merged.agreement, frozenset(off_topic), merged.groups, merged.best)
 
 
 def _deduplicated(embed: Embed) -> Embed:
@@ -436,6 +470,14 @@ class Store:
             return doc.origin
         return GUILD_ORIGIN if GUILD_SOURCE.fullmatch(doc.meta.source) else PROGRAM_ORIGIN
 
+    def _scope(self, doc: ParsedDocument) -> str | None:
+        """The document's space: as built, or a server's cards by their name (``guild_<id>.jsonl``)."""
+        if doc.scope is not None:
+            return doc.scope
+        if self._origin(doc) == GUILD_ORIGIN and GUILD_SOURCE.fullmatch(doc.meta.source):
+            return doc.meta.source[len("guild_") : -len(".jsonl")]
+        return None
+
     def _distinct(self, documents: Sequence[ParsedDocument]) -> list[ParsedDocument]:
         """The documents of one ingest, each once: the same file twice is read once, two files sharing a
         name are a :class:`NameClash` (whatever ``replace`` says: neither is in the base yet)."""
@@ -462,26 +504,38 @@ class Store:
 
     def _plan(
         self, documents: Sequence[ParsedDocument], replace: bool
-    ) -> tuple[list[_Plan], dict[str, int], int, list[Candidate] | None]:
+    ) -> tuple[list[_Plan], dict[str, int], int, _Candidates | None]:
         """Read, in one snapshot, what each document changes; no write. Raises :class:`NameClash`.
 
         Returns the plans, every document's revision, the largest item id, and the items to analyse (None
-        when nothing changed and no earlier ingest left the analysis undone).
+        when nothing changed and no earlier ingest left the analysis undone): those of the spaces whose
+        documents change or were left unanalysed, as duplicates are only grouped within one space.
         """
         with self.lock, self._read_snapshot():  # deferred: one read snapshot, no SQLite lock
             revisions = {
                 r["source"]: r["revision"] for r in self.db.query("SELECT source, revision FROM documents")
             }
             max_id = self._max_id()
-            stale = bool(self.db.execute("SELECT 1 FROM documents WHERE analysed = 0 LIMIT 1").fetchone())
+            stale = {
+                r[0]
+                for r in self.db.execute(
+                    "SELECT DISTINCT COALESCE(scope, '') FROM documents WHERE analysed = 0"
+                )
+            }
             plans = []
             next_id = max_id + 1
             for doc in documents:
                 plan = self._plan_document(doc, replace, next_id)
                 next_id += plan.counts["added"]
                 plans.append(plan)
-            changed = stale or any(p.action == "write" for p in plans)
-            candidates = self._candidates(plans) if changed else None
+            scopes = stale | {
+                s
+                for p in plans
+                if p.action == "write"
+                for s in (p.scope or "", p.previous_scope)
+                if s is not None
+            }
+            candidates = self._candidates(plans, scopes) if scopes else None
         return plans, revisions, max_id, candidates
 
     def _plan_document(self, doc: ParsedDocument, replace: bool, next_id: int) -> _Plan:
@@ -506,10 +560,20 @@ class Store:
         path = origin[len(FILE_ORIGIN) :] if origin.startswith(FILE_ORIGIN) else None
         if origin == BUNDLED_ORIGIN:
             path = str(SOURCES_DIR / source)
-        plan = _Plan(doc, source, origin, path, row["revision"] if row else None)
+        scope = self._scope(doc)
+        plan = _Plan(doc, source, origin, path, row["revision"] if row else None, scope)
         existing = self._items_of(source)
         active = sum(1 for r in existing if r["retired_at"] is None)
-        if row and not replacing and row["content_hash"] == doc.content_hash and active == len(doc.entries):
+        moved = row is not None and row["scope"] != scope
+        if moved:
+            plan.previous_scope = row["scope"] or ""
+        if (
+            row
+            and not replacing
+            and not moved
+            and row["content_hash"] == doc.content_hash
+            and active == len(doc.entries)
+        ):
             plan.action = "unchanged" if stored_origin == origin else "claim"  # claim: record a legacy origin
             plan.counts["unchanged"] = len(doc.entries)
             return plan
@@ -564,16 +628,22 @@ class Store:
         sql = "SELECT * FROM items WHERE source = ?" + ("" if include_retired else " AND retired_at IS NULL")
         return list(self.db.query(sql + " ORDER BY id", [source]))
 
-    def _candidates(self, plans: Sequence[_Plan]) -> list[Candidate]:
-        """Every item live once the plans are published, in id order, as the analysis sees it."""
+    def _candidates(self, plans: Sequence[_Plan], scopes: set[str]) -> _Candidates:
+        """Every item of ``scopes`` (space keys, '' shared) live once the plans are published, in id order,
+        as the analysis sees it, with the space of each."""
         written = {p.source: p for p in plans if p.action == "write"}
         candidates = []
+        scope_of: dict[int, str] = {}
+        marks = ", ".join("?" * len(scopes))
         for row in self.db.query(
-            "SELECT i.id, i.source, i.n, i.question, i.answer, i.disabled, d.course, d.chapter FROM items i"
-            " JOIN documents d ON d.source = i.source WHERE i.retired_at IS NULL ORDER BY i.id"
+            "SELECT i.id, i.source, i.n, i.question, i.answer, i.disabled, d.course, d.chapter,"
+            " COALESCE(d.scope, '') AS scope FROM items i JOIN documents d ON d.source = i.source"
+            f" WHERE i.retired_at IS NULL AND COALESCE(d.scope, '') IN ({marks}) ORDER BY i.id",
+            sorted(scopes),
         ):
             if row["source"] in written:
                 continue
+            scope_of[row["id"]] = row["scope"]
             chapter = f"{row['course']}/{row['chapter']}" if row["chapter"] else ""
             flags = static_flags(row["question"], row["answer"]) | ({DISABLED} if row["disabled"] else set())
             candidates.append(
@@ -591,6 +661,7 @@ class Store:
             meta = plan.doc.meta
             chapter = f"{meta.course}/{meta.chapter}" if meta.chapter else ""
             for item_id, n, entry, _op, disabled in plan.rows:
+                scope_of[item_id] = plan.scope or ""
                 flags = static_flags(entry.question, entry.answer) | ({DISABLED} if disabled else set())
                 candidates.append(
                     Candidate(
@@ -598,7 +669,7 @@ class Store:
                     )
                 )
         candidates.sort(key=lambda c: c.key)
-        return candidates
+        return _Candidates(candidates, scope_of, frozenset(scopes))
 
     def _stage(self, table: str, columns: int, rows: Iterable[Sequence[Any]]) -> None:
         """Fill a TEMP table in batches; TEMP tables belong to this connection and lock nothing shared."""
@@ -627,7 +698,7 @@ class Store:
         plans: Sequence[_Plan],
         revisions: dict[str, int],
         max_id: int,
-        candidates: list[Candidate] | None,
+        candidates: _Candidates | None,
         embed: Embed,
         reported: dict[str, Counter],
         skipped: set[str],
@@ -639,7 +710,7 @@ class Store:
         published = False
         if candidates is not None:
             say("analysing duplicates and answers ...")
-            result = analyse(candidates, _deduplicated(embed))
+            result = _analyse_by_scope(candidates, _deduplicated(embed))
         for sql in _STAGING_TABLES:
             self.db.execute(sql)
         try:
@@ -655,7 +726,14 @@ class Store:
             )
             self._stage("ingest_retire", 2, ((item_id, p.source) for p in writes for item_id in p.retire))
             if result is not None:
-                self._stage("ingest_analysis", 6, _analysis_rows(candidates or [], result))
+                self._stage(
+                    "ingest_analysis", 6, _analysis_rows(candidates.items if candidates else [], result)
+                )
+                self._stage(
+                    "ingest_scopes",
+                    1,
+                    ((scope,) for scope in sorted(candidates.scopes if candidates else ())),
+                )
                 sizes = Counter(result.groups.values())
                 self._stage("ingest_groups", 3, ((g, b, sizes[g]) for g, b in result.best.items()))
             candidates = None
@@ -690,7 +768,7 @@ class Store:
                         raise _Conflict
                     self._publish_analysis()
         finally:
-            for table in ("ingest_rows", "ingest_retire", "ingest_analysis", "ingest_groups"):
+            for table in _TEMP_TABLES:
                 self.db.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
     def _max_id(self) -> int:
@@ -708,14 +786,16 @@ class Store:
         write = plan.action == "write"
         self.db.execute(
             "INSERT INTO documents (source, title, course, chapter, topics, layout, content_hash, path, ingested_at,"
-            " origin, revision, analysed, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?)"
+            " origin, revision, analysed, removed_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)"
             " ON CONFLICT(source) DO UPDATE"
             " SET title=excluded.title, course=excluded.course, chapter=excluded.chapter, topics=excluded.topics,"
             " layout=excluded.layout, content_hash=excluded.content_hash, path=excluded.path,"
             " ingested_at=excluded.ingested_at, origin=excluded.origin, revision=documents.revision + 1,"
-            " analysed=CASE WHEN ? THEN 0 ELSE documents.analysed END, removed_at=excluded.removed_at",
+            " analysed=CASE WHEN ? THEN 0 ELSE documents.analysed END, removed_at=excluded.removed_at,"
+            " scope=excluded.scope",
             [plan.source, meta.title, meta.course, meta.chapter, json.dumps(list(meta.topics)), meta.layout,
-             plan.doc.content_hash, plan.path, now, plan.origin, None if plan.doc.entries else now, int(write)],
+             plan.doc.content_hash, plan.path, now, plan.origin, None if plan.doc.entries else now, plan.scope,
+             int(write)],
         )  # fmt: skip
         if not write:
             return
@@ -743,7 +823,8 @@ class Store:
         )
 
     def _publish_analysis(self) -> None:
-        """Groups, flags and scores of every live item, writing only what changed; then mark all analysed."""
+        """Groups, flags and scores of the analysed spaces' live items, writing only what changed; then mark
+        those spaces' documents analysed. Another space's groups are left as they are."""
         self.db.execute(
             "UPDATE items SET flags=s.flags, relevance=s.relevance, agreement=s.agreement, group_id=s.group_id"
             " FROM (SELECT a.id, CASE WHEN i.disabled THEN a.flags_on ELSE a.flags_off END AS flags, a.relevance,"
@@ -751,13 +832,20 @@ class Store:
             " WHERE items.id = s.id AND (items.flags IS NOT s.flags OR items.relevance IS NOT s.relevance"
             " OR items.agreement IS NOT s.agreement OR items.group_id IS NOT s.group_id)"
         )  # fmt: skip
-        self.db.execute("DELETE FROM groups WHERE id NOT IN (SELECT id FROM temp.ingest_groups)")
+        self.db.execute(
+            "DELETE FROM groups WHERE id NOT IN (SELECT id FROM temp.ingest_groups) AND id IN (SELECT i.id"
+            " FROM items i JOIN documents d ON d.source = i.source"
+            " WHERE COALESCE(d.scope, '') IN (SELECT scope FROM temp.ingest_scopes))"
+        )
         self.db.execute(
             "INSERT OR REPLACE INTO groups (id, best_item_id, size) SELECT g.id, g.best_item_id, g.size"
             " FROM temp.ingest_groups g LEFT JOIN groups o ON o.id = g.id"
             " WHERE o.id IS NULL OR o.best_item_id IS NOT g.best_item_id OR o.size IS NOT g.size"
         )
-        self.db.execute("UPDATE documents SET analysed = 1 WHERE analysed = 0")
+        self.db.execute(
+            "UPDATE documents SET analysed = 1 WHERE analysed = 0"
+            " AND COALESCE(scope, '') IN (SELECT scope FROM temp.ingest_scopes)"
+        )
 
     # --- admin ---
     def set_disabled(self, item_id: int, disabled: bool = True) -> Item:
@@ -817,12 +905,14 @@ class Store:
                     topics=tuple(json.loads(row["topics"] or "[]")),
                     layout=row["layout"] or "",
                 )
-                doc = ParsedDocument(meta, (), row["content_hash"] or "", row["origin"] or "")
-                plan = _Plan(doc, source, row["origin"], row["path"], row["revision"], retire=live)
+                doc = ParsedDocument(meta, (), row["content_hash"] or "", row["origin"] or "", row["scope"])
+                plan = _Plan(
+                    doc, source, row["origin"], row["path"], row["revision"], row["scope"], retire=live
+                )
                 plan.counts["retired"] = len(live)
                 if source in reported:  # retired by an earlier try, whose analysis met another writer
                     plan.action = "unchanged"
-                candidates = self._candidates([plan])
+                candidates = self._candidates([plan], {row["scope"] or ""})
                 if report is None:
                     reviews, cards = (
                         self.db.execute(sql, [source]).fetchone()[0]
@@ -943,6 +1033,7 @@ class Store:
             relevance=row["relevance"],
             group=row["group_id"],
             retired=row["retired_at"] is not None,
+            scope=row.get("scope"),
         )
 
     def items(self, include_retired: bool = False, source: str | None = None) -> list[Item]:
@@ -953,21 +1044,21 @@ class Store:
             where.append("source = ?")
             params.append(source)
         sql = (
-            "SELECT * FROM items"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY source, n, id"
+            _ITEMS
+            + (" WHERE " + " AND ".join(f"i.{w}" for w in where) if where else "")
+            + " ORDER BY i.source, i.n, i.id"
         )
         return [self._to_item(row) for row in self.db.query(sql, params)]
 
     def item(self, item_id: int) -> Item:
-        rows = list(self.db.query("SELECT * FROM items WHERE id = ?", [item_id]))
+        rows = list(self.db.query(_ITEMS + " WHERE i.id = ?", [item_id]))
         if not rows:
             raise NotFound(f"no item with id {item_id}")
         return self._to_item(rows[0])
 
     def group_members(self, group_id: int) -> list[Item]:
         rows = self.db.query(
-            "SELECT * FROM items WHERE group_id = ? AND retired_at IS NULL ORDER BY source, n", [group_id]
+            _ITEMS + " WHERE i.group_id = ? AND i.retired_at IS NULL ORDER BY i.source, i.n", [group_id]
         )
         return [self._to_item(row) for row in rows]
 
@@ -986,6 +1077,7 @@ class Store:
                 chapter=row["chapter"] or "",
                 topics=tuple(json.loads(row["topics"] or "[]")),
                 layout=row["layout"] or "",
+                scope=row["scope"],
             )
             for row in self.db.query("SELECT * FROM documents ORDER BY source")
         ]
@@ -1025,7 +1117,7 @@ class Store:
             digest.update(json.dumps(row, sort_keys=True).encode())
         for row in self.db.query("SELECT id, best_item_id FROM groups ORDER BY id"):
             digest.update(json.dumps(row, sort_keys=True).encode())
-        for row in self.db.query("SELECT source, title, topics FROM documents ORDER BY source"):
+        for row in self.db.query("SELECT source, title, topics, scope FROM documents ORDER BY source"):
             digest.update(json.dumps(row, sort_keys=True).encode())  # citations and topic suggestions
         return digest.hexdigest()
 

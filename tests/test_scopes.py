@@ -1,0 +1,105 @@
+"""Spaces in the store: documents and items carry their space, duplicates never group across spaces,
+and overrides (hides, corrections) stay within the space that made them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from knowledge import overrides
+from knowledge.errors import NotFound
+from knowledge.models import DocumentMeta, Entry, ParsedDocument
+from knowledge.scope import EVERYWHERE, Scope, ScopeError
+
+
+def cards(key: str, pairs: list[tuple[str, str]]) -> ParsedDocument:
+    entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
+    digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+    meta = DocumentMeta(source=f"guild_{key}.jsonl", title=f"{key} cards", layout="jsonl")
+    return ParsedDocument(meta, entries, digest, "discord", key)
+
+
+def shared_item(store):
+    return next(it for it in store.items() if it.scope is None and it.servable)
+
+
+def test_scope_values():
+    assert Scope.shared().is_shared and Scope.of(None).is_shared
+    assert Scope.of(123) == Scope("123")
+    assert Scope.of("a").sees(None) and Scope.of("a").sees("a") and not Scope.of("a").sees("b")
+    assert not Scope.shared().sees("a")
+    for bad in ("", "a b", "x" * 65, "\u200b"):
+        with pytest.raises(ScopeError):
+            Scope(bad)
+
+
+def test_cards_carry_their_space_and_never_group_across_spaces(fake_store, fake_embed):
+    bundled = shared_item(fake_store)
+    twin = [(bundled.question, "a server's own answer, with a link https://example.com")]
+    fake_store.ingest([cards("111", twin), cards("222", twin)], fake_embed)
+    mine = fake_store.items(source="guild_111.jsonl")
+    theirs = fake_store.items(source="guild_222.jsonl")
+    assert [it.scope for it in mine] == ["111"] and [it.scope for it in theirs] == ["222"]
+    assert {d.scope for d in fake_store.documents() if d.source.startswith("guild_")} == {"111", "222"}
+    # The same question in two spaces and the shared notes: three groups, each within one space.
+    for item in (fake_store.item(bundled.id), mine[0], theirs[0]):
+        assert item.group is not None
+        assert {m.scope for m in fake_store.group_members(item.group)} == {item.scope}
+        assert fake_store.item(fake_store.best_answers()[item.group]).scope == item.scope
+    assert len({fake_store.item(bundled.id).group, mine[0].group, theirs[0].group}) == 3
+
+
+def test_hides_and_corrections_stay_in_their_space(fake_store, fake_embed):
+    fake_store.ingest([cards("111", [("What is a widget?", "A thing.")])], fake_embed)
+    card = fake_store.items(source="guild_111.jsonl")[0]
+    bundled = shared_item(fake_store)
+    a, b = Scope.of("111"), Scope.of("222")
+
+    overrides.hide(fake_store, a, bundled.id, "admin-a")
+    fixed = overrides.correct(fake_store, "111", card.id, "A better thing.", "admin-a")
+    assert fixed.original == "A thing." and fixed.author == "admin-a"
+    seen = overrides.load_overrides(fake_store)
+    assert seen.hidden_in(a) == {bundled.id} and seen.hidden_in(b) == frozenset()
+    assert seen.hidden_in(Scope.shared()) == frozenset()
+    assert seen.correction(a, card.id).answer == "A better thing."
+    assert seen.correction(b, card.id) is None
+
+    # Space B cannot touch space A's card, nor learn that it exists.
+    with pytest.raises(NotFound):
+        overrides.hide(fake_store, b, card.id, "admin-b")
+    with pytest.raises(NotFound):
+        overrides.correct(fake_store, "222", card.id, "mine now", "admin-b")
+
+    # The owners' overlay applies everywhere, a space's own correction first.
+    overrides.correct(fake_store, EVERYWHERE, bundled.id, "Owners' answer.", "owner")
+    overrides.correct(fake_store, "111", bundled.id, "A's answer.", "admin-a")
+    seen = overrides.load_overrides(fake_store)
+    assert seen.correction(a, bundled.id).answer == "A's answer."
+    assert seen.correction(b, bundled.id).answer == "Owners' answer."
+    assert seen.correction(Scope.shared(), bundled.id).answer == "Owners' answer."
+
+    assert overrides.restore(fake_store, a, bundled.id) is True
+    assert overrides.restore(fake_store, a, bundled.id) is False
+    assert overrides.load_overrides(fake_store).hidden_in(a) == frozenset()
+
+
+def test_review_queue_is_per_space_and_resolutions_are_separate(fake_store):
+    item = shared_item(fake_store)
+    for user, guild in (("u1", "111"), ("u2", "111"), ("u3", "222"), ("u4", None)):
+        fake_store.add_feedback(
+            user_id=user, query=f"q from {user}", helpful=False, item_id=item.id, answer="shown",
+            comment=f"wrong says {user}", guild_id=guild,
+        )  # fmt: skip
+    page = overrides.review_queue(fake_store, Scope.of("111"))
+    assert page.total == 1 and page.entries[0].votes == 2
+    assert set(page.entries[0].queries) == {"q from u1", "q from u2"}
+    assert overrides.review_queue(fake_store, Scope.of("222")).entries[0].votes == 1
+    owners = overrides.review_queue(fake_store, None)
+    assert owners.entries[0].votes == 4
+
+    assert overrides.resolve(fake_store, Scope.of("111"), item.id, overrides.Resolution.DISMISSED, "a") == 2
+    assert overrides.review_queue(fake_store, Scope.of("111")).total == 0
+    assert overrides.review_queue(fake_store, Scope.of("222")).total == 1
+    assert overrides.review_queue(fake_store, None).entries[0].votes == 4
