@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from knowledge.scope import Correction
+
 
 class Status(StrEnum):
     """How sure the tutor is, and whether there is an answer to show."""
@@ -61,6 +63,7 @@ class Answer:
     alternatives: tuple[Alternative, ...] = ()
     no_answer_reason: str | None = None
     suggestions: tuple[str, ...] = ()  # nearest topics, for no_match
+    correction: Correction | None = None  # set when ``answer`` is a correction (by a space's staff or owners)
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -77,6 +80,13 @@ class Answer:
             "alternatives": [{**asdict(a), "score": round(a.score, 4)} for a in self.alternatives],
             "no_answer_reason": self.no_answer_reason,
             "suggestions": list(self.suggestions),
+            "corrected": None
+            if self.correction is None
+            else {
+                "by": self.correction.author,
+                "at": self.correction.created_at,
+                "everywhere": self.correction.everywhere,
+            },
         }
 
 

@@ -99,8 +99,20 @@ class LexicalHit:
     score: float  # BM25, higher is better
 
 
+SHARED_TOKEN = "shared"
+
+
+def scope_token(key: str | None) -> str:
+    """The token a row's space is indexed as: ``shared``, or ``sp`` + the key in hex (FTS5 folds case and
+    splits on '-', and keys may use both)."""
+    return SHARED_TOKEN if key is None else "sp" + key.encode().hex()
+
+
 class LexicalIndex:
-    """An FTS5 table of (key, question, answer) rows and a word -> document-frequency table."""
+    """An FTS5 table of (key, question, answer, space) rows and a word -> document-frequency table.
+
+    The space column is matched, never scored (its BM25 weight is 0): a search names the spaces whose rows
+    it may return, and FTS5 intersects those rows' postings with the terms'."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -124,7 +136,7 @@ class LexicalIndex:
         return conn
 
     @classmethod
-    def build(cls, path: str | Path, rows: Iterable[tuple[int, str, str]]) -> LexicalIndex:
+    def build(cls, path: str | Path, rows: Iterable[tuple[int, str, str, str | None]]) -> LexicalIndex:
         """Write a fresh index next to the old one and swap it in atomically."""
         path = Path(path)
         with replacing(path) as tmp:
@@ -132,17 +144,19 @@ class LexicalIndex:
         return cls(path)
 
     @staticmethod
-    def _write(tmp: Path, rows: Iterable[tuple[int, str, str]]) -> None:
+    def _write(tmp: Path, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
         conn = sqlite3.connect(tmp)
         conn.execute(
-            "CREATE VIRTUAL TABLE docs USING fts5(question, answer, tokenize=\"porter unicode61 tokenchars '_'\")"
+            "CREATE VIRTUAL TABLE docs USING fts5(question, answer, scope,"
+            " tokenize=\"porter unicode61 tokenchars '_'\")"
         )
         conn.execute("CREATE TABLE vocab (word TEXT PRIMARY KEY, df INTEGER) WITHOUT ROWID")
         df: Counter[str] = Counter()
         with conn:
-            for key, question, answer in rows:
+            for key, question, answer, scope in rows:
                 conn.execute(
-                    "INSERT INTO docs (rowid, question, answer) VALUES (?, ?, ?)", (key, question, answer)
+                    "INSERT INTO docs (rowid, question, answer, scope) VALUES (?, ?, ?, ?)",
+                    (key, question, answer, scope_token(scope)),
                 )
                 df.update(terms(f"{question} {answer}"))
             conn.executemany("INSERT INTO vocab VALUES (?, ?)", df.items())
@@ -150,17 +164,23 @@ class LexicalIndex:
         conn.commit()
         conn.close()
 
-    def search(self, terms: Sequence[str], limit: int = 50) -> list[LexicalHit]:
-        """BM25 (question column weighted double) over any of ``terms``."""
+    def search(
+        self, terms: Sequence[str], limit: int = 50, spaces: Sequence[str | None] | None = None
+    ) -> list[LexicalHit]:
+        """BM25 (question column weighted double) over any of ``terms``, among the rows of ``spaces``
+        (``None`` in it: the shared rows; ``spaces=None``: every row)."""
         terms = [t for t in dict.fromkeys(terms) if t]
         if not terms:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        match = "{question answer} : (" + " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) + ")"
+        if spaces is not None:
+            match = f"scope : ({' OR '.join(scope_token(s) for s in spaces)}) AND {match}"
         try:
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT rowid, -bm25(docs, 2.0, 1.0) FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 2.0, 1.0)"
+                    "SELECT rowid, -bm25(docs, 2.0, 1.0, 0.0) FROM docs WHERE docs MATCH ?"
+                    " ORDER BY bm25(docs, 2.0, 1.0, 0.0)"
                     " LIMIT ?",
                     (match, limit),
                 )

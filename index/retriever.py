@@ -9,6 +9,12 @@ the calibrated probability that it is the entry asked about. ``answer_min`` and 
 probability decide answered / unsure / no_match; they were chosen on the training authors' out-of-fold
 probabilities by an explicit cost (``index.train``), never on the validation author. ``tutor eval``
 measures it; ``tutor index train`` rebuilds it.
+
+Every question is asked in a scope (``knowledge.scope``): the shared notes plus one space's cards, minus
+what that space hides, with its corrections. Candidates come only from what the scope sees (FAISS over the
+shared items, the space's own block of vectors, the lexical index filtered by space), and so do duplicate
+groups' citations, the served answer and the "did you mean" alternatives; a candidate of another space is
+a bug that raises, never an answer.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from index.lexical import GENERAL_WORDS, american, content_words, terms
 from index.model import CALIBRATION_FEATURES, RANK_FEATURES, RetrievalModel
 from index.text import retrieval_query
 from knowledge.models import DISABLED, OFF_TOPIC, PLACEHOLDER, UNANSWERED, Item, question_key
+from knowledge.overrides import load_overrides
+from knowledge.scope import Correction, Overrides, Scope
 from knowledge.store import Store
 from knowledge.words import light_stem
 
@@ -39,6 +47,7 @@ log = logging.getLogger(__name__)
 DENSE_CANDIDATES = 40
 LEXICAL_CANDIDATES = 40
 MAX_ALTERNATIVES = 3
+_SHARED = Scope.shared()
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,15 @@ class _Snapshot:
     row_of: dict[int, int]  # item id -> row of the index's arrays
     stem_df: dict[str, int]
     stems: dict[int, frozenset[str]]  # filled lazily; belongs to this snapshot only
+    overrides: Overrides
+
+    def sees(self, scope: Scope, item: Item) -> bool:
+        """Whether ``scope`` may be shown ``item``: its space's or shared, live, not hidden there."""
+        return (
+            scope.sees(item.scope)
+            and DISABLED not in item.flags
+            and item.id not in self.overrides.hidden_in(scope)
+        )
 
 
 class Retriever:
@@ -101,6 +119,7 @@ class Retriever:
         """
         index, reason = store_index.load_or_build(self.store, self.encoder, self.index_dir)
         items = {it.id: it for it in self.store.items()}
+        overrides = load_overrides(self.store)
         members: dict[int, list[Item]] = {}
         for item in items.values():
             members.setdefault(_group_of(item), []).append(item)
@@ -117,6 +136,7 @@ class Retriever:
             row_of=index.row_of,
             stem_df=stem_df,
             stems={},
+            overrides=overrides,
         )
         self.rebuilt_because = reason
 
@@ -133,44 +153,51 @@ class Retriever:
         return self._kb.titles
 
     # --- public API ---
-    def ask(self, text: str) -> Answer:
-        """Answer one message. Safe to call from many threads at once: their embeddings share a batch."""
+    def ask(self, text: str, scope: Scope = _SHARED) -> Answer:
+        """Answer one message in ``scope``. Safe to call from many threads at once: their embeddings share a
+        batch."""
         kb = self._kb
         query = self._clean(text, kb)
         if not query:
             return Answer(
                 status=NO_MATCH, query=text if isinstance(text, str) else "", suggestions=_topics(kb, None)
             )
-        return self._answer_batched(_Request(text, query, kb))
+        return self._answer_batched(_Request(text, query, kb, scope))
 
-    def ask_many(self, texts: Sequence[str]) -> list[Answer]:
+    def ask_many(self, texts: Sequence[str], scope: Scope = _SHARED) -> list[Answer]:
         """Answer a batch: one encoder call for all of them."""
-        return [answer for answer, _ in self.ask_scored(texts)]
+        return [answer for answer, _ in self.ask_scored(texts, scope)]
 
-    def ask_scored(self, texts: Sequence[str]) -> list[tuple[Answer, Scoring | None]]:
+    def ask_scored(self, texts: Sequence[str], scope: Scope = _SHARED) -> list[tuple[Answer, Scoring | None]]:
         """Answers with the scoring behind each (``None`` for an empty message): for training and eval."""
         kb = self._kb
         started = time.perf_counter()
         out = []
-        for text, scoring, vector in self._score_many(kb, texts):
+        for text, scoring, vector in self._score_many(kb, texts, scope):
             if scoring is None:
                 answer = Answer(status=NO_MATCH, query=text, suggestions=_topics(kb, None))
             else:
-                answer = self._decide(kb, text, scoring, vector, started)
+                answer = self._decide(kb, text, scoring, vector, started, scope)
             out.append((answer, scoring))
         return out
 
-    def answer_item(self, item_id: int, query: str = "") -> Answer:
+    def answer_item(self, item_id: int, query: str = "", scope: Scope = _SHARED) -> Answer:
         """The answer for one entry the user picked (a "did you mean" choice): answered, as chosen."""
         kb = self._kb
         matched = kb.items.get(item_id)
-        if matched is None or DISABLED in matched.flags:
+        if matched is None or not kb.sees(scope, matched):
             raise BadQuery(f"there is no knowledge-base entry {item_id}")
-        return self._matched(kb, query, matched, ANSWERED, score=1.0)
+        return self._matched(kb, query, matched, ANSWERED, scope, score=1.0)
 
-    def explain(self, text: str) -> dict:
+    def sees(self, item_id: int, scope: Scope) -> Item | None:
+        """The live item, if ``scope`` may be shown it (an admin command checks before acting)."""
+        kb = self._kb
+        item = kb.items.get(item_id)
+        return item if item is not None and kb.sees(scope, item) else None
+
+    def explain(self, text: str, scope: Scope = _SHARED) -> dict:
         """Scores behind an answer (for `tutor ask --explain`)."""
-        ((_, scoring),) = self.ask_scored([text])
+        ((_, scoring),) = self.ask_scored([text], scope)
         if scoring is None:
             return {"query": "", "ranked": []}
         return {
@@ -212,7 +239,7 @@ class Retriever:
             query,
         )
 
-    def _score_many(self, kb: _Snapshot, texts: Sequence[str]):
+    def _score_many(self, kb: _Snapshot, texts: Sequence[str], scope: Scope):
         queries = [self._clean(t, kb) for t in texts]
         todo = [q for q in queries if q]
         try:
@@ -226,7 +253,7 @@ class Retriever:
                 yield text, None, None
             else:
                 vector = next(vectors)
-                yield text, self._score(kb, query, vector), vector
+                yield text, self._score(kb, query, vector, scope), vector
 
     def _answer_batched(self, request: _Request) -> Answer:
         """Leader/follower micro-batching: whoever finds no batch running answers everything queued.
@@ -275,8 +302,8 @@ class Retriever:
             if req.error is not None:
                 continue
             try:
-                scoring = self._score(req.kb, req.query, vector)
-                req.answer = self._decide(req.kb, req.text, scoring, vector, req.started)
+                scoring = self._score(req.kb, req.query, vector, req.scope)
+                req.answer = self._decide(req.kb, req.text, scoring, vector, req.started, req.scope)
             except Exception as exc:
                 req.error = exc
 
@@ -309,18 +336,32 @@ class Retriever:
                 vectors.append(None)
         return vectors
 
-    def _score(self, kb: _Snapshot, query: str, vector: np.ndarray) -> Scoring:
-        """Candidates, their features and ranker scores, and the top group's calibration features."""
+    def _score(self, kb: _Snapshot, query: str, vector: np.ndarray, scope: Scope = _SHARED) -> Scoring:
+        """Candidates the scope sees, their features and ranker scores, and the top group's calibration
+        features."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        hits = kb.index.vectors.search(vector[None, :], DENSE_CANDIDATES * store_index.N_VIEWS)
-        candidates = {int(i) // store_index.N_VIEWS for i in hits.ids[0] if i >= 0}
+        candidates: set[int] = set()
+        if len(kb.index.vectors):
+            hits = kb.index.vectors.search(vector[None, :], DENSE_CANDIDATES * store_index.N_VIEWS)
+            candidates = {int(i) // store_index.N_VIEWS for i in hits.ids[0] if i >= 0}
+        rows = kb.index.spaces.get(scope.key) if scope.key is not None else None
+        if rows is not None:  # the space's own cards: exact cosines over its block
+            block = kb.index.views[rows[0] : rows[1]] @ vector  # (n, N_VIEWS)
+            best = block.max(axis=1)
+            top = np.argsort(-best)[:DENSE_CANDIDATES]
+            candidates.update(int(i) for i in kb.index.item_ids[rows[0] + top])
         corrected, unknown = self._unknown_words(kb, query)
-        lexical_hits = kb.index.lexical.search(corrected, LEXICAL_CANDIDATES)
+        spaces = (None,) if scope.key is None else (None, scope.key)
+        lexical_hits = kb.index.lexical.search(corrected, LEXICAL_CANDIDATES, spaces=spaces)
         top_bm25 = max((h.score for h in lexical_hits), default=0.0)
         lexical = {h.key: h.score / top_bm25 for h in lexical_hits if top_bm25 > 0}
         candidates |= lexical.keys()
+        for c in candidates:
+            item = kb.items.get(c)
+            if item is not None and not scope.sees(item.scope):
+                raise RetrievalError(f"item {c} of another space was a candidate in {scope}")
         ids = sorted(
-            c for c in candidates if c in kb.row_of and c in kb.items and DISABLED not in kb.items[c].flags
+            c for c in candidates if c in kb.row_of and c in kb.items and kb.sees(scope, kb.items[c])
         )
         empty = np.zeros(len(CALIBRATION_FEATURES))
         if not ids:
@@ -363,7 +404,9 @@ class Retriever:
         )
         return Scoring(query, groups, matrix, scores, calibration, tuple(unknown))
 
-    def _decide(self, kb: _Snapshot, text: str, scoring: Scoring, vector, started: float) -> Answer:
+    def _decide(
+        self, kb: _Snapshot, text: str, scoring: Scoring, vector, started: float, scope: Scope
+    ) -> Answer:
         if not scoring.groups:
             return Answer(status=NO_MATCH, query=text, suggestions=_topics(kb, vector))
         timings = {"total": (time.perf_counter() - started) * 1000}
@@ -388,6 +431,7 @@ class Retriever:
             text,
             matched,
             status,
+            scope,
             score=probability,
             alternatives=tuple(alternatives[1 : 1 + MAX_ALTERNATIVES]),
             timings_ms=timings,
@@ -399,7 +443,7 @@ class Retriever:
         if not words:
             return 0.0
         stems = set()
-        for member in kb.members[_group_of(item)]:
+        for member in kb.members[_group_of(item)]:  # a group never crosses spaces (knowledge.store)
             if member.id not in kb.stems:
                 kb.stems[member.id] = frozenset(
                     light_stem(w) for w in terms(f"{member.question} {member.answer}")
@@ -428,18 +472,29 @@ class Retriever:
         return corrected, unknown
 
     def _matched(
-        self, kb: _Snapshot, text: str, matched: Item, status: Status, *, score: float, **extra
+        self, kb: _Snapshot, text: str, matched: Item, status: Status, scope: Scope, *, score: float, **extra
     ) -> Answer:
-        """An answer for ``matched``: its group's best answer (or why there is none), citing every member."""
+        """An answer for ``matched``: its group's best answer (or why there is none), citing every member the
+        scope sees; a correction the scope sees (of the served entry, else of the matched one, else of
+        another member) replaces the answer and is returned with it."""
+        visible = [m for m in kb.members[_group_of(matched)] if kb.sees(scope, m)] or [matched]
         served = kb.items.get(kb.best.get(matched.group, matched.id), matched) if matched.group else matched
-        reason = _no_answer_reason(served)
+        if served not in visible:
+            served = matched
+        correction: Correction | None = None
+        for member in (served, matched, *visible):
+            correction = kb.overrides.correction(scope, member.id)
+            if correction is not None:
+                break
+        reason = None if correction is not None else _no_answer_reason(served)
         if reason and status == ANSWERED:
             status = NO_ANSWER
-        members = sorted(kb.members[_group_of(matched)], key=lambda m: (m.id != served.id, m.source, m.n))
+        members = sorted(visible, key=lambda m: (m.id != served.id, m.source, m.n))
         return Answer(
             status=status,
             query=text,
-            answer=None if reason else served.answer,
+            answer=None if reason else (correction.answer if correction else served.answer),
+            correction=correction,
             question=matched.question,
             item_id=matched.id,
             source=matched.source,
@@ -463,12 +518,13 @@ def _no_answer_reason(item: Item) -> str | None:
 class _Request:
     """One caller's question waiting for the batch leader."""
 
-    __slots__ = ("answer", "done", "error", "kb", "query", "started", "text")
+    __slots__ = ("answer", "done", "error", "kb", "query", "scope", "started", "text")
 
-    def __init__(self, text: str, query: str, kb: _Snapshot):
+    def __init__(self, text: str, query: str, kb: _Snapshot, scope: Scope):
         self.text = text
         self.kb = kb
         self.query = query
+        self.scope = scope
         self.started = time.perf_counter()
         self.answer: Answer | None = None
         self.error: BaseException | None = None

@@ -3,14 +3,20 @@
 Layout of ``<data_dir>/index/``::
 
     manifest.json   model id, dimension, content hash of the store, index kind, file checksums
-    vectors.faiss   FAISS index over item views (id = item_id * N_VIEWS + view)
-    views.npy       (n_items, N_VIEWS, dim) float32 per-item vectors for exact re-scoring
+    vectors.faiss   FAISS index over the shared items' views (id = item_id * N_VIEWS + view)
+    views.npy       (n_items, N_VIEWS, dim) float32 per-item vectors for exact re-scoring: the shared items
+                    first, then each space's cards in one block (the manifest's ``spaces``: key -> rows)
     item_ids.npy    item id of each row of views.npy
     topics.npy      vectors of the documents' topics (for "nearest topics" on no_match)
     lexical.sqlite  FTS5 BM25 index and vocabulary
 
 On load every file is checked against the manifest; a missing, stale (store changed) or corrupt index is
 rebuilt from the store with one log line, never served.
+
+Spaces (``knowledge.scope``): one index holds every space's cards, but a question is only ever compared with
+the shared items (FAISS) and its own space's block of ``views.npy`` (exact, a few hundred rows), and the
+lexical index filters by space inside its MATCH. Another space's card is never a candidate, and the cost of
+a scoped question does not grow with the number of spaces (``tutor bench ask --servers``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from knowledge.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: vocabulary also holds hyphenated words written solid
+FORMAT_VERSION = 3  # 2: vocabulary also holds hyphenated words written solid; 3: spaces
 VIEWS = ("question", "question+answer")
 N_VIEWS = len(VIEWS)
 FILES = ("vectors.faiss", "views.npy", "item_ids.npy", "topics.npy", "lexical.sqlite")
@@ -58,6 +64,7 @@ class LoadedIndex:
     topics: list[str]
     topic_vectors: np.ndarray
     lexical: LexicalIndex
+    spaces: dict[str, tuple[int, int]]  # space key -> its rows [start, end) of views / item_ids
 
     @property
     def row_of(self) -> dict[int, int]:
@@ -73,9 +80,11 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
     with store.snapshot() as view:
         live = view.items()
         items = [it for it in live if DISABLED not in it.flags]
-        # A document whose items are all retired (`tutor kb remove`) suggests no topics either.
+        items.sort(key=lambda it: (it.scope is not None, it.scope or "", it.id))  # shared, then per space
+        # A document whose items are all retired (`tutor kb remove`) suggests no topics either; a space's
+        # cards suggest none anywhere (their topics would show in every space).
         live_sources = {it.source for it in live}
-        documents = [doc for doc in view.documents() if doc.source in live_sources]
+        documents = [doc for doc in view.documents() if doc.source in live_sources and doc.scope is None]
         content_hash = view.content_hash()
     if not items:
         raise EmptyKnowledgeBase(EMPTY)
@@ -86,8 +95,14 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
     flat = encoder.encode(texts)
     views = np.ascontiguousarray(flat.reshape(len(items), N_VIEWS, -1))
     item_ids = np.array([it.id for it in items], dtype=np.int64)
-    ids = (item_ids[:, None] * N_VIEWS + np.arange(N_VIEWS)[None, :]).reshape(-1)
-    vectors = VectorIndex.build(flat, ids, kind=kind)
+    n_shared = sum(1 for it in items if it.scope is None)
+    spaces: dict[str, tuple[int, int]] = {}
+    for row, it in enumerate(items):
+        if it.scope is not None:
+            start, _ = spaces.get(it.scope, (row, row))
+            spaces[it.scope] = (start, row + 1)
+    ids = (item_ids[:n_shared, None] * N_VIEWS + np.arange(N_VIEWS)[None, :]).reshape(-1)
+    vectors = VectorIndex.build(flat[: n_shared * N_VIEWS], ids, kind=kind)
     vectors.save(directory / "vectors.faiss")
     _save_npy(directory / "views.npy", views)
     _save_npy(directory / "item_ids.npy", item_ids)
@@ -95,7 +110,7 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
     topic_vectors = encoder.encode(topics) if topics else np.zeros((0, views.shape[-1]), dtype=np.float32)
     _save_npy(directory / "topics.npy", topic_vectors)
     lexical = LexicalIndex.build(
-        directory / "lexical.sqlite", ((it.id, it.question, it.answer) for it in items)
+        directory / "lexical.sqlite", ((it.id, it.question, it.answer, it.scope) for it in items)
     )
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -105,6 +120,8 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
         "kind": vectors.kind,
         "nprobe": vectors.nprobe,
         "n_items": len(items),
+        "n_shared": n_shared,
+        "spaces": {key: list(rows) for key, rows in spaces.items()},
         "views": list(VIEWS),
         "topics": topics,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -113,7 +130,7 @@ def build(store: Store, encoder, directory: Path, kind: str = "auto") -> LoadedI
     }
     with replacing(directory / "manifest.json") as tmp:
         tmp.write_text(json.dumps(manifest, indent=2))
-    return LoadedIndex(manifest, vectors, views, item_ids, topics, topic_vectors, lexical)
+    return LoadedIndex(manifest, vectors, views, item_ids, topics, topic_vectors, lexical, spaces)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -138,7 +155,7 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexCorrupt(f"manifest unreadable ({exc})") from exc
     expected = {
         "format_version": int, "model_id": str, "dim": int, "content_hash": str, "kind": str,
-        "n_items": int, "topics": list, "files": dict,
+        "n_items": int, "n_shared": int, "spaces": dict, "topics": list, "files": dict,
     }  # fmt: skip
     if not isinstance(manifest, dict):
         raise IndexCorrupt(f"manifest has the wrong shape (a {type(manifest).__name__}, not an object)")
@@ -149,6 +166,14 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexCorrupt("manifest has the wrong shape (topics are not all text)")
     if not (manifest.get("nprobe") is None or isinstance(manifest["nprobe"], int)):
         raise IndexCorrupt("manifest has the wrong shape ('nprobe' is not a number)")
+    for key, rows in manifest["spaces"].items():
+        if not (
+            isinstance(rows, list)
+            and len(rows) == 2
+            and all(isinstance(r, int) and not isinstance(r, bool) for r in rows)
+            and manifest["n_shared"] <= rows[0] < rows[1] <= manifest["n_items"]
+        ):
+            raise IndexCorrupt(f"manifest has the wrong shape (the rows of space {key!r})")
     return manifest
 
 
@@ -180,10 +205,18 @@ def load(directory: Path, expected_hash: str, model_id: str, dim: int) -> Loaded
         vectors = VectorIndex.load(directory / "vectors.faiss", manifest["kind"], manifest.get("nprobe"))
     except (ValueError, OSError, RuntimeError) as exc:  # faiss raises RuntimeError on a damaged file
         raise IndexCorrupt(f"unreadable index file ({exc})") from exc
-    if len(vectors) != len(item_ids) * N_VIEWS or views.shape != (len(item_ids), N_VIEWS, dim):
+    n_shared = manifest["n_shared"]
+    if (
+        len(vectors) != n_shared * N_VIEWS
+        or views.shape != (len(item_ids), N_VIEWS, dim)
+        or len(item_ids) != manifest["n_items"]
+    ):
         raise IndexCorrupt("index files disagree on the number of items")
     lexical = LexicalIndex(directory / "lexical.sqlite")
-    return LoadedIndex(manifest, vectors, views, item_ids, list(manifest["topics"]), topic_vectors, lexical)
+    spaces = {key: (rows[0], rows[1]) for key, rows in manifest["spaces"].items()}
+    return LoadedIndex(
+        manifest, vectors, views, item_ids, list(manifest["topics"]), topic_vectors, lexical, spaces
+    )
 
 
 EMPTY = "the knowledge base is empty: run `tutor kb ingest` first"

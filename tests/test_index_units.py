@@ -130,16 +130,22 @@ def test_vector_index_validates_and_persists(tmp_path):
 
 def test_lexical_index_finds_identifiers_and_corrects_typos(tmp_path):
     rows = [
-        (1, "What does to_fp16 do?", "It enables mixed-precision training."),
-        (2, "What does one column of the color_dim plot represent?", "A histogram of activations."),
-        (3, "What is a gradient?", "The slope of the loss."),
-        (4, "What is NCHW?", "Batch, channels, height, width."),
+        (1, "What does to_fp16 do?", "It enables mixed-precision training.", None),
+        (2, "What does one column of the color_dim plot represent?", "A histogram of activations.", None),
+        (3, "What is a gradient?", "The slope of the loss.", None),
+        (4, "What is NCHW?", "Batch, channels, height, width.", None),
+        (5, "What is a shared gradient?", "A space's card.", "Course-A"),
     ]
     index = LexicalIndex.build(tmp_path / "lex.sqlite", rows)
     assert index.search(["to_fp16"])[0].key == 1
     assert index.search(["color_dim"])[0].key == 2
     assert index.search(["nchw"])[0].key == 4
     assert index.search([]) == [] and index.search(['"unbalanced']) == []
+    # A space's rows only where that space is named (keys are case-sensitive; "shared" is only a word).
+    assert [h.key for h in index.search(["gradient"], spaces=[None])] == [3]
+    assert {h.key for h in index.search(["gradient"], spaces=[None, "Course-A"])} == {3, 5}
+    assert [h.key for h in index.search(["gradient"], spaces=[None, "course-a"])] == [3]
+    assert index.search(["shared"], spaces=[None]) == []
     assert index.correct("gradiant") == "gradient"
     assert index.correct("weather") == "weather"
     assert index.known("gradients") and not index.known("transformers")

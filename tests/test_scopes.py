@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from index.errors import BadQuery
 from knowledge import overrides
 from knowledge.errors import NotFound
 from knowledge.models import DocumentMeta, Entry, ParsedDocument
@@ -103,3 +104,54 @@ def test_review_queue_is_per_space_and_resolutions_are_separate(fake_store):
     assert overrides.review_queue(fake_store, Scope.of("111")).total == 0
     assert overrides.review_queue(fake_store, Scope.of("222")).total == 1
     assert overrides.review_queue(fake_store, None).entries[0].votes == 4
+
+
+def _items_in(answer) -> set[int]:
+    """Every entry an answer shows or offers: the match, its citations and the alternatives."""
+    shown = (
+        {answer.item_id} | {c.item_id for c in answer.citations} | {a.item_id for a in answer.alternatives}
+    )
+    return shown - {None}
+
+
+def test_retriever_answers_each_space_from_its_own_cards(fake_retriever, fake_embed):
+    store = fake_retriever.store
+    question = "What is a flibbertigibbet in our course?"
+    store.ingest([cards("111", [(question, "Our course's mascot.")])], fake_embed)
+    fake_retriever.reload()
+    card = store.items(source="guild_111.jsonl")[0]
+    a, b, dm = Scope.of("111"), Scope.of("222"), Scope.shared()
+
+    mine = fake_retriever.ask(question, a)
+    assert mine.item_id == card.id and mine.answer == "Our course's mascot."
+    for scope in (b, dm):
+        answer = fake_retriever.ask(question, scope)
+        assert card.id not in _items_in(answer)
+        assert fake_retriever.sees(card.id, scope) is None
+        with pytest.raises(BadQuery):
+            fake_retriever.answer_item(card.id, question, scope)
+    assert fake_retriever.answer_item(card.id, question, a).answer == "Our course's mascot."
+
+
+def test_retriever_applies_a_space_s_hides_and_corrections_there_only(fake_retriever):
+    store = fake_retriever.store
+    bundled = next(it for it in store.items() if it.servable and it.scope is None and len(it.question) > 30)
+    a, b, dm = Scope.of("111"), Scope.of("222"), Scope.shared()
+    before = {s: fake_retriever.ask(bundled.question, s) for s in (a, b, dm)}
+    assert all(ans.item_id is not None for ans in before.values())
+    served_id = before[a].item_id
+
+    overrides.correct(store, "111", served_id, "The course staff's corrected answer.", "admin-a")
+    fake_retriever.reload()
+    fixed = fake_retriever.ask(bundled.question, a)
+    assert fixed.answer == "The course staff's corrected answer."
+    assert fixed.correction is not None and fixed.correction.author == "admin-a"
+    for scope in (b, dm):
+        other = fake_retriever.ask(bundled.question, scope)
+        assert other.answer == before[scope].answer and other.correction is None
+
+    overrides.hide(store, a, served_id, "admin-a")
+    fake_retriever.reload()
+    assert served_id not in _items_in(fake_retriever.ask(bundled.question, a))
+    assert fake_retriever.ask(bundled.question, b).item_id == served_id
+    assert fake_retriever.ask(bundled.question, dm).item_id == served_id
