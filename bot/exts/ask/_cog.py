@@ -18,6 +18,7 @@ from bot.formatting import valid_text
 from bot.ratelimit import RateLimiter, slow_down
 from bot.ui import send, within_deadline
 from index.answer import NO_MATCH, Answer
+from knowledge.scope import Scope
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
@@ -45,15 +46,15 @@ class Ask(commands.Cog):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- the services, off the event loop ---
-    async def answer(self, question: str) -> Answer:
-        """The retriever's answer; the text is made valid Unicode first (Discord's JSON can carry a lone
-        surrogate, which no encoder can read)."""
+    async def answer(self, question: str, guild_id: int | None) -> Answer:
+        """The retriever's answer in the server's scope (the shared notes in DMs); the text is made valid
+        Unicode first (Discord's JSON can carry a lone surrogate, which no encoder can read)."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._pool, self.bot.retriever.ask, valid_text(question)
+            self._pool, self.bot.retriever.ask, valid_text(question), Scope.of(guild_id)
         )
 
-    async def answer_item(self, item_id: int, query: str) -> Answer:
-        return await asyncio.to_thread(self.bot.retriever.answer_item, item_id, query)
+    async def answer_item(self, item_id: int, query: str, guild_id: int | None) -> Answer:
+        return await asyncio.to_thread(self.bot.retriever.answer_item, item_id, query, Scope.of(guild_id))
 
     async def record_feedback(
         self, interaction: discord.Interaction, answer: Answer, *, helpful: bool
@@ -117,7 +118,7 @@ class Ask(commands.Cog):
         if not verdict.allowed:  # always said: the interaction needs a response, and it is ephemeral
             await interaction.response.send_message(slow_down(verdict, self.limiter), ephemeral=True)
             return
-        answer = await within_deadline(interaction, self.answer(question))
+        answer = await within_deadline(interaction, self.answer(question, interaction.guild_id))
         await self.send_answer(interaction, answer)
 
     @commands.Cog.listener()
@@ -137,7 +138,8 @@ class Ask(commands.Cog):
         if not question.strip():
             await self.reply_to(message, None)
             return
-        await self.reply_to(message, await self.answer(question[: MAX_QUESTION * 2]))
+        guild_id = message.guild.id if message.guild else None
+        await self.reply_to(message, await self.answer(question[: MAX_QUESTION * 2], guild_id))
 
     def question_in(self, message: discord.Message) -> str | None:
         """The question a message asks the bot, or None when it is not addressed to the bot.

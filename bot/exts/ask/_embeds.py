@@ -63,6 +63,10 @@ def answer_embeds(answer: Answer, *, picked: bool = False) -> AnswerEmbeds:
         sure = answer.status in (ANSWERED, NO_ANSWER)
         confidence = f"{answer.score:.2f} ({'high' if sure else 'low: best guess'})"
     embed.add_field(name="Confidence", value=confidence, inline=True)
+    if answer.correction is not None and answer.answer is not None:
+        who = "the tutor's maintainers" if answer.correction.everywhere else "this server's staff"
+        when = answer.correction.created_at[:10]
+        embed.add_field(name="Corrected", value=f"Answer corrected by {who} ({when})", inline=True)
     _footer(embed, answer.query)
 
     if answer.answer is not None:

@@ -49,7 +49,9 @@ class AlternativeButton(discord.ui.Button[AnswerView]):
     async def callback(self, interaction: discord.Interaction) -> None:
         assert self.view is not None
         cog, query = self.view.cog, self.view.answer.query
-        answer = await within_deadline(interaction, cog.answer_item(self.alternative.item_id, query))
+        answer = await within_deadline(
+            interaction, cog.answer_item(self.alternative.item_id, query, interaction.guild_id)
+        )
         await cog.send_answer(interaction, answer, picked=True)
 
 
