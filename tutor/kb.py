@@ -1,4 +1,4 @@
-"""`tutor kb ...`: ingest, list, show, count, remove, back up and restore knowledge-base items."""
+"""`tutor kb ...`: ingest, list, show, count, remove, review, back up and restore knowledge-base items."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from knowledge.loader import (
     collect_paths,
     load_document,
 )
+from knowledge.scope import EVERYWHERE, Scope
 from tutor import services
 
 
@@ -339,6 +340,226 @@ def _resolve_source(wanted: str, live: dict[str, int], titles: dict[str, str]) -
     if not live:
         raise NotFound("the knowledge base is empty: there is nothing to remove")
     raise NotFound(f"no document {wanted!r} in the knowledge base; the documents are:{listing(sorted(live))}")
+
+
+# --- the owners' review of Not helpful answers ---------------------------------------------------------------
+@kb.command()
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Which page to list.")
+@click.option("--limit", type=click.IntRange(1, 50), default=10, show_default=True, help="Entries per page.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per entry (or for the action taken).")
+@click.option(
+    "--correct",
+    "correct_id",
+    type=int,
+    metavar="ITEM_ID",
+    help="Give the entry a corrected answer everywhere.",
+)
+@click.option("--answer", help="The corrected answer (with --correct).")
+@click.option(
+    "--answer-file",
+    type=click.File("r", encoding="utf-8"),
+    help="Read the corrected answer from a file ('-': standard input), with --correct.",
+)
+@click.option("--note", help="Why it was corrected (kept with the correction).")
+@click.option(
+    "--hide", "hide_id", type=int, metavar="ITEM_ID", help="Hide the entry everywhere: every server and DM."
+)
+@click.option(
+    "--dismiss", "dismiss_id", type=int, metavar="ITEM_ID", help="Take the entry off the queue, nothing else."
+)
+@click.option("--by", help="Who is acting, kept with the change (default: your user name on this machine).")
+@click.pass_context
+def review(
+    ctx: click.Context,
+    page: int,
+    limit: int,
+    as_json: bool,
+    correct_id: int | None,
+    answer: str | None,
+    answer_file,
+    note: str | None,
+    hide_id: int | None,
+    dismiss_id: int | None,
+    by: str | None,
+) -> None:
+    """The bundled notes' answers students marked Not helpful, in every server and DM; act on them.
+
+    Lists the owners' queue, most voted then newest first: the questions asked, the answer shown, the
+    votes and comments. A server's admins review their own server's votes with /review; the two queues are
+    resolved separately. Then, for one entry:
+
+    \b
+      --correct ITEM_ID --answer TEXT (or --answer-file FILE)
+          a corrected answer in every server and DM (where a server has
+          its own correction, that one comes first). It is an overlay: the
+          source file is never rewritten and `tutor kb ingest` keeps it;
+          the original answer, who (--by) and when are kept with it.
+      --hide ITEM_ID      hide the entry everywhere (never answered or quizzed).
+      --dismiss ITEM_ID   take it off the owners' queue, changing nothing else.
+
+    A running bot uses a correction or a hide after its next reload (/kb reload) or restart.
+    """
+    from knowledge import overrides
+
+    actions = {"--correct": correct_id, "--hide": hide_id, "--dismiss": dismiss_id}
+    chosen = [name for name, value in actions.items() if value is not None]
+    if len(chosen) > 1:
+        raise click.UsageError(f"one action at a time, not {' and '.join(chosen)}")
+    if correct_id is None and (answer is not None or answer_file is not None or note is not None):
+        raise click.UsageError("--answer, --answer-file and --note go with --correct ITEM_ID")
+    if correct_id is not None and (answer is None) == (answer_file is None):
+        raise click.UsageError("--correct needs the new answer: --answer TEXT or --answer-file FILE")
+    author = by or _os_user()
+    try:
+        store = _store(ctx)
+        if correct_id is not None:
+            text = answer if answer is not None else answer_file.read(overrides.MAX_CORRECTION * 4 + 1)
+            fixed = overrides.correct(store, EVERYWHERE, correct_id, text, author=author, note=note or "")
+            votes = overrides.resolve(store, None, correct_id, overrides.Resolution.CORRECTED, author)
+            _acted(as_json, "corrected", correct_id, votes, author, correction=fixed)
+            return
+        if hide_id is not None:
+            item = store.set_disabled(hide_id, True)
+            votes = overrides.resolve(store, None, hide_id, overrides.Resolution.HIDDEN, author)
+            _acted(as_json, "hidden", item.id, votes, author)
+            rebuilt = services.refresh_index(store)  # a disabled entry leaves the index
+            if rebuilt and not as_json:
+                click.echo(f"index rebuilt ({rebuilt})", err=True)
+            return
+        if dismiss_id is not None:
+            votes = overrides.resolve(store, None, dismiss_id, overrides.Resolution.DISMISSED, author)
+            if not votes:
+                raise NotFound(f"item {dismiss_id} has no open Not helpful votes in the owners' queue")
+            _acted(as_json, "dismissed", dismiss_id, votes, author)
+            return
+        queue = overrides.review_queue(store, None, offset=(page - 1) * limit, limit=limit)
+        items = {e.item_id: store.item(e.item_id) for e in queue.entries}
+        titles = {d.source: d.title for d in store.documents()}
+        everywhere = overrides.load_overrides(store)
+    except KnowledgeError as exc:
+        raise click.ClickException(f"{exc} (nothing was changed)") from None
+    pages = max(1, -(-queue.total // limit))
+    if queue.total and not queue.entries:
+        raise click.ClickException(f"page {page} is past the end: {queue.total} entries in {pages} pages")
+    if as_json:
+        for entry in queue.entries:
+            item = items[entry.item_id]
+            fixed = everywhere.correction(Scope.shared(), entry.item_id)
+            record = {
+                "item_id": entry.item_id, "source": item.source, "n": item.n, "title": titles.get(item.source, ""),
+                "question": entry.question, "votes": entry.votes, "last_at": entry.last_at,
+                "queries": list(entry.queries), "answer_shown": entry.answer_shown, "comments": list(entry.comments),
+                "correction": None if fixed is None else _correction_json(fixed),
+            }  # fmt: skip
+            click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if not queue.total:
+        click.echo("Nothing to review: no open Not helpful votes on the bundled notes.")
+        return
+    blocks = []
+    for entry in queue.entries:
+        item = items[entry.item_id]
+        where = f"{titles.get(item.source, item.source)}, entry {item.n}"
+        blocks.append(_review_block(entry, where, everywhere.correction(Scope.shared(), entry.item_id)))
+    heading = (
+        f"Not helpful on the bundled notes: {queue.total} entries, page {page} of {pages} "
+        "(most voted, then newest, first)"
+    )
+    _print_blocks(heading, blocks)
+    if page < pages:
+        click.echo(f"more: tutor kb review --page {page + 1}")
+    click.echo(
+        "act on one: tutor kb review --correct ITEM_ID --answer TEXT | --hide ITEM_ID | --dismiss ITEM_ID"
+    )
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment nor the password database (a bare container)
+        return "owner"
+
+
+def _correction_json(fixed) -> dict:
+    return {
+        "answer": fixed.answer, "original": fixed.original, "author": fixed.author,
+        "created_at": fixed.created_at, "note": fixed.note,
+    }  # fmt: skip
+
+
+def _acted(as_json: bool, action: str, item_id: int, votes: int, author: str, correction=None) -> None:
+    if as_json:
+        record = {"action": action, "item_id": item_id, "resolved": votes, "by": author}
+        if correction is not None:
+            record["correction"] = _correction_json(correction)
+        click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    resolved = f"{votes} Not helpful vote{'' if votes == 1 else 's'} resolved"
+    if action == "corrected":
+        click.echo(
+            f"item {item_id} corrected everywhere by {author} ({resolved}). It is an overlay: the source is "
+            "untouched and `tutor kb ingest` keeps it; a server's own correction still comes first there."
+        )
+    elif action == "hidden":
+        click.echo(
+            f"item {item_id} hidden everywhere: no server or DM is answered or quizzed with it ({resolved})."
+        )
+    else:
+        click.echo(f"item {item_id} dismissed from the owners' queue ({resolved}); nothing else changed.")
+    if action != "dismissed":
+        click.echo("A running bot uses it after its next reload (/kb reload) or restart.", err=True)
+
+
+def _review_block(entry, where: str, fixed) -> list[tuple[str, str]]:
+    """One entry as (label, text) lines; the first is its heading."""
+    from knowledge.readable import readable_line
+
+    def one_line(text: str, limit: int = 300) -> str:
+        text = readable_line(text)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    lines = [
+        (
+            "",
+            f"#{entry.item_id}  {entry.votes} vote{'' if entry.votes == 1 else 's'}  last {entry.last_at}  {where}",
+        ),
+        ("Q", one_line(entry.question)),
+        ("asked as", " · ".join(f"“{one_line(q, 120)}”" for q in entry.queries)),
+        ("shown", one_line(entry.answer_shown) or "(nothing)"),
+    ]
+    lines += [("comment", f"“{one_line(c)}”") for c in entry.comments]
+    if fixed is not None:
+        lines.append(("corrected", f"by {fixed.author}, {fixed.created_at}: {one_line(fixed.answer)}"))
+    return lines
+
+
+def _print_blocks(heading: str, blocks: Sequence[list[tuple[str, str]]]) -> None:
+    """Entries on stdout: bold headings and dim labels on a terminal, plain text when piped."""
+    width = max(len(label) for block in blocks for label, _ in block)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(highlight=False)
+        console.print(Text(heading, style="bold"))
+        for block in blocks:
+            console.print()
+            (_, head), *rest = block
+            console.print(Text(head, style="bold cyan"))
+            for label, text in rest:
+                console.print(
+                    Text.assemble(("  " + label.rjust(width) + "  ", "dim"), text)
+                )  # Text: no markup
+        return
+    click.echo(heading)
+    for block in blocks:
+        click.echo()
+        (_, head), *rest = block
+        click.echo(head)
+        for label, text in rest:
+            click.echo(f"  {label.rjust(width)}  {text}")
 
 
 @kb.command()
