@@ -199,3 +199,150 @@ def bench_scale(store, encoder, n: int, queries: int = 200, seed: int = 0) -> di
         "recall_at_10": round(recall, 4),
         "nprobe_sweep": sweep,
     }
+
+
+# --- spaces: many servers' cards in one index ---------------------------------------------------------
+def space_decks(shared: list, servers: int, cards: int, pool_size: int = 2000, seed: int = 0) -> list:
+    """``servers`` decks of ``cards`` cards each, as a space's documents (``guild_<n>.jsonl``).
+
+    Cards are drawn from a pool of ``pool_size`` distinct texts made from the shared notes ("... (course
+    notes, part 2)"), so each text sits in many spaces at once (the hardest case for a leak: the same
+    question, another space's card) and embedding costs the pool, not every card.
+    """
+    import hashlib
+    import json
+
+    from knowledge.models import DocumentMeta, Entry, ParsedDocument
+
+    base = [it for it in shared if it.servable and it.scope is None]
+    if not base:
+        raise ValueError("the shared notes have no servable items to make cards from")
+    pool = [
+        (
+            f"{base[j % len(base)].question} (course notes, part {j // len(base) + 1})",
+            f"{base[j % len(base)].answer} (See part {j // len(base) + 1} of the course notes.)",
+        )
+        for j in range(pool_size)
+    ]
+    rng = np.random.default_rng(seed)
+    decks = []
+    for server in range(1, servers + 1):
+        picks = rng.choice(pool_size, size=min(cards, pool_size), replace=False)
+        pairs = [pool[j] for j in picks]
+        entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
+        digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+        key = str(900_000 + server)
+        meta = DocumentMeta(source=f"guild_{key}.jsonl", title=f"server {server} cards", layout="jsonl")
+        decks.append(ParsedDocument(meta, entries, digest, "discord", key))
+    return decks
+
+
+def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseReporter = QUIET) -> dict:
+    """Scoped (a server's) against unscoped (direct messages: the shared notes) questions, same run.
+
+    Each round picks a server and a question: one of its own cards, another server's card, or a shared
+    note; asks it in that server and in direct messages (distinct texts, so no cache helps either; the
+    order alternates). Every answer of both is checked: its entry, citations and alternatives must be
+    shared or the asking server's. ``search`` times the candidate search and ranking alone (query vectors
+    computed beforehand), where scoping does its work.
+    """
+    from knowledge.scope import Scope
+
+    kb = retriever._kb
+    scope_of = {item_id: item.scope for item_id, item in kb.items.items()}
+    by_space: dict[str, list] = {}
+    for item in kb.items.values():
+        if item.scope is not None and item.servable:
+            by_space.setdefault(item.scope, []).append(item)
+    spaces = sorted(by_space)
+    if len(spaces) < 2:
+        raise ValueError("the benchmark needs at least two servers with cards")
+    shared = [it for it in kb.items.values() if it.scope is None and it.servable]
+    rng = np.random.default_rng(seed)
+    rounds = []
+    for i in range(queries):
+        space = spaces[rng.integers(len(spaces))]
+        kind = ("own card", "another server's card", "shared note")[i % 3]
+        if kind == "own card":
+            item = by_space[space][rng.integers(len(by_space[space]))]
+        elif kind == "another server's card":
+            other = spaces[(spaces.index(space) + 1 + rng.integers(len(spaces) - 1)) % len(spaces)]
+            item = by_space[other][rng.integers(len(by_space[other]))]
+        else:
+            item = shared[rng.integers(len(shared))]
+        rounds.append((space, kind, item))
+
+    leaks: list[dict] = []
+    checked = 0
+
+    def check(answer, scope: Scope, text: str) -> None:
+        nonlocal checked
+        shown = (
+            {answer.item_id}
+            | {c.item_id for c in answer.citations}
+            | {a.item_id for a in answer.alternatives}
+        )
+        for item_id in shown - {None}:
+            checked += 1
+            if not scope.sees(scope_of.get(item_id)):
+                leaks.append(
+                    {"asked_in": str(scope), "item": item_id, "its_space": scope_of.get(item_id), "q": text}
+                )
+
+    for space, _kind, item in rounds[:10]:  # warm up both paths
+        retriever.ask(f"{item.question} warm", Scope.of(space))
+        retriever.ask(f"{item.question} warm", Scope.shared())
+    scoped_ms, shared_ms = [], []
+    own_served = own_asked = 0
+    with phases.phase(f"spaces: {len(rounds)} questions, each in a server and in DMs", len(rounds)) as step:
+        for i, (space, kind, item) in enumerate(rounds):
+            scope = Scope.of(space)
+            order = ((scope, scoped_ms, "s"), (Scope.shared(), shared_ms, "d"))
+            for where, sink, tag in order if i % 2 == 0 else order[::-1]:
+                text = f"{item.question} ({tag}{i})"
+                start = time.perf_counter()
+                answer = retriever.ask(text, where)
+                sink.append((time.perf_counter() - start) * 1000)
+                check(answer, where, text)
+                if where is scope and kind == "own card":
+                    own_asked += 1
+                    own_served += answer.item_id == item.id
+            step()
+
+    # Candidate search and ranking alone, from the same query vectors.
+    texts = [retriever._clean(f"{item.question} (v{i})", kb) for i, (_, _, item) in enumerate(rounds)]
+    vectors = retriever.query_encoder.encode(texts)
+    search_scoped, search_shared = [], []
+    with phases.phase(f"spaces: {len(rounds)} searches without the encoder", len(rounds)) as step:
+        for (space, _kind, _item), text, vector in zip(rounds, texts, vectors, strict=True):
+            for scope, sink in ((Scope.of(space), search_scoped), (Scope.shared(), search_shared)):
+                start = time.perf_counter()
+                scoring = retriever._score(kb, text, vector, scope)
+                sink.append((time.perf_counter() - start) * 1000)
+                for _, member in scoring.groups:
+                    checked += 1
+                    if not scope.sees(member.scope):
+                        leaks.append({"asked_in": str(scope), "item": member.id, "its_space": member.scope})
+            step()
+    scoped, unscoped = percentiles(scoped_ms), percentiles(shared_ms)
+    s_scoped, s_shared = percentiles(search_scoped), percentiles(search_shared)
+    return {
+        "servers": len(spaces),
+        "server_cards": sum(len(v) for v in by_space.values()),
+        "shared_items": len(shared),
+        "questions": len(rounds),
+        "ask_ms": {
+            "scoped": scoped,
+            "unscoped": unscoped,
+            "p50_ratio": round(scoped["p50"] / unscoped["p50"], 3),
+        },
+        "search_ms": {
+            "scoped": s_scoped,
+            "unscoped": s_shared,
+            "p50_ratio": round(s_scoped["p50"] / s_shared["p50"], 3),
+        },
+        "own_card_served": f"{own_served}/{own_asked}",
+        "entries_checked": checked,
+        "leaks": len(leaks),
+        "leak_examples": leaks[:5],
+    }

@@ -340,16 +340,22 @@ class Retriever:
         """Candidates the scope sees, their features and ranker scores, and the top group's calibration
         features."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        candidates: set[int] = set()
+        dense: dict[int, float] = {}  # item -> its best view's cosine
         if len(kb.index.vectors):
             hits = kb.index.vectors.search(vector[None, :], DENSE_CANDIDATES * store_index.N_VIEWS)
-            candidates = {int(i) // store_index.N_VIEWS for i in hits.ids[0] if i >= 0}
+            for i, score in zip(hits.ids[0], hits.scores[0], strict=True):
+                if i >= 0:
+                    dense.setdefault(int(i) // store_index.N_VIEWS, float(score))
+        wanted = len(dense) or DENSE_CANDIDATES
         rows = kb.index.spaces.get(scope.key) if scope.key is not None else None
-        if rows is not None:  # the space's own cards: exact cosines over its block
-            block = kb.index.views[rows[0] : rows[1]] @ vector  # (n, N_VIEWS)
-            best = block.max(axis=1)
-            top = np.argsort(-best)[:DENSE_CANDIDATES]
-            candidates.update(int(i) for i in kb.index.item_ids[rows[0] + top])
+        if rows is not None:  # the space's own cards: exact cosines over its block, competing for the
+            # same number of dense candidates as the shared notes alone get (so ranking costs the same)
+            best = (kb.index.views[rows[0] : rows[1]] @ vector).max(axis=1)
+            top = np.argsort(-best)[:wanted]
+            for row in top:
+                dense[int(kb.index.item_ids[rows[0] + row])] = float(best[row])
+            dense = dict(sorted(dense.items(), key=lambda kv: -kv[1])[:wanted])
+        candidates = set(dense)
         corrected, unknown = self._unknown_words(kb, query)
         spaces = (None,) if scope.key is None else (None, scope.key)
         lexical_hits = kb.index.lexical.search(corrected, LEXICAL_CANDIDATES, spaces=spaces)

@@ -53,15 +53,35 @@ def bench_one_shot(data_dir: Path, runs: int = 5, phases=None) -> dict:
     "--no-baseline", is_flag=True, help="Skip the sentence-transformers baseline (~10 s to import)."
 )
 @click.option("--scale", type=int, default=0, help="Also benchmark N synthetic items (e.g. 1000000).")
+@click.option(
+    "--servers",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    help="Instead: N servers' cards in one index (a scratch store), scoped vs unscoped questions.",
+)
+@click.option(
+    "--cards", type=click.IntRange(1, 1000), default=100, show_default=True, help="Cards per server."
+)
 @click.option("--json", "as_json", is_flag=True)
-def bench_ask(n_queries: int, threads: int, no_baseline: bool, scale: int, as_json: bool) -> None:
+def bench_ask(
+    n_queries: int, threads: int, no_baseline: bool, scale: int, servers: int, cards: int, as_json: bool
+) -> None:
     """Warm latency p50/p99, batch and concurrent throughput, one-shot process time (and --scale N).
+
+    With ``--servers N --cards M``: a scratch store of the bundled notes plus N servers' M cards each, and
+    every question asked in a server and in direct messages, each answer checked for another server's
+    entries (``index.bench.bench_spaces``).
 
     The report goes to stdout; what is running goes to stderr (a progress bar per phase on a terminal, a
     line per phase when piped). A full run takes a few minutes on two cores.
     """
     from index.bench import bench_baseline, bench_ours, bench_scale, benchmark_queries
     from tutor.progress import Phases
+
+    if servers:
+        report = _bench_servers(servers, cards, min(n_queries, 3000))
+        click.echo(json.dumps(report, indent=None if as_json else 2))
+        return
 
     root = services.for_command()
     phases = Phases(total=7 + (0 if no_baseline else 3) + (1 if scale else 0))
@@ -84,6 +104,36 @@ def bench_ask(n_queries: int, threads: int, no_baseline: bool, scale: int, as_js
         with phases.phase(f"scale: {scale} synthetic items (IVF build, nprobe sweep)"):
             report["scale"] = bench_scale(retriever.store, retriever.encoder, scale)
     click.echo(json.dumps(report, indent=None if as_json else 2))
+
+
+def _bench_servers(servers: int, cards: int, queries: int) -> dict:
+    """The spaces benchmark over a scratch store in a temporary folder (removed after)."""
+    import tempfile
+
+    from index.bench import bench_spaces, space_decks
+    from knowledge.loader import SOURCES_DIR, collect_paths, load_document
+    from tutor.progress import Phases
+
+    phases = Phases(total=6)
+    with tempfile.TemporaryDirectory(prefix="tutor-bench-servers-") as tmp:
+        store = services.open_store(Path(tmp))
+        try:
+            embed = services.entry_encoder(store).encode
+            with phases.phase("ingesting the bundled notes"):
+                store.ingest([load_document(p) for p in collect_paths((SOURCES_DIR,))], embed)
+            decks = space_decks(store.items(), servers, cards)
+            started = time.perf_counter()
+            with phases.phase(f"ingesting {servers} servers' cards ({servers * cards} cards)"):
+                store.ingest(decks, embed)
+            ingest_s = time.perf_counter() - started
+            started = time.perf_counter()
+            with phases.phase("building the index"):
+                retriever = services.retriever_over(store)
+            build_s = time.perf_counter() - started
+            report = bench_spaces(retriever, queries, phases=phases)
+        finally:
+            store.close()
+    return {"ingest_cards_s": round(ingest_s, 1), "index_build_s": round(build_s, 1), **report}
 
 
 # --- grade ----------------------------------------------------------------------------------------------
