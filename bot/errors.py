@@ -17,7 +17,9 @@ from discord import app_commands
 
 from engine.errors import DemosUnavailable, DemoTimeout, EngineBusy, EngineError, UnknownDemo, WorkerCrashed
 from index.errors import BadQuery, EmptyKnowledgeBase
+from knowledge.cards import CardError
 from knowledge.errors import NameClash, NotFound, ParseError, ReadOnlyStore
+from knowledge.overrides import OverrideError
 from knowledge.quiz.models import QuizError
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,13 @@ GENERIC = "Sorry, something went wrong on my side. It has been logged; please tr
 
 class UserError(Exception):
     """Raised by the bot's own code when the message is meant for the user as is."""
+
+
+class NotTutorOwner(app_commands.CheckFailure):
+    """An owners' command (``/owner``) run by someone who is not one of the tutor's owners."""
+
+    def __init__(self) -> None:
+        super().__init__("Only the tutor's owners can do that: it changes what every server sees.")
 
 
 def friendly_message(error: BaseException) -> tuple[str, bool]:
@@ -50,9 +59,13 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
         return f"The demo crashed: {error}", False
     if isinstance(
         error,
-        EngineError | UserError | BadQuery | QuizError | NotFound | ParseError | NameClash | ReadOnlyStore,
+        EngineError | UserError | BadQuery | QuizError | NotFound | NameClash | ReadOnlyStore,
     ):
         return str(error), True
+    if isinstance(error, CardError | OverrideError):
+        return f"That didn't work: {error}. Nothing was changed.", True
+    if isinstance(error, ParseError):
+        return f"I couldn't read that file, so nothing was changed: {error}", True
     if isinstance(error, EmptyKnowledgeBase):
         return "My knowledge base is empty; an admin needs to run `tutor kb ingest`.", False
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -61,6 +74,10 @@ def friendly_message(error: BaseException) -> tuple[str, bool]:
         return f"I couldn't read that option: {error}", True
     if isinstance(error, app_commands.MissingPermissions):
         return "You need the Manage Server permission for that.", True
+    if isinstance(error, NotTutorOwner):
+        return str(error), True
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command only works in a server.", True
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use that command here.", True
     return GENERIC, False

@@ -62,13 +62,13 @@ def _correction(row: dict) -> Correction:
 def _visible_item(store: Store, key: str, item_id: int) -> Item:
     """The live item, if the space ``key`` (or every space, EVERYWHERE) may override it."""
     item = store.item(item_id)  # NotFound
-    if item.retired:
-        raise NotFound(f"item {item_id} was retired from the knowledge base")
     if key == EVERYWHERE:
         if item.scope is not None:
             raise OverrideError(f"item {item_id} is a space's own card, not a shared note")
     elif not Scope.of(key).sees(item.scope):
         raise NotFound(f"no item with id {item_id}")  # another space's card: not even its existence
+    if item.retired:
+        raise NotFound(f"item {item_id} was retired from the knowledge base")
     return item
 
 

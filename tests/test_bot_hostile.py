@@ -41,9 +41,9 @@ def count_retrieval(world: World) -> list[str]:
     retriever, asked = world.services.retriever, []
     real = retriever.ask
 
-    def ask(text: str):
+    def ask(text: str, *args):
         asked.append(text)
-        return real(text)
+        return real(text, *args)
 
     retriever.ask = ask
     return asked

@@ -1,15 +1,22 @@
-"""Knowledge-base and server settings for admins.
+"""A server's own tutor, run by its admins: ``/kb`` (its cards, its hides) and ``/settings``; Manage Server.
+
+Everything here changes one server only: its cards (a document of its own, ``knowledge.cards``) and its
+hides (``knowledge.overrides``, under ``Scope.of(guild_id)``). Another server never sees them, and an item
+this server cannot see (another server's card) is "no such item", in the same words as an id that does not
+exist. What touches every server (re-ingesting the bundled notes, hiding a note everywhere) is the owners'
+``/owner`` group (``_owner.py``), not offered here.
 
 Discord hides these commands from members without Manage Server (``default_permissions``), but a server
-can override that per role, so every command also checks the permission at run time. Changes go through
-the bot's one store (``Services.store``), one at a time, then the retriever reloads (rebuilding its index
-when the content changed) and the quiz refreshes its cards: no restart needed.
+can override that per role, so every command also checks the permission at run time, and a modal checks it
+again when it is submitted. Changes go through the bot's one store (``Services.store``), one at a time,
+then the retriever reloads (the index, rebuilt when the content changed, and the overrides) and the quiz
+refreshes its cards: no restart needed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import io
 import json
 from typing import TYPE_CHECKING
 
@@ -17,28 +24,40 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import UserError
 from bot.formatting import shorten
 from bot.ui import TutorModal, send
-from knowledge.loader import SOURCES_DIR, collect_paths, load_document
-from knowledge.models import DocumentMeta, Entry, ParsedDocument
+from knowledge import cards, overrides
 from knowledge.quiz.selection import MODES
-from knowledge.store import IngestReport, Store
+from knowledge.scope import Scope
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
 
 MANAGE = discord.Permissions(manage_guild=True)
 is_manager = app_commands.checks.has_permissions(manage_guild=True)
+ItemId = app_commands.Range[int, 1, 2**53]
 
 
-def guild_source(guild_id: int) -> str:
-    """The document a server's own cards live in (one per server)."""
-    return f"guild_{guild_id}.jsonl"
+def scope_of(interaction: discord.Interaction) -> Scope:
+    """The server's space (the groups are guild-only, so there always is one)."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return Scope.of(interaction.guild_id)
+
+
+def deck_title(interaction: discord.Interaction) -> str | None:
+    """The title a server's cards are cited by: its name, as it is now."""
+    guild = interaction.guild
+    return f"{shorten(guild.name, 80)} cards" if guild is not None else None
 
 
 class Admin(commands.Cog):
     kb = app_commands.Group(
-        name="kb", description="Manage the knowledge base.", guild_only=True, default_permissions=MANAGE
+        name="kb",
+        description="This server's own cards and hidden notes.",
+        guild_only=True,
+        default_permissions=MANAGE,
     )
     settings = app_commands.Group(
         name="settings",
@@ -51,15 +70,10 @@ class Admin(commands.Cog):
         self.bot = bot
         self._lock = asyncio.Lock()  # one knowledge-base change at a time
 
-    @property
-    def _store(self) -> Store:
-        """The bot's one store (shared, so never closed here)."""
-        return self.bot.store
-
     def _embed(self, texts):
         return self.bot.retriever.encoder.encode(list(texts))
 
-    async def _change(self, fn, *args):
+    async def change(self, fn, *args, **kwargs):
         """Run a store change and reload the retriever and the quiz catalogue, all in a thread.
 
         The store locks each step on the connection the whole bot shares (an ingest's read snapshots,
@@ -68,7 +82,7 @@ class Admin(commands.Cog):
         """
 
         def work():
-            result = fn(*args)
+            result = fn(*args, **kwargs)
             self.bot.retriever.reload()
             self.bot.quiz.catalogue(refresh=True)
             return result
@@ -76,58 +90,191 @@ class Admin(commands.Cog):
         async with self._lock:
             return await asyncio.to_thread(work)
 
-    # --- /kb ---
-    @kb.command(name="reload", description="Re-ingest the bundled sources and re-index (no restart).")
-    @is_manager
-    async def reload(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True, ephemeral=True)
-
-        def ingest() -> IngestReport:
-            store = self._store
-            removed = store.removed_sources()  # `tutor kb remove`d decks stay out
-            documents = [load_document(p) for p in collect_paths([SOURCES_DIR]) if p.name not in removed]
-            return store.ingest(documents, self._embed)
-
-        report = await self._change(ingest)
-        await send(
-            interaction,
-            content=f"Reloaded {report.documents} documents: +{report.added} added, ~{report.updated} updated, "
-            f"-{report.retired} retired, {report.unchanged} unchanged. {len(self.bot.retriever.items)} items live.",
-        )
-
+    # --- /kb: this server's cards ---
     @kb.command(name="add", description="Add a question and answer to this server's own cards.")
     @is_manager
     async def add(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_modal(AddCard(self))
+        scope_of(interaction)
+        await interaction.response.send_modal(CardModal(self))
 
-    async def add_card(self, guild_id: int, guild_name: str, question: str, answer: str) -> int:
-        """Append a card to the server's deck document and ingest it; returns the new item's id."""
-        source = guild_source(guild_id)
+    @kb.command(name="edit", description="Edit one of this server's own cards.")
+    @app_commands.describe(item_id="The card: start typing its question (or its id)")
+    @is_manager
+    async def edit(self, interaction: discord.Interaction, item_id: ItemId) -> None:
+        scope = scope_of(interaction)
+        card = await asyncio.to_thread(cards.own_card, self.bot.store, scope, item_id)
+        await interaction.response.send_modal(CardModal(self, card.id, card.question, card.answer))
 
-        def ingest() -> int:
-            store = self._store
-            kept = sorted(store.items(source=source), key=lambda item: item.n)
-            entries = [Entry(i.question, i.answer, n) for n, i in enumerate(kept, 1)]
-            entries.append(Entry(question, answer, len(entries) + 1))
-            digest = hashlib.sha256(
-                json.dumps([(e.question, e.answer) for e in entries]).encode()
-            ).hexdigest()
-            meta = DocumentMeta(source=source, title=f"{guild_name} cards", layout="jsonl")
-            store.ingest([ParsedDocument(meta, tuple(entries), digest)], self._embed)
-            return max(item.id for item in store.items(source=source))
+    async def save_card(
+        self, interaction: discord.Interaction, item_id: int | None, question: str, answer: str
+    ) -> None:
+        """A submitted card modal: a new card (``item_id`` None) or an edit of one."""
+        if not interaction.permissions.manage_guild:  # lost the permission while the modal was open
+            raise app_commands.MissingPermissions(["manage_guild"])
+        scope, title = scope_of(interaction), deck_title(interaction)
+        store = self.bot.store
+        # Checked before deferring, so a bad card is told at once (and the modal's answer is the error).
+        question, answer = cards.clean_question(question), cards.clean_answer(answer)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        if item_id is None:
+            card = await self.change(cards.add_card, store, scope, question, answer, self._embed, title)
+            verb = "Added"
+        else:
+            card = await self.change(
+                cards.edit_card, store, scope, item_id, question, answer, self._embed, title
+            )
+            verb = "Saved"
+        await send(
+            interaction,
+            content=f"{verb} item {card.id}: “{shorten(card.question, 200)}”. Only this server sees it.",
+        )
 
-        return await self._change(ingest)
+    @kb.command(name="remove", description="Remove one of this server's own cards.")
+    @app_commands.describe(item_id="The card: start typing its question (or its id)")
+    @is_manager
+    async def remove(self, interaction: discord.Interaction, item_id: ItemId) -> None:
+        scope = scope_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        card = await self.change(
+            cards.remove_card, self.bot.store, scope, item_id, self._embed, deck_title(interaction)
+        )
+        await send(interaction, content=f"Removed item {card.id}: “{shorten(card.question, 200)}”.")
 
-    @kb.command(name="disable", description="Hide an item from answers and quizzes (or bring it back).")
+    @kb.command(name="hide", description="Hide a note or card from answers and quizzes in this server only.")
+    @app_commands.describe(item_id="The note or card: start typing its question (or its id)")
+    @is_manager
+    async def hide(self, interaction: discord.Interaction, item_id: ItemId) -> None:
+        scope = scope_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        item = await self.change(self._hide, scope, item_id, str(interaction.user.id))
+        await send(
+            interaction,
+            content=f"Item {item.id} is hidden in this server: “{shorten(item.question, 200)}”. "
+            "Other servers still see it; /kb restore brings it back here.",
+        )
+
+    def _hide(self, scope: Scope, item_id: int, author: str):
+        cards.visible_item(self.bot.store, scope, item_id)  # another server's card: no such item
+        return overrides.hide(self.bot.store, scope, item_id, author)
+
+    @kb.command(name="restore", description="Show an item this server hid again.")
+    @app_commands.describe(item_id="The hidden item: start typing its question (or its id)")
+    @is_manager
+    async def restore(self, interaction: discord.Interaction, item_id: ItemId) -> None:
+        scope = scope_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        item, restored = await self.change(self._restore, scope, item_id)
+        what = f"Item {item.id} (“{shorten(item.question, 200)}”)"
+        await send(
+            interaction,
+            content=f"{what} is shown in this server again." if restored else f"{what} was not hidden here.",
+        )
+
+    def _restore(self, scope: Scope, item_id: int):
+        item = cards.visible_item(self.bot.store, scope, item_id)
+        return item, overrides.restore(self.bot.store, scope, item_id)
+
+    @kb.command(
+        name="import", description="Add the cards of a deck file (Markdown, TSV, JSON, JSONL; 1 MiB)."
+    )
     @app_commands.describe(
-        item_id="The item's id (tutor kb show lists them)", restore="Enable it again instead"
+        file="A deck: Markdown (## question), Anki/Quizlet TSV, JSON or JSONL ({question, answer})",
+        replace="Make this server's cards exactly the file's (the others are removed)",
     )
     @is_manager
-    async def disable(self, interaction: discord.Interaction, item_id: int, restore: bool = False) -> None:
+    async def import_(
+        self, interaction: discord.Interaction, file: discord.Attachment, replace: bool = False
+    ) -> None:
+        scope = scope_of(interaction)
+        if file.size > cards.MAX_IMPORT_BYTES:  # refused before downloading it
+            raise UserError(f"{file.filename} is {file.size / 2**20:.1f} MiB; the limit is 1 MiB.")
         await interaction.response.defer(thinking=True, ephemeral=True)
-        item = await self._change(self._store.set_disabled, item_id, not restore)
-        state = "enabled again" if restore else "disabled"
-        await send(interaction, content=f"Item {item.id} {state}: “{shorten(item.question, 200)}”")
+        data = await file.read()
+        report = await self.change(
+            cards.import_deck,
+            self.bot.store,
+            scope,
+            file.filename,
+            data,
+            self._embed,
+            deck_title(interaction),
+            replace=replace,
+        )
+        await send(
+            interaction,
+            content=f"Imported {report.read} cards from {shorten(file.filename, 100)}: +{report.added} added, "
+            f"~{report.updated} updated, {report.unchanged} unchanged"
+            + (f", -{report.removed} removed" if report.removed else "")
+            + f". This server has {report.total} cards.",
+        )
+
+    @kb.command(name="export", description="This server's cards (JSONL, re-importable) and its hides.")
+    @is_manager
+    async def export(self, interaction: discord.Interaction) -> None:
+        scope = scope_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=True)
+
+        def read() -> tuple[bytes, bytes, int]:
+            store = self.bot.store
+            return (
+                cards.export_cards(store, scope),
+                cards.export_overrides(store, scope),
+                len(cards.cards(store, scope)),
+            )
+
+        deck, changes, n = await asyncio.to_thread(read)
+        files = []
+        if deck:
+            files.append(discord.File(io.BytesIO(deck), filename=f"cards-{interaction.guild_id}.jsonl"))
+        if changes:
+            files.append(
+                discord.File(io.BytesIO(changes), filename=f"overrides-{interaction.guild_id}.jsonl")
+            )
+        if not files:
+            await send(interaction, content="This server has no cards, hidden items or corrections yet.")
+            return
+        kinds = [json.loads(line)["kind"] for line in changes.splitlines()]
+        await send(
+            interaction,
+            content=f"This server's {n} cards (/kb import reads the cards file back) and its "
+            f"{kinds.count('hide')} hidden items and {len(kinds) - kinds.count('hide')} corrected answers.",
+            files=files,
+        )
+
+    # --- suggestions for item_id, from what this server sees (never another server's cards) ---
+    async def _suggest(
+        self, interaction: discord.Interaction, current: str, which: str
+    ) -> list[app_commands.Choice[int]]:
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
+            return []
+        scope = Scope.of(interaction.guild_id)
+
+        def find() -> list:
+            items = [it for it in self.bot.retriever.items.values() if scope.sees(it.scope)]
+            if which == "own":
+                items = [it for it in items if it.scope == scope.key]
+            elif which in ("hidden", "shown"):
+                hidden = overrides.load_overrides(self.bot.store).hidden_in(scope)
+                items = [it for it in items if (it.id in hidden) == (which == "hidden")]
+            return cards.matching(items, current, limit=25)
+
+        found = await asyncio.to_thread(find)
+        return [
+            app_commands.Choice(name=shorten(f"{it.id} · {it.question}", 100), value=it.id) for it in found
+        ]
+
+    @edit.autocomplete("item_id")
+    @remove.autocomplete("item_id")
+    async def _own_cards(self, interaction: discord.Interaction, current: str):
+        return await self._suggest(interaction, current, "own")
+
+    @hide.autocomplete("item_id")
+    async def _shown_items(self, interaction: discord.Interaction, current: str):
+        return await self._suggest(interaction, current, "shown")
+
+    @restore.autocomplete("item_id")
+    async def _hidden_items(self, interaction: discord.Interaction, current: str):
+        return await self._suggest(interaction, current, "hidden")
 
     # --- /settings ---
     @settings.command(name="show", description="This server's answer channels and quiz defaults.")
@@ -174,25 +321,25 @@ class Admin(commands.Cog):
         )
 
 
-class AddCard(TutorModal, title="Add a card"):
-    question: discord.ui.TextInput[AddCard] = discord.ui.TextInput(
-        label="Question", custom_id="kb:question", style=discord.TextStyle.paragraph, max_length=1000
+class CardModal(TutorModal, title="Add a card"):
+    """A card's question and answer: a new card, or (``item_id``) one to edit, prefilled."""
+
+    question: discord.ui.TextInput[CardModal] = discord.ui.TextInput(
+        label="Question",
+        custom_id="kb:question",
+        style=discord.TextStyle.paragraph,
+        max_length=cards.MAX_QUESTION,
     )
-    answer: discord.ui.TextInput[AddCard] = discord.ui.TextInput(
-        label="Answer", custom_id="kb:answer", style=discord.TextStyle.paragraph, max_length=2000
+    answer: discord.ui.TextInput[CardModal] = discord.ui.TextInput(
+        label="Answer", custom_id="kb:answer", style=discord.TextStyle.paragraph, max_length=cards.MAX_ANSWER
     )
 
-    def __init__(self, cog: Admin) -> None:
-        super().__init__(timeout=600)
-        self.cog = cog
+    def __init__(self, cog: Admin, item_id: int | None = None, question: str = "", answer: str = "") -> None:
+        super().__init__(timeout=600, title="Add a card" if item_id is None else f"Edit item {item_id}")
+        self.cog, self.item_id = cog, item_id
+        if item_id is not None:
+            self.question.default = question[: cards.MAX_QUESTION]
+            self.answer.default = answer[: cards.MAX_ANSWER]
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild is not None
-        await interaction.response.defer(thinking=True, ephemeral=True)
-        item_id = await self.cog.add_card(
-            interaction.guild.id,
-            interaction.guild.name,
-            self.question.value.strip(),
-            self.answer.value.strip(),
-        )
-        await send(interaction, content=f"Added item {item_id}: “{shorten(self.question.value, 200)}”")
+        await self.cog.save_card(interaction, self.item_id, self.question.value, self.answer.value)
