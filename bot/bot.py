@@ -23,6 +23,7 @@ from bot.exts import walk_extensions
 
 if TYPE_CHECKING:
     from bot.guilds import GuildSettings
+    from bot.repository import BotRepository
     from index.retriever import Retriever
     from knowledge.quiz import QuizService
     from knowledge.store import Store
@@ -43,6 +44,8 @@ class BotSettings(Protocol):
     view_timeout_s: float
     ask_burst: int
     ask_per_minute: float
+    owner_ids: list[int]  # the tutor's owners besides the application's owner or team
+    guild_grace_days: float  # how long a server's data outlives the bot's departure
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class TutorBot(commands.Bot):
         self.demos = services.demos
         self.quiz = services.quiz
         self.guild_settings = services.guilds
+        self.repository: BotRepository = services.guilds.repository  # the bot's tables (departures ...)
+        self._owner_lookup_failed = False  # logged once
         self._serve = serve  # False: only log in and load the commands (``tutor bot sync``)
         self._warmup: asyncio.Task[None] | None = None
 
@@ -130,6 +135,20 @@ class TutorBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
         log.info("synced %d commands %s", len(synced), f"to guild {guild_id}" if guild_id else "globally")
         return synced
+
+    async def is_tutor_owner(self, user: discord.abc.User) -> bool:
+        """The application's owner (or a member of its team, as discord.py's ``is_owner`` decides) or one
+        of ``owner_ids``. When the application cannot be looked up, nobody is owner by that route (logged
+        once): the configured ids still are."""
+        if user.id in self.settings.owner_ids:
+            return True
+        try:
+            return await self.is_owner(user)
+        except Exception as exc:  # a network failure, Discord down: never an error for the caller
+            if not self._owner_lookup_failed:
+                self._owner_lookup_failed = True
+                log.warning("cannot look up the application's owners (%s): only TUTOR_OWNER_IDS count", exc)
+            return False
 
     async def on_ready(self) -> None:
         log.info("ready as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds))

@@ -1,8 +1,8 @@
 """Per-guild settings (answer channels, quiz defaults), read on every message, so cached in memory.
 
-The settings live in the store (``guild_settings``). ``GuildSettings(store)`` uses the process's one
-store (``Services.store``), reading it under the store's lock like every user of that shared connection
-(why: ``knowledge.quiz.repository``); a path still works and opens a store of its own, closed with this.
+The settings live in the bot's tables (``bot.repository.BotRepository``, in the store's file).
+``GuildSettings(store)`` works over the process's one store (``Services.store``), reading it under the
+store's lock like every user of that shared connection (why: ``knowledge.quiz.repository``).
 A lock of its own keeps the cache and the store in step, so this is safe to call from any thread. Every
 method but ``is_answer_channel`` may touch SQLite or wait for a lock: call them in a thread, never on the
 event loop. ``is_answer_channel`` (asked for every message, on
@@ -13,41 +13,37 @@ replaced (one atomic dict assignment).
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
+from bot.repository import BotRepository
 from knowledge.store import Store
 
 
 class GuildSettings:
-    """``GuildSettings(store)``: cached reads, write-through updates. ``GuildSettings(path)``: the same over
-    a store of its own (a script, an older caller); prefer passing the process's store."""
+    """``GuildSettings(store)``: cached reads, write-through updates, over the bot's repository in the
+    process's store (or over a given ``BotRepository``, which :attr:`repository` then is)."""
 
-    def __init__(self, store: Store | str | Path) -> None:
-        self._owned = not isinstance(store, Store)  # opened here, so closed here
-        self._store = Store(store) if self._owned else store
+    def __init__(self, store: Store | BotRepository) -> None:
+        self.repository = store if isinstance(store, BotRepository) else BotRepository(store)
         self._lock = threading.Lock()  # then the store's (``_db``), never the other way round
-        self._db = self._store.lock
+        self._db = self.repository.lock
         with self._lock, self._db:
-            self._cache: dict[str, dict[str, Any]] = self._store.all_guild_settings()
+            self._cache: dict[str, dict[str, Any]] = self.repository.all_settings()
 
     def close(self) -> None:
-        """Close the store if this opened it; a shared store is its owner's to close."""
-        if self._owned:
-            with self._lock, self._db:
-                self._store.close()
+        """Nothing to close: the store is its owner's (kept so that owners close what they opened)."""
 
     def get(self, guild_id: int | str) -> dict[str, Any]:
         with self._lock:
             key = str(guild_id)
             if key not in self._cache:
                 with self._db:
-                    self._cache[key] = self._store.guild_settings(key)
+                    self._cache[key] = self.repository.settings(key)
             return dict(self._cache[key])
 
     def update(self, guild_id: int | str, **values: Any) -> dict[str, Any]:
         with self._lock, self._db:
-            self._cache[str(guild_id)] = self._store.update_guild_settings(guild_id, **values)
+            self._cache[str(guild_id)] = self.repository.update_settings(guild_id, **values)
             return dict(self._cache[str(guild_id)])
 
     def is_answer_channel(self, guild_id: int | None, channel_id: int) -> bool:
@@ -59,8 +55,16 @@ class GuildSettings:
 
     def set_leaderboard(self, guild_id: int | str, user_id: int | str, joined: bool) -> None:
         with self._lock, self._db:
-            self._store.set_guild_leaderboard(guild_id, user_id, joined)
+            self.repository.set_leaderboard(guild_id, user_id, joined)
 
     def leaderboard_users(self, guild_id: int | str) -> list[str]:
         with self._lock, self._db:
-            return self._store.guild_leaderboard_users(guild_id)
+            return self.repository.leaderboard_users(guild_id)
+
+    def delete_guild(self, guild_id: int | str) -> dict[str, int]:
+        """Delete a server's settings, leaderboard and departure (``BotRepository.delete_guild``) and forget
+        its cached settings: a server the bot joins again starts with none."""
+        with self._lock, self._db:
+            deleted = self.repository.delete_guild(guild_id)
+            self._cache.pop(str(guild_id), None)
+            return deleted

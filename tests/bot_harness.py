@@ -90,8 +90,7 @@ async def running_tutor(
         )
         quiz = QuizService(retriever.store, retriever.encoder, grader=grader_for(retriever.encoder))
         stack.callback(quiz.close)
-        guilds = GuildSettings(retriever.store.path)
-        stack.callback(guilds.close)
+        guilds = GuildSettings(retriever.store)
         services = Services(
             settings=settings,
             store=retriever.store,

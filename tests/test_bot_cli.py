@@ -55,7 +55,7 @@ async def test_tutor_bot_sync_registers_global_commands_over_rest_only(
         settings = make_settings(srv, guild, tmp_path, discord_token=srv.token)
         quiz, guilds = (
             QuizService(fake_retriever.store, fake_retriever.encoder),
-            GuildSettings(fake_retriever.store.path),
+            GuildSettings(fake_retriever.store),
         )
         services = Services(
             settings, fake_retriever.store, fake_retriever, DemoQueue(demo_worker), quiz, guilds

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from bot.repository import BotRepository
 from knowledge import backup
 from knowledge.errors import StoreError
 from knowledge.store import MIGRATIONS, Store
@@ -14,8 +15,13 @@ from knowledge.store import MIGRATIONS, Store
 
 def _store_with_progress(path):
     store = Store(path)
-    store.update_guild_settings("42", quiz_questions=7)  # stands in for what cannot be re-ingested
+    # Stands in for what cannot be re-ingested; the bot's tables share the file, so backups carry them.
+    BotRepository(store).update_settings("42", quiz_questions=7)
     return store
+
+
+def _quiz_questions(store) -> int | None:
+    return BotRepository(store).settings("42")["quiz_questions"]
 
 
 def _damage_pages(path) -> None:
@@ -70,7 +76,7 @@ def test_restore_brings_back_progress_and_keeps_the_damaged_file(tmp_path):
     kept = backup.restore(path, made)
     assert kept is not None and kept.read_bytes() == damaged
     restored = Store(path)
-    assert restored.guild_settings("42")["quiz_questions"] == 7
+    assert _quiz_questions(restored) == 7
     restored.close()
 
 
@@ -136,7 +142,7 @@ def test_cli_backup_then_restore(tmp_path, monkeypatch):
     assert broken.exit_code == 1 and "tutor kb restore" in broken.output and "Traceback" not in broken.output
     restored = runner.invoke(main, ["kb", "restore", "--yes"])
     assert restored.exit_code == 0 and "kept as" in restored.output, restored.output
-    assert Store(tmp_path / "tutor.db").guild_settings("42")["quiz_questions"] == 7
+    assert _quiz_questions(Store(tmp_path / "tutor.db")) == 7
 
 
 def test_restore_is_refused_while_the_database_is_open(tmp_path):
@@ -145,10 +151,11 @@ def test_restore_is_refused_while_the_database_is_open(tmp_path):
     made = store.backup()
     with pytest.raises(StoreError, match="in use"):
         backup.restore(path, made)
-    store.update_guild_settings("42", quiz_questions=9)  # the open store still writes to the one database
+    # The open store still writes to the one database.
+    BotRepository(store).update_settings("42", quiz_questions=9)
     store.close()
     backup.restore(path, made)  # closed: now it may
-    assert Store(path).guild_settings("42")["quiz_questions"] == 7
+    assert _quiz_questions(Store(path)) == 7
 
 
 def test_a_restore_that_fails_midway_leaves_the_database_in_place(tmp_path, monkeypatch):
@@ -164,7 +171,7 @@ def test_a_restore_that_fails_midway_leaves_the_database_in_place(tmp_path, monk
     with pytest.raises(StoreError, match="nothing was changed"):
         backup.restore(path, made)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tutor.db.replaced")] == []
-    assert Store(path).guild_settings("42")["quiz_questions"] == 7
+    assert _quiz_questions(Store(path)) == 7
 
 
 def test_a_new_database_never_exists_as_an_empty_file(tmp_path):

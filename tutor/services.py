@@ -153,7 +153,8 @@ class Root:
         return self._quiz
 
     def guilds(self) -> GuildSettings:
-        """Per-guild settings (answer channels, quiz defaults) in :attr:`store`."""
+        """Per-guild settings (answer channels, quiz defaults), in the bot's tables of :attr:`store`
+        (``bot.repository``, whose migrations run on first use)."""
         if self._guilds is None:
             from bot.guilds import GuildSettings
 

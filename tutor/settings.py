@@ -5,11 +5,13 @@ Only entry points (the CLI, the bot launcher) load settings; domain code receive
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from platformdirs import user_data_path
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DISCORD_API_URL = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -68,12 +70,35 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="After the burst, questions one user may ask a minute (the refill rate).",
     )
+    owner_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Discord user ids of the tutor's owners besides the application's owner or team, "
+        "comma-separated (`123,456`) or a JSON list (`[123, 456]`).",
+    )
+    guild_grace_days: float = Field(
+        default=30.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Days after the bot leaves a server before that server's data is deleted "
+        "(a return within them keeps everything).",
+    )
     log_level: str = "INFO"
 
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("owner_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        """``TUTOR_OWNER_IDS``: ``123,456`` or ``[123, 456]`` (blank: none)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def pool_settings(settings: Settings):
