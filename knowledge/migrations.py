@@ -110,15 +110,7 @@ def _m003_quiz(db: sqlite_utils.Database) -> None:
 
 
 def _m004_guild_settings(db: sqlite_utils.Database) -> None:
-    """Per-guild settings (answer channels, quiz defaults) and per-guild leaderboard opt-ins."""
-    db["guild_settings"].create(
-        {"guild_id": str, "answer_channels": str, "quiz_questions": int, "quiz_mode": str, "updated_at": str},
-        pk="guild_id",
-        defaults={"answer_channels": "[]"},
-    )
-    db["guild_leaderboard"].create(
-        {"guild_id": str, "user_id": str, "joined_at": str}, pk=("guild_id", "user_id")
-    )
+    """No-op: the per-server tables moved to ``bot.migrations`` (kept where they exist; new bases get them there)."""
 
 
 def _m005_grade_contests(db: sqlite_utils.Database) -> None:
@@ -200,6 +192,12 @@ def _m009_scopes(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE quiz_sessions ADD COLUMN scope TEXT")
 
 
+def _m010_content_version(db: sqlite_utils.Database) -> None:
+    """A counter of changes to what is answered and quizzed (``Store.content_version``): one row to read."""
+    db.execute("CREATE TABLE content_version (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+    db.execute("INSERT INTO content_version VALUES (1, 0)")
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
@@ -211,4 +209,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("007_text_vectors", _m007_text_vectors),
     ("008_document_removed", _m008_document_removed),
     ("009_scopes", _m009_scopes),
+    ("010_content_version", _m010_content_version),
 ]

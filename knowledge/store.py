@@ -60,9 +60,6 @@ PUBLISH_PAUSE = 0.1
 _ATTEMPTS = 3  # plans of one ingest, when other writers keep changing the base under it
 
 
-GUILD_SETTING_KEYS = ("answer_channels", "quiz_questions", "quiz_mode")
-
-
 @dataclass(frozen=True)
 class IngestReport:
     documents: int
@@ -742,6 +739,7 @@ class Store:
                 if step:
                     time.sleep(PUBLISH_PAUSE)
                 with self.transaction():
+                    self.mark_changed()
                     for plan in batch:
                         self._check(plan.source, plan.revision, max_id)
                         self._publish_document(plan)
@@ -825,6 +823,7 @@ class Store:
     def _publish_analysis(self) -> None:
         """Groups, flags and scores of the analysed spaces' live items, writing only what changed; then mark
         those spaces' documents analysed. Another space's groups are left as they are."""
+        self.mark_changed()
         self.db.execute(
             "UPDATE items SET flags=s.flags, relevance=s.relevance, agreement=s.agreement, group_id=s.group_id"
             " FROM (SELECT a.id, CASE WHEN i.disabled THEN a.flags_on ELSE a.flags_off END AS flags, a.relevance,"
@@ -852,6 +851,7 @@ class Store:
         """Hide an item from answers and quizzes (or bring it back) without touching its source."""
         item = self.item(item_id)
         with self.transaction():
+            self.mark_changed()
             flags = set(item.flags) - {DISABLED} | ({DISABLED} if disabled else set())
             self.db.execute(
                 "UPDATE items SET disabled=?, flags=?, updated_at=? WHERE id=?",
@@ -935,59 +935,6 @@ class Store:
         )
         conflict.published = tuple(reported)  # retired, but the others' analysis is left to the next ingest
         raise conflict
-
-    # --- guild settings ---
-    def guild_settings(self, guild_id: str | int) -> dict[str, Any]:
-        """A guild's settings; a guild never configured gets no answer channels and no quiz defaults."""
-        rows = list(self.db.query("SELECT * FROM guild_settings WHERE guild_id = ?", [str(guild_id)]))
-        row = rows[0] if rows else {}
-        return {
-            "answer_channels": [int(c) for c in json.loads(row.get("answer_channels") or "[]")],
-            "quiz_questions": row.get("quiz_questions"),
-            "quiz_mode": row.get("quiz_mode"),
-        }
-
-    def all_guild_settings(self) -> dict[str, dict[str, Any]]:
-        ids = [r["guild_id"] for r in self.db.query("SELECT guild_id FROM guild_settings")]
-        return {guild_id: self.guild_settings(guild_id) for guild_id in ids}
-
-    def update_guild_settings(self, guild_id: str | int, **values: Any) -> dict[str, Any]:
-        """Set some of a guild's settings (``GUILD_SETTING_KEYS``); the others keep their value."""
-        unknown = set(values) - set(GUILD_SETTING_KEYS)
-        if unknown:
-            raise StoreError(f"unknown guild settings {sorted(unknown)}")
-        with self.transaction():
-            merged = {**self.guild_settings(guild_id), **values}
-            self.db.execute(
-                "INSERT INTO guild_settings (guild_id, answer_channels, quiz_questions, quiz_mode, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(guild_id) DO UPDATE SET answer_channels=excluded.answer_channels,"
-                " quiz_questions=excluded.quiz_questions, quiz_mode=excluded.quiz_mode, updated_at=excluded.updated_at",
-                [str(guild_id), json.dumps(sorted({int(c) for c in merged["answer_channels"]})),
-                 merged["quiz_questions"], merged["quiz_mode"], _now()],
-            )  # fmt: skip
-        return self.guild_settings(guild_id)
-
-    def set_guild_leaderboard(self, guild_id: str | int, user_id: str | int, joined: bool) -> None:
-        """Opt a user in to (or out of) one guild's leaderboard."""
-        with self.transaction():
-            if joined:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO guild_leaderboard (guild_id, user_id, joined_at) VALUES (?, ?, ?)",
-                    [str(guild_id), str(user_id), _now()],
-                )
-            else:
-                self.db.execute(
-                    "DELETE FROM guild_leaderboard WHERE guild_id = ? AND user_id = ?",
-                    [str(guild_id), str(user_id)],
-                )
-
-    def guild_leaderboard_users(self, guild_id: str | int) -> list[str]:
-        return [
-            r["user_id"]
-            for r in self.db.query(
-                "SELECT user_id FROM guild_leaderboard WHERE guild_id = ?", [str(guild_id)]
-            )
-        ]
 
     # --- feedback ---
     def add_feedback(
@@ -1105,6 +1052,17 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.close()
+
+    def content_version(self) -> int:
+        """A number that grows with every change to what is answered and quizzed (items, their groups and
+        documents): one row to read, where ``content_hash`` reads them all. The quiz checks it at every
+        start; the retrieval index keeps the exact hash in its manifest."""
+        row = self.db.execute("SELECT n FROM content_version WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def mark_changed(self) -> None:
+        """Count a change to items, groups or documents; called inside the transaction that makes it."""
+        self.db.execute("UPDATE content_version SET n = n + 1 WHERE id = 1")
 
     def content_hash(self) -> str:
         """A digest of everything retrieval depends on; the index manifest compares against it."""

@@ -155,3 +155,22 @@ def test_retriever_applies_a_space_s_hides_and_corrections_there_only(fake_retri
     assert served_id not in _items_in(fake_retriever.ask(bundled.question, a))
     assert fake_retriever.ask(bundled.question, b).item_id == served_id
     assert fake_retriever.ask(bundled.question, dm).item_id == served_id
+
+
+def test_content_version_counts_every_change_to_what_is_served(fake_store, fake_embed):
+    from knowledge import privacy
+
+    seen = [fake_store.content_version()]
+
+    def changed() -> bool:
+        seen.append(fake_store.content_version())
+        return seen[-1] > seen[-2]
+
+    fake_store.ingest([cards("111", [("What is a widget?", "A thing.")])], fake_embed)
+    assert changed()
+    fake_store.set_disabled(shared_item(fake_store).id)
+    assert changed()
+    fake_store.add_feedback(user_id="u", query="q", helpful=True)
+    assert not changed()
+    privacy.purge_space(fake_store, "111")
+    assert changed()

@@ -1,7 +1,8 @@
 """`tutor quiz` and `tutor stats`: the quiz in the terminal, on the same store and schedule as Discord.
 
 ``run_quiz`` is the whole interactive loop over injected ``read``/``echo`` functions, so `tutor chat`'s
-``/quiz`` runs exactly the same quiz inline.
+``/quiz`` runs exactly the same quiz inline. The terminal has no space (``knowledge.scope``): its quizzes,
+topics and statistics are the shared notes' (with the owners' everywhere corrections), as in direct messages.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from knowledge.readable import (
     terminal_width,
     to_plain,
 )
+from knowledge.scope import Scope
 from tutor import services
 
 Read = Callable[[str], str | None]  # None: end of input
 Echo = Callable[[str], None]
 
+SHARED = Scope.shared()  # the terminal's scope: the shared notes alone
 QUIZ_HELP = "Type your answer. Commands: :hint  :skip  :reveal  :quit  (an empty line reveals the answer)"
 
 
@@ -111,7 +114,8 @@ def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Sessio
     """
     resume = options.pop("resume", True)
     color = bool(options.pop("color", False))
-    session = service.active_session(user_id) if resume else None
+    scope = options.pop("scope", SHARED)
+    session = service.active_session(user_id, scope) if resume else None
     if session is not None:
         reply = read(f"Resume your quiz in progress ({session.position + 1}/{session.total})? [Y/n] ")
         if reply is None:
@@ -119,9 +123,9 @@ def run_quiz(service, user_id: str, read: Read, echo: Echo, **options) -> Sessio
         if reply.strip().lower() in ("n", "no"):
             session = None
     if session is None:
-        session = service.start(user_id, **options)
+        session = service.start(user_id, scope=scope, **options)
     if session.total == 0:
-        due = service.next_due(user_id)
+        due = service.next_due(user_id, scope)
         echo("Nothing to quiz" + (f"; next card due {due:%Y-%m-%d %H:%M} UTC." if due else "."))
         return session
     echo(f"Quiz: {session.total} question{'s' if session.total != 1 else ''}. {QUIZ_HELP}")
@@ -184,7 +188,7 @@ def _finish(service, session: Session, echo: Echo) -> Session:
         f"\nQuiz {'complete' if session.status == 'finished' else 'ended'}: {session.answered} answered "
         f"({session.correct} correct, {session.partly} partly, {session.wrong} wrong), {session.skipped} skipped."
     )
-    due = service.next_due(session.user_id)
+    due = service.next_due(session.user_id, Scope(session.scope))
     if due is not None:
         echo(f"Next card due {due:%Y-%m-%d %H:%M} UTC.")
     return session
@@ -226,7 +230,7 @@ def quiz(ctx, topic, source, n, mode, review_only, user_id, fresh, list_topics, 
     try:
         service = open_service()
         if list_topics:
-            for name, count in service.topics():
+            for name, count in service.topics(SHARED):
                 click.echo(f"  {count:>4}  {name}")
             return
         run_quiz(
@@ -266,7 +270,7 @@ def stats(user_id, topic, plot, as_json) -> None:
 
     try:
         service = open_service()
-        result = service.stats(user_id or default_user(), topic=topic)
+        result = service.stats(user_id or default_user(), topic=topic, scope=SHARED)
     except (QuizError, KnowledgeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -2,7 +2,7 @@
 
 from knowledge.quiz import QuizService
 quiz = QuizService(store, encoder)
-session = quiz.start(user_id, topic="dropout", n=5, mode="auto")
+session = quiz.start(user_id, topic="dropout", n=5, mode="auto")  # scope=Scope.of(key): a space's quiz
 question = quiz.question(session)           # None when the quiz is over
 graded = quiz.answer(session, "keeps a neuron active with probability p")  # review committed
 quiz.rate(session, "good")                  # optional: the learner's own rating replaces the derived one

@@ -70,6 +70,7 @@ class Session:
     wrong: int = 0  # includes revealed
     skipped: int = 0
     meta: dict[str, Any] = field(default_factory=dict, compare=False)  # front-end data (channel, message ids)
+    scope: str | None = None  # the key of the space it draws from (knowledge.scope); None: the shared notes
 
     @property
     def active(self) -> bool:

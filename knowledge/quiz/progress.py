@@ -6,7 +6,7 @@ delegates ``stats``, ``next_due``, ``set_leaderboard`` and ``leaderboard`` here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from knowledge.quiz.grading import VERDICTS, Verdict
 from knowledge.quiz.models import DayCount, LeaderRow, TopicMastery, UserStats
 from knowledge.quiz.repository import QuizRepository
 from knowledge.quiz.selection import Catalogue, QuizCard, matches
+from knowledge.scope import Scope
 
 MASTERED_RECALL = 0.9
 DAILY_DAYS = 30  # days of ``UserStats.daily``
@@ -30,19 +31,37 @@ class QuizProgress:
         self._scheduler = scheduler
         self._clock = clock
 
-    def next_due(self, user_id: str) -> datetime | None:
+    def next_due(self, user_id: str, card_ids: Collection[int] | None = None) -> datetime | None:
+        """When the user's next card is due: of ``card_ids`` (the cards a scope sees), or of all theirs."""
         with self._repo.lock:
-            return self._repo.next_due(str(user_id))
+            if card_ids is None:
+                return self._repo.next_due(str(user_id))
+            dues = self._repo.due_dates(str(user_id))
+        return min((due for card_id, due in dues.items() if card_id in card_ids), default=None)
 
-    def stats(self, user_id: str, catalogue: Catalogue, topic: str | None = None) -> UserStats:
-        """Reviews, retention, due counts and per-topic mastery: what ``tutor stats`` and /stats show."""
+    def stats(
+        self,
+        user_id: str,
+        cards: Catalogue | Sequence[QuizCard],
+        topic: str | None = None,
+        *,
+        scope: Scope | None = None,
+        hidden: Collection[int] = (),
+    ) -> UserStats:
+        """Reviews, retention, due counts and per-topic mastery over ``cards`` (a scope's, or a catalogue's):
+        what ``tutor stats`` and /stats show. With ``scope``, only the reviews of items of the shared notes
+        and of its space count, less those of the items in ``hidden`` (its space's hides); without, all."""
         user_id = str(user_id)
         now = self._clock()
+        everywhere = scope is None
         with self._repo.lock:
-            cards = self._repo.cards(user_id)
-            reviews = self._repo.reviews(user_id)
-        quizzable = [c for c in catalogue.cards if matches(c, topic)]
-        return user_stats(user_id, quizzable, cards, reviews, self._scheduler, now)
+            states = self._repo.cards(user_id)
+            reviews = self._repo.reviews(
+                user_id, space=None if everywhere else scope.key, everywhere=everywhere, hidden=hidden
+            )
+        listed = cards.cards if isinstance(cards, Catalogue) else cards
+        quizzable = [c for c in listed if matches(c, topic)]
+        return user_stats(user_id, quizzable, states, reviews, self._scheduler, now)
 
     def set_leaderboard(self, user_id: str, opt_in: bool, display_name: str | None = None) -> None:
         """Opt in to (or out of) leaderboards; nobody is listed without opting in."""

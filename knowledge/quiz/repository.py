@@ -142,13 +142,15 @@ class QuizRepository:
         total: int,
         meta: dict[str, Any] | None,
         now: datetime,
+        scope: str | None = None,
     ) -> None:
+        """A new session; ``scope``: the key of the space it draws from (None: the shared notes)."""
         status = SessionStatus.ACTIVE if total else SessionStatus.FINISHED
         self.db.execute(
             "INSERT INTO quiz_sessions (id, user_id, mode, topic, source, review_only, total, position, status,"
-            " meta, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            " meta, created_at, updated_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             [session_id, user_id, mode, topic, source, int(review_only), total, status, json.dumps(meta or {}),
-             sched.iso(now), sched.iso(now)],
+             sched.iso(now), sched.iso(now), scope],
         )  # fmt: skip
 
     def add_slot(
@@ -321,12 +323,24 @@ class QuizRepository:
             r["card_id"]: r for r in self.db.query("SELECT * FROM quiz_cards WHERE user_id = ?", [user_id])
         }
 
-    def reviews(self, user_id: str) -> list[dict[str, Any]]:
-        """The user's reviews, oldest first: what statistics need of them."""
+    def reviews(
+        self, user_id: str, *, space: str | None = None, everywhere: bool = True, hidden: Iterable[int] = ()
+    ) -> list[dict[str, Any]]:
+        """The user's reviews, oldest first: what statistics need of them. ``everywhere`` (the default): all
+        of them; else only reviews of items of the shared notes and of the space ``space`` (None: the shared
+        notes alone), less the items in ``hidden``. A review of an item no longer stored counts as shared."""
+        if everywhere:
+            return self._rows(
+                "SELECT reviewed_at, rating, verdict, state_before FROM quiz_reviews WHERE user_id = ?"
+                " ORDER BY reviewed_at",
+                [user_id],
+            )
         return self._rows(
-            "SELECT reviewed_at, rating, verdict, state_before FROM quiz_reviews WHERE user_id = ?"
-            " ORDER BY reviewed_at",
-            [user_id],
+            "SELECT r.reviewed_at, r.rating, r.verdict, r.state_before FROM quiz_reviews r"
+            " LEFT JOIN items i ON i.id = r.item_id LEFT JOIN documents d ON d.source = i.source"
+            " WHERE r.user_id = :user AND (d.scope IS NULL OR d.scope = :space)"
+            " AND r.item_id NOT IN (SELECT value FROM json_each(:hidden)) ORDER BY r.reviewed_at",
+            {"user": user_id, "space": space, "hidden": json.dumps(sorted(hidden))},
         )
 
     def leaderboard(

@@ -5,6 +5,12 @@ answer (``Store.best_answers``). Items flagged unanswered, placeholder, off-topi
 a group whose best item is not servable has no servable member (the best-answer rule ranks them last).
 Due cards come first, most overdue first; then new cards in document order. Cards reviewed but not yet due
 are left alone, as FSRS intends.
+
+Spaces (``knowledge.scope``): the catalogue holds every space's cards, built once per content of the store;
+a quiz draws from ``Catalogue.within(scope, overrides)``, the cards a scope sees (shared ones and its
+space's, less its hides) with its corrected answers, which is itself a catalogue, so the selection,
+distractors and hints below only ever see that scope's cards. Duplicate groups never cross spaces, so a
+card belongs to one space (``QuizCard.scope``).
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from knowledge.models import CLOZE
 from knowledge.quiz.grading import ANSWER_FILLERS, key_terms
 from knowledge.readable import readable_line
+from knowledge.scope import EVERYWHERE, Overrides, Scope
 from knowledge.store import Store
 
 FREE, MC, CLOZE_MODE, AUTO = "free", "mc", "cloze", "auto"
@@ -49,6 +57,7 @@ class QuizCard:
     topic: str  # the vocabulary topic closest to the card, or GENERAL (per-topic mastery, --topic)
     cloze: bool
     sources: tuple[str, ...]  # every member's document
+    scope: str | None = None  # the space of its documents (a group never crosses spaces); None: shared
 
     @property
     def blanks(self) -> int:
@@ -57,7 +66,11 @@ class QuizCard:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Every quizzable card with the vectors selection needs; rebuilt when the store's content changes."""
+    """Every quizzable card with the vectors selection needs; rebuilt when the store's content changes.
+
+    Caches (card index, key terms, options, the cards of each space) are computed on first use and kept on
+    the instance; a scope's view (``within``) takes its key terms and options from its parent's.
+    """
 
     cards: tuple[QuizCard, ...]
     answer_vectors: np.ndarray  # (len(cards), dim), L2-normalised
@@ -70,44 +83,44 @@ class Catalogue:
     def position(self, card_id: int) -> int:
         return self._positions()[card_id]
 
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        value = self.__dict__.get(name)
+        if value is None:
+            value = compute()
+            object.__setattr__(self, name, value)
+        return value
+
     def _index(self) -> dict[int, QuizCard]:
-        cached = self.__dict__.get("_by_id")
-        if cached is None:
-            cached = {c.card_id: c for c in self.cards}
-            object.__setattr__(self, "_by_id", cached)
-        return cached
+        return self._cached("_by_id", lambda: {c.card_id: c for c in self.cards})
 
     def _positions(self) -> dict[int, int]:
-        cached = self.__dict__.get("_pos")
-        if cached is None:
-            cached = {c.card_id: i for i, c in enumerate(self.cards)}
-            object.__setattr__(self, "_pos", cached)
-        return cached
+        return self._cached("_pos", lambda: {c.card_id: i for i, c in enumerate(self.cards)})
+
+    def _memo(self, name: str, positions: Iterable[int], compute: Callable[[QuizCard], Any]) -> list[Any]:
+        """``compute(card)`` at each position, each computed once per catalogue."""
+        memo: dict[int, Any] = self._cached(name, dict)
+        out = []
+        for i in positions:
+            value = memo.get(i)
+            if value is None:
+                value = memo[i] = compute(self.cards[i])
+            out.append(value)
+        return out
 
     def answer_terms(self) -> list[frozenset[str]]:
         """Key terms of each card's answer, computed once (distractor checks compare every pair)."""
-        cached = self.__dict__.get("_terms")
-        if cached is None:
-            cached = [frozenset(key_terms(c.answer)) for c in self.cards]
-            object.__setattr__(self, "_terms", cached)
-        return cached
+        return self._cached("_terms", lambda: self._memo("_terms_at", range(len(self.cards)), _answer_terms))
 
     def question_terms(self) -> list[frozenset[str]]:
         """Key terms of each card's question, computed once."""
-        cached = self.__dict__.get("_question_terms")
-        if cached is None:
-            cached = [frozenset(key_terms(c.question)) for c in self.cards]
-            object.__setattr__(self, "_question_terms", cached)
-        return cached
+        return self._cached(
+            "_question_terms",
+            lambda: self._memo("_question_terms_at", range(len(self.cards)), _question_terms),
+        )
 
     def options(self) -> list[tuple[str, frozenset[str]]]:
         """Each card's answer as a multiple-choice option (``option_text``) and its words, computed once."""
-        cached = self.__dict__.get("_options")
-        if cached is None:
-            shown = [option_text(c.answer, c.question) for c in self.cards]
-            cached = [(t, _echo_words(t)) for t in shown]
-            object.__setattr__(self, "_options", cached)
-        return cached
+        return self._cached("_options", lambda: self._memo("_options_at", range(len(self.cards)), _option))
 
     def topics(self) -> list[tuple[str, int]]:
         counts: dict[str, int] = {}
@@ -115,8 +128,113 @@ class Catalogue:
             counts[card.topic] = counts.get(card.topic, 0) + 1
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
+    # --- what one scope sees ----------------------------------------------------------------------------
+    def _spaces(self) -> dict[str | None, np.ndarray]:
+        """Positions of each space's cards (None: the shared ones), in catalogue order."""
 
-def build_catalogue(store: Store, embed: Embed) -> Catalogue:
+        def split() -> dict[str | None, np.ndarray]:
+            groups: dict[str | None, list[int]] = {}
+            for i, card in enumerate(self.cards):
+                groups.setdefault(card.scope, []).append(i)
+            return {key: np.asarray(rows, dtype=np.int64) for key, rows in groups.items()}
+
+        return self._cached("_space_rows", split)
+
+    def _item_positions(self) -> dict[int, int]:
+        return self._cached("_item_pos", lambda: {c.item_id: i for i, c in enumerate(self.cards)})
+
+    def visible(self, scope: Scope, overrides: Overrides | None = None) -> tuple[np.ndarray, dict[int, str]]:
+        """The positions of the cards ``scope`` sees, in catalogue order (shared cards and its space's, less
+        the items its space hides), and the corrected answer of each position that has one for it (its
+        space's correction, else the everywhere one). Costs the scope's own cards, not the catalogue's."""
+        spaces = self._spaces()
+        empty = np.zeros(0, dtype=np.int64)
+        rows = spaces.get(None, empty)
+        if scope.key is not None and scope.key in spaces:
+            rows = np.sort(np.concatenate([rows, spaces[scope.key]]))
+        if overrides is None:
+            return rows, {}
+        where = self._item_positions()
+        hidden = {where[i] for i in overrides.hidden_in(scope) if i in where}
+        if hidden:
+            rows = rows[~np.isin(rows, list(hidden))]
+        corrected: dict[int, str] = {}
+        keys = {EVERYWHERE, scope.key}
+        for key, item_id in overrides.corrections:
+            position = where.get(item_id)
+            if key not in keys or position is None or position in hidden:
+                continue
+            correction = overrides.correction(scope, item_id)
+            if correction is not None and scope.sees(self.cards[position].scope):
+                corrected[position] = correction.answer
+        return rows, corrected
+
+    def scoped_cards(self, scope: Scope, overrides: Overrides | None = None) -> list[QuizCard]:
+        """The cards ``scope`` sees, with its corrected answers (no vectors: topics, sources, statistics)."""
+        rows, corrected = self.visible(scope, overrides)
+        return [
+            replace(self.cards[i], answer=corrected[i]) if i in corrected else self.cards[i]
+            for i in rows.tolist()
+        ]
+
+    def within(
+        self, scope: Scope, overrides: Overrides | None = None, embed: Embed | None = None
+    ) -> Catalogue:
+        """The catalogue of what ``scope`` sees (``visible``): its cards, vectors, key terms and options, the
+        corrected answers in place of the originals (embedded with ``embed`` when given; else a corrected
+        card keeps its original answer's vector). Selection, distractors and hints given this view never
+        see another space's card. Where the scope sees every card as it is, that is this catalogue."""
+        rows, corrected = self.visible(scope, overrides)
+        if not corrected and len(rows) == len(self.cards):
+            return self
+        order = rows.tolist()
+        cards = tuple(
+            replace(self.cards[i], answer=corrected[i]) if i in corrected else self.cards[i] for i in order
+        )
+        answer_vectors = self.answer_vectors[rows]  # a copy: corrected rows are replaced below
+        question_vectors = self.question_vectors[rows] if self.question_vectors is not None else None
+        fixed = [(k, i) for k, i in enumerate(order) if i in corrected]
+        if fixed and embed is not None:
+            fresh = np.asarray(embed([cards[k].answer[:300] for k, _ in fixed]), dtype=answer_vectors.dtype)
+            answer_vectors[[k for k, _ in fixed]] = fresh
+        view = Catalogue(cards, answer_vectors, self.fingerprint, question_vectors)
+        plain = [i for i in order if i not in corrected]
+        for name, memo, compute in (
+            ("_terms", "_terms_at", _answer_terms),
+            ("_question_terms", "_question_terms_at", _question_terms),
+            ("_options", "_options_at", _option),
+        ):
+            shared = dict(zip(plain, self._memo(memo, plain, compute), strict=True))
+            values = [shared[i] if i in shared else compute(cards[k]) for k, i in enumerate(order)]
+            object.__setattr__(view, name, values)
+        return view
+
+
+def _answer_terms(card: QuizCard) -> frozenset[str]:
+    return frozenset(key_terms(card.answer))
+
+
+def _question_terms(card: QuizCard) -> frozenset[str]:
+    return frozenset(key_terms(card.question))
+
+
+def _option(card: QuizCard) -> tuple[str, frozenset[str]]:
+    text = option_text(card.answer, card.question)
+    return text, _echo_words(text)
+
+
+def build_catalogue(
+    store: Store, embed: Embed, previous: Catalogue | None = None, fingerprint: str | None = None
+) -> Catalogue:
+    """Every space's quizzable cards (``Catalogue.within`` gives one scope's), with their vectors and topics.
+
+    ``previous``: the catalogue this one replaces. A card it already had, unchanged (same item, texts,
+    documents and their topics), keeps its vectors and, where its vocabulary is the same, its topic, so a
+    change in one space (a server's new card) embeds and files that space's changed cards only; the rest of
+    a rebuild is reading the store. ``fingerprint``: the store's content hash, taken before reading it (so a
+    change meanwhile makes the next refresh build again); computed here when not given.
+    """
+    fingerprint = str(store.content_version()) if fingerprint is None else fingerprint
     items = {it.id: it for it in store.items()}
     documents = {d.source: d for d in store.documents()}
     best = store.best_answers()
@@ -134,19 +252,102 @@ def build_catalogue(store: Store, embed: Embed) -> Catalogue:
                 card_id=group_id, item_id=best_item.id, question=best_item.question, answer=best_item.answer,
                 source=best_item.source, n=best_item.n, title=doc.title if doc else best_item.source, topic="",
                 cloze=CLOZE in best_item.flags, sources=tuple(sorted({items[i].source for i in ids})),
+                scope=best_item.scope,
             )
         )  # fmt: skip
     cards.sort(key=lambda c: (c.source, c.n))
     if not cards:
-        return Catalogue((), np.zeros((0, 1), dtype=np.float32), store.content_hash())
-    # Truncated texts: the opening of an answer says what it is about, and long answers cost seconds to embed.
-    answer_vectors = embed([c.answer[:300] for c in cards])
-    question_vectors = embed([c.question for c in cards])
-    vocabulary = topic_vocabulary([d.topics for d in documents.values()])
-    evidence = topic_evidence(vocabulary, cards, question_vectors, answer_vectors, documents, embed)
-    topics = choose_topics(vocabulary, evidence, fallbacks=[_fallback_topic(c, documents) for c in cards])
+        return Catalogue((), np.zeros((0, 1), dtype=np.float32), fingerprint)
+    signatures = [(c, tuple(documents[s].topics if s in documents else () for s in c.sources)) for c in cards]
+    before: dict[int, tuple[Any, int]] = previous.__dict__.get("_built_from", {}) if previous else {}
+    kept = {}  # position here -> position in ``previous``
+    for i, signature in enumerate(signatures):
+        old = before.get(signature[0].card_id)
+        if old is not None and old[0] == signature:
+            kept[i] = old[1]
+    answer_vectors, question_vectors = _card_vectors(cards, kept, previous, embed)
+    vocabularies: dict[str | None, tuple[str, ...]] = {}
+    topics = _card_topics(
+        cards, question_vectors, answer_vectors, documents, embed, vocabularies,
+        reuse={i: previous.cards[j].topic for i, j in kept.items()} if previous else {},
+        reused_vocabularies=previous.__dict__.get("_vocabularies", {}) if previous else {},
+    )  # fmt: skip
     with_topics = tuple(_replace(c, topic=t) for c, t in zip(cards, topics, strict=True))
-    return Catalogue(with_topics, answer_vectors, store.content_hash(), question_vectors)
+    catalogue = Catalogue(with_topics, answer_vectors, fingerprint, question_vectors)
+    object.__setattr__(
+        catalogue, "_built_from", {sig[0].card_id: (sig, i) for i, sig in enumerate(signatures)}
+    )
+    object.__setattr__(catalogue, "_vocabularies", vocabularies)
+    return catalogue
+
+
+def _card_vectors(
+    cards: Sequence[QuizCard], kept: dict[int, int], previous: Catalogue | None, embed: Embed
+) -> tuple[np.ndarray, np.ndarray]:
+    """(answer vectors, question vectors): an unchanged card's from ``previous``, the others embedded.
+    Answers truncated: the opening of an answer says what it is about, and long answers cost seconds."""
+    fresh = [i for i in range(len(cards)) if i not in kept]
+    if not kept or previous is None or previous.question_vectors is None:
+        return embed([c.answer[:300] for c in cards]), embed([c.question for c in cards])
+    out = []
+    for old, text in (
+        (previous.answer_vectors, lambda c: c.answer[:300]),
+        (previous.question_vectors, lambda c: c.question),
+    ):
+        vectors = np.empty((len(cards), old.shape[1]), dtype=np.float32)
+        here, there = list(kept), list(kept.values())
+        vectors[here] = old[there]
+        if fresh:
+            vectors[fresh] = embed([text(cards[i]) for i in fresh])
+        out.append(vectors)
+    return out[0], out[1]
+
+
+def _card_topics(
+    cards: Sequence[QuizCard],
+    question_vectors: np.ndarray,
+    answer_vectors: np.ndarray,
+    documents: dict,
+    embed: Embed,
+    vocabularies: dict[str | None, tuple[str, ...]] | None = None,
+    reuse: dict[int, str] | None = None,
+    reused_vocabularies: dict[str | None, tuple[str, ...]] | None = None,
+) -> list[str]:
+    """Each card's topic, from the shared documents' topics (and the glossary's broad ones); a space whose
+    documents list topics of their own files its cards under those too, and no other space sees them.
+
+    ``vocabularies`` is filled with each vocabulary's texts (by space key; None: the shared one); a card in
+    ``reuse`` (position -> its topic before) keeps that topic where its vocabulary is the same as in
+    ``reused_vocabularies`` (a card's topic depends on nothing else)."""
+    vocabularies = {} if vocabularies is None else vocabularies
+    reuse, reused_vocabularies = reuse or {}, reused_vocabularies or {}
+    shared = [d.topics for d in documents.values() if d.scope is None]
+    own: dict[str, list[tuple[str, ...]]] = {}
+    for doc in documents.values():
+        if doc.scope is not None and doc.topics:
+            own.setdefault(doc.scope, []).append(doc.topics)
+    rows: dict[str | None, list[int]] = {}  # None: the cards filed with the shared vocabulary
+    for i, card in enumerate(cards):
+        rows.setdefault(card.scope if card.scope in own else None, []).append(i)
+    topics = [GENERAL] * len(cards)
+    for key, positions in rows.items():
+        vocabulary = topic_vocabulary(shared + own.get(key, []) if key is not None else shared)
+        vocabularies[key] = vocabulary.texts
+        if reused_vocabularies.get(key) == vocabulary.texts:
+            for i in positions:
+                if i in reuse:
+                    topics[i] = reuse[i]
+            positions = [i for i in positions if i not in reuse]
+        if not positions:
+            continue
+        part = [cards[i] for i in positions]
+        evidence = topic_evidence(
+            vocabulary, part, question_vectors[positions], answer_vectors[positions], documents, embed
+        )
+        chosen = choose_topics(vocabulary, evidence, fallbacks=[_fallback_topic(c, documents) for c in part])
+        for i, topic in zip(positions, chosen, strict=True):
+            topics[i] = topic
+    return topics
 
 
 # --- topics -----------------------------------------------------------------------------------------------

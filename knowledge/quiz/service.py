@@ -14,6 +14,15 @@ store's lock, and every read-modify-write inside one store transaction (``BEGIN 
 serialises against other processes on the same file). Grading, the only slow step, runs outside both.
 Per-slot phases make every call idempotent: a second answer to the same question returns the first grade,
 never a second review.
+
+Spaces (``knowledge.scope``): a session belongs to the scope it was started in (``quiz_sessions.scope``;
+``Scope.shared()``, the notes alone, in direct messages and the terminal). Its cards are the ones that scope
+sees (``Catalogue.within``): shared cards and its space's own, less what its space hides and what is
+disabled, with multiple-choice options from those cards only. Each question is shown, hinted, revealed and
+graded against the answer as that scope sees it, its space's correction first, else an everywhere one,
+read at each step (``load_overrides``: overrides change without changing the store's content hash), and a
+card hidden there after the session began is withdrawn like a retired one. Topics, sources, statistics and
+due dates follow the scope too.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +39,7 @@ from fsrs import Rating, Scheduler
 
 from knowledge.errors import ReadOnlyStore
 from knowledge.models import NOT_SERVABLE
+from knowledge.overrides import load_overrides
 from knowledge.quiz import scheduler as sched
 from knowledge.quiz.grading import VERDICTS, Grader, Verdict
 from knowledge.quiz.models import (
@@ -56,13 +67,19 @@ from knowledge.quiz.selection import (
     resolve_mode,
     select_cards,
 )
+from knowledge.scope import Overrides, Scope
 from knowledge.store import Store
 from knowledge.vectors import TextVectors
 
 MAX_QUESTIONS = 50
 SessionRef = Session | str
+SHARED = Scope.shared()
 
 __all__ = ["MASTERED_RECALL", "MAX_QUESTIONS", "QuizService", "SessionRef"]
+
+
+class _Withdrawn(QuizError):
+    """The card of a question is no longer asked in its session's scope (retired, disabled or hidden)."""
 
 
 class QuizService:
@@ -106,27 +123,45 @@ class QuizService:
 
     # --- catalogue -------------------------------------------------------------------------------------
     def catalogue(self, refresh: bool = False) -> Catalogue:
-        """The quizzable cards; ``refresh`` rebuilds them if the store changed (re-ingest, disabled item).
+        """Every space's quizzable cards; ``refresh`` rebuilds them if the store changed (re-ingest, disabled
+        item). What one scope sees of it: ``scoped``.
 
         Built without holding the store's lock across the embedding (its reads and the vector cache lock
         their own steps), so a first build (the bot's warm-up, a new deck's cards) does not stall the other
         threads; two threads may both build, and the last one's catalogue is kept (they are equal).
         """
         current = self._catalogue
-        if current is not None and not (refresh and current.fingerprint != self._store.content_hash()):
+        if current is not None and not refresh:
             return current
-        built = build_catalogue(self._store, self._vectors)
+        fingerprint = str(self._store.content_version())
+        if current is not None and current.fingerprint == fingerprint:
+            return current
+        # The cards it already had, unchanged, keep their vectors and topics: a change in one space costs
+        # that space's cards, plus reading the store.
+        built = build_catalogue(self._store, self._vectors, previous=current, fingerprint=fingerprint)
         self._catalogue = built
         return built
 
-    def topics(self) -> list[tuple[str, int]]:
-        """(topic, number of cards), most cards first: for autocomplete and ``--topic``."""
-        return self.catalogue().topics()
+    def scoped(self, scope: Scope = SHARED, refresh: bool = False) -> Catalogue:
+        """The catalogue of what ``scope`` sees now: its cards (shared and its space's, less its hides and
+        the disabled), their answers as corrected for it, and multiple-choice options among them only."""
+        return self.catalogue(refresh).within(scope, load_overrides(self._store), self._vectors)
 
-    def sources(self) -> list[tuple[str, str, int]]:
-        """(source, title, number of cards)."""
+    def cards(self, scope: Scope = SHARED) -> list[QuizCard]:
+        """The cards ``scope`` sees, answers corrected for it (without the vectors ``scoped`` subsets)."""
+        return self.catalogue().scoped_cards(scope, load_overrides(self._store))
+
+    def topics(self, scope: Scope = SHARED) -> list[tuple[str, int]]:
+        """(topic, number of cards) of what ``scope`` sees, most cards first: for autocomplete and ``--topic``."""
+        counts: dict[str, int] = {}
+        for card in self.cards(scope):
+            counts[card.topic] = counts.get(card.topic, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def sources(self, scope: Scope = SHARED) -> list[tuple[str, str, int]]:
+        """(source, title, number of cards) of what ``scope`` sees."""
         counts: dict[tuple[str, str], int] = {}
-        for card in self.catalogue().cards:
+        for card in self.cards(scope):
             counts[(card.source, card.title)] = counts.get((card.source, card.title), 0) + 1
         return [(s, t, n) for (s, t), n in sorted(counts.items())]
 
@@ -142,8 +177,10 @@ class QuizService:
         review_only: bool = False,
         display_name: str | None = None,
         meta: dict[str, Any] | None = None,
+        scope: Scope = SHARED,
     ) -> Session:
-        """Plan a session: due cards first, then new ones. The user's previous active session is ended.
+        """Plan a session of the cards ``scope`` sees: due cards first, then new ones. The user's previous
+        active session (in whatever scope) is ended.
 
         A session may have 0 questions (nothing due with ``review_only``); ``question`` then returns None and
         ``next_due`` says when to come back.
@@ -159,7 +196,7 @@ class QuizService:
             raise QuizError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not 1 <= n <= MAX_QUESTIONS:
             raise QuizError(f"a quiz has 1 to {MAX_QUESTIONS} questions, not {n}")
-        catalogue = self.catalogue(refresh=True)
+        catalogue = self.scoped(scope, refresh=True)
         _check_filters(catalogue, topic, source)
         session_id = uuid.uuid4().hex
         rng = random.Random(session_id)
@@ -174,7 +211,7 @@ class QuizService:
             )  # fmt: skip
             repo.add_session(
                 session_id, user_id, mode=mode, topic=topic, source=source, review_only=review_only,
-                total=len(picks), meta=meta, now=now,
+                total=len(picks), meta=meta, now=now, scope=scope.key,
             )  # fmt: skip
             for position, (card, is_new) in enumerate(picks):
                 card_mode = resolve_mode(card, mode, catalogue)
@@ -191,11 +228,15 @@ class QuizService:
         with self._lock:
             return self._session(self._id(session))
 
-    def active_session(self, user_id: str) -> Session | None:
-        """The user's session in progress, if any (a restarted bot resumes it)."""
+    def active_session(self, user_id: str, scope: Scope | None = None) -> Session | None:
+        """The user's session in progress, if any (a restarted bot resumes it); with ``scope``, only one
+        started in that scope (a quiz begun in one server is not shown in another)."""
         with self._lock:
             session_id = self._repo.active_session_id(str(user_id))
-            return self._session(session_id) if session_id else None
+            if not session_id:
+                return None
+            session = self._session(session_id)
+            return session if scope is None or session.scope == scope.key else None
 
     def set_meta(self, session: SessionRef, **values: Any) -> Session:
         """Attach front-end data (channel and message ids, say) to a session; merged into ``Session.meta``."""
@@ -228,7 +269,12 @@ class QuizService:
             if row["status"] != SessionStatus.ACTIVE:
                 return None
             slot = self._repo.slot(row["id"], row["position"])
-            return self._question(row, slot) if slot else None
+            if slot is None:
+                return None
+            try:
+                return self._question(row, slot)
+            except _Withdrawn:  # ``question`` moves past it
+                return None
 
     def question(self, session: SessionRef, user_id: str | None = None) -> Question | None:
         """The question to show: the open one again, or the next once the current one is done; None at the end."""
@@ -241,6 +287,11 @@ class QuizService:
             position = row["position"]
             slot = repo.slot(session_id, position)
             if slot is not None and slot["phase"].done:
+                position += 1
+                slot = repo.slot(session_id, position)
+            scope, overrides = _scope(row), load_overrides(self._store)
+            while slot is not None and slot["phase"].open and self._withdrawn(slot, scope, overrides):
+                repo.set_phase(session_id, position, SlotPhase.SKIPPED)  # withdrawn since it was planned
                 position += 1
                 slot = repo.slot(session_id, position)
             now = self._clock()
@@ -257,8 +308,8 @@ class QuizService:
         """The current question's hint (None where there is none); using it caps the derived rating at Hard."""
         session_id = self._id(session)
         with self._repo.writing():
-            _row, slot = self._open_slot(session_id, user_id)
-            text = hint_for(self._card(slot), slot["mode"])
+            row, slot = self._open_slot(session_id, user_id)
+            text = hint_for(self._card(slot, _scope(row)), slot["mode"])
             if text is not None and slot["phase"].open:
                 self._repo.use_hint(session_id, slot["position"])
             return text
@@ -271,12 +322,13 @@ class QuizService:
         """
         session_id = self._id(session)
         with self._lock:
-            _row, slot = self._open_slot(session_id, user_id)
+            row, slot = self._open_slot(session_id, user_id)
+            scope = _scope(row)
             if slot["phase"].graded:
-                return self._graded(slot)
+                return self._graded(slot, scope)
             if slot["phase"] == SlotPhase.SKIPPED:
                 raise QuizError("that question was skipped")
-            card = self._card(slot)
+            card = self._card(slot, scope)
             mode = slot["mode"]
         if mode == MC:  # graded outside the lock: another learner's step need not wait for it
             choices = json.loads(slot["choices"])
@@ -296,11 +348,12 @@ class QuizService:
         """Show the answer without an attempt: recorded as not recalled (Again) unless the learner rates."""
         session_id = self._id(session)
         with self._lock:
-            _row, slot = self._open_slot(session_id, user_id)
+            row, slot = self._open_slot(session_id, user_id)
             if slot["phase"].graded:
-                return self._graded(slot)
+                return self._graded(slot, _scope(row))
             if slot["phase"] == SlotPhase.SKIPPED:
                 raise QuizError("that question was skipped")
+            self._card(slot, _scope(row))  # a withdrawn card is not revealed
         nothing = {"matched": [], "missing": [], "choice": None}
         return self._commit(session_id, slot["position"], sched.REVEALED, 0.0, "", nothing)
 
@@ -334,7 +387,7 @@ class QuizService:
             if stored is None or stored.last_review is None or stored.last_review <= when:
                 repo.save_card(row["user_id"], after, self._clock())
             repo.set_phase(session_id, slot["position"], SlotPhase.RATED)
-            return self._graded(repo.slot(session_id, slot["position"]))
+            return self._graded(repo.slot(session_id, slot["position"]), _scope(row))
 
     # --- contested grades -------------------------------------------------------------------------------
     def contest(
@@ -356,7 +409,7 @@ class QuizService:
             verdict = json.loads(slot["grade"])["verdict"]
             if slot["mode"] == MC or verdict not in VERDICTS:
                 raise QuizError("only a typed answer's grade can be contested")
-            card = self._card(slot)
+            card = self._card(slot, _scope(row))
             existing = self._repo.contest_id(session_id, position)
             if existing is not None:
                 return existing
@@ -386,12 +439,19 @@ class QuizService:
         return decided
 
     # --- progress (knowledge.quiz.progress) ------------------------------------------------------------
-    def next_due(self, user_id: str) -> datetime | None:
-        return self._progress.next_due(user_id)
+    def next_due(self, user_id: str, scope: Scope | None = None) -> datetime | None:
+        """When the user's next card is due: of the cards ``scope`` sees (None: of every card they have)."""
+        if scope is None:
+            return self._progress.next_due(user_id)
+        return self._progress.next_due(user_id, {c.card_id for c in self.cards(scope)})
 
-    def stats(self, user_id: str, topic: str | None = None) -> UserStats:
-        """Reviews, retention, due counts and per-topic mastery: what ``tutor stats`` and /stats show."""
-        return self._progress.stats(user_id, self.catalogue(), topic)
+    def stats(self, user_id: str, topic: str | None = None, scope: Scope = SHARED) -> UserStats:
+        """Reviews, retention, due counts and per-topic mastery of what ``scope`` sees: its cards, and the
+        reviews of items of the shared notes and of its space's (less those its space hides). What
+        ``tutor stats`` and /stats show."""
+        overrides = load_overrides(self._store)
+        cards = self.catalogue().scoped_cards(scope, overrides)
+        return self._progress.stats(user_id, cards, topic, scope=scope, hidden=overrides.hidden_in(scope))
 
     def set_leaderboard(self, user_id: str, opt_in: bool, display_name: str | None = None) -> None:
         """Opt in to (or out of) leaderboards; nobody is listed without opting in."""
@@ -412,7 +472,7 @@ class QuizService:
             row = self._session_row(session_id)
             slot = repo.slot(session_id, position)
             if slot is None or slot["phase"].graded:  # answered meanwhile (a double click)
-                return self._graded(slot)
+                return self._graded(slot, _scope(row))
             if (
                 row["status"] != SessionStatus.ACTIVE
                 or slot["phase"] == SlotPhase.SKIPPED
@@ -437,7 +497,7 @@ class QuizService:
                 review_id=review_id,
             )  # fmt: skip
             repo.touch(session_id, now)
-            return self._graded(repo.slot(session_id, position))
+            return self._graded(repo.slot(session_id, position), _scope(row))
 
     @staticmethod
     def _id(session: SessionRef) -> str:
@@ -460,18 +520,31 @@ class QuizService:
             raise QuizError("this quiz has no open question")
         return row, slot
 
-    def _card(self, slot: dict[str, Any]) -> QuizCard:
-        """The card as planned; if the store changed since, the item's current text (or an error if retired)."""
+    def _card(self, slot: dict[str, Any], scope: Scope, overrides: Overrides | None = None) -> QuizCard:
+        """The card as its session's ``scope`` sees it now: as planned, or the item's current text if the store
+        changed since, with the answer corrected for that scope; ``_Withdrawn`` if the item was retired,
+        disabled or hidden there since."""
+        overrides = load_overrides(self._store) if overrides is None else overrides
         card = self.catalogue().card(slot["card_id"])
-        if card is not None and card.item_id == slot["item_id"]:
-            return card
-        item = self._store.item(slot["item_id"])
-        if item.flags & NOT_SERVABLE or item.retired:
-            raise QuizError("this question was withdrawn from the knowledge base; skip it")
-        return QuizCard(
-            slot["card_id"], item.id, item.question, item.answer, item.source, item.n, item.source,
-            card.topic if card else "", "cloze" in item.flags, (item.source,),
-        )  # fmt: skip
+        if card is None or card.item_id != slot["item_id"]:
+            item = self._store.item(slot["item_id"])
+            if item.flags & NOT_SERVABLE or item.retired or not scope.sees(item.scope):
+                raise _Withdrawn("this question was withdrawn from the knowledge base; skip it")
+            card = QuizCard(
+                slot["card_id"], item.id, item.question, item.answer, item.source, item.n, item.source,
+                card.topic if card else "", "cloze" in item.flags, (item.source,), item.scope,
+            )  # fmt: skip
+        if not scope.sees(card.scope) or card.item_id in overrides.hidden_in(scope):
+            raise _Withdrawn("this question was withdrawn from the knowledge base; skip it")
+        correction = overrides.correction(scope, card.item_id)
+        return card if correction is None else replace(card, answer=correction.answer)
+
+    def _withdrawn(self, slot: dict[str, Any], scope: Scope, overrides: Overrides) -> bool:
+        try:
+            self._card(slot, scope, overrides)
+        except _Withdrawn:
+            return True
+        return False
 
     def _session(self, session_id: str) -> Session:
         row = self._session_row(session_id)
@@ -483,25 +556,26 @@ class QuizService:
             answered=sum(counts.values()), correct=counts.get(Verdict.CORRECT, 0),
             partly=counts.get(Verdict.PARTLY, 0),
             wrong=counts.get(Verdict.WRONG, 0) + counts.get(sched.REVEALED, 0),
-            skipped=self._repo.skipped(session_id), meta=json.loads(row["meta"] or "{}"),
+            skipped=self._repo.skipped(session_id), meta=json.loads(row["meta"] or "{}"), scope=row["scope"],
         )  # fmt: skip
 
     def _question(self, row: dict[str, Any], slot: dict[str, Any]) -> Question:
-        card = self._card(slot)
+        scope = _scope(row)
+        card = self._card(slot, scope)
         return Question(
             session_id=row["id"], position=slot["position"], total=row["total"], card_id=slot["card_id"],
             item_id=slot["item_id"], mode=slot["mode"], prompt=card.question,
             choices=tuple(json.loads(slot["choices"])) if slot["choices"] else (),
             has_hint=hint_for(card, slot["mode"]) is not None, is_new=bool(slot["is_new"]), topic=card.topic,
             source=card.source, n=card.n, title=card.title, phase=slot["phase"],
-            graded=self._graded(slot) if slot["phase"].graded else None,
+            graded=self._graded(slot, scope, card) if slot["phase"].graded else None,
         )  # fmt: skip
 
-    def _graded(self, slot: dict[str, Any] | None) -> Graded:
+    def _graded(self, slot: dict[str, Any] | None, scope: Scope, card: QuizCard | None = None) -> Graded:
         assert slot is not None and slot["review_id"] is not None
         review = self._repo.review(slot["review_id"])
         info = json.loads(slot["grade"])
-        card = self._card(slot)
+        card = card if card is not None else self._card(slot, scope)
         due = sched.parse_time(review["due_after"])
         return Graded(
             session_id=slot["session_id"], position=slot["position"], card_id=slot["card_id"],
@@ -512,6 +586,11 @@ class QuizService:
             rated_by=review["rated_by"], due=due, interval=sched.describe_interval(due, sched.parse_time(review["reviewed_at"])),
             source=card.source, n=card.n, title=card.title,
         )  # fmt: skip
+
+
+def _scope(row: dict[str, Any]) -> Scope:
+    """The scope a session was started in (``quiz_sessions.scope``; NULL: the shared notes)."""
+    return Scope(row.get("scope"))
 
 
 def _parse_choice(response: str | int, count: int) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 from knowledge.errors import NotFound
 from knowledge.files import sha256
 from knowledge.models import CLOZE
+from knowledge.overrides import load_overrides
 from knowledge.quiz.calibrate import ANSWERS_DIR, Labelled, load_labels
 from knowledge.quiz.grading import VERDICTS, Grader
 from knowledge.quiz.learned import (
@@ -38,6 +39,7 @@ from knowledge.quiz.learned import (
     decide,
     reference_key,
 )
+from knowledge.scope import Scope
 
 FEEDBACK_AUTHOR = "feedback"  # confirmed contests: one more author for the folds
 
@@ -64,18 +66,25 @@ def answer_files(exclude: Sequence[str] = ()) -> list[Path]:
 
 
 def feedback_answers(store) -> list[Labelled]:
-    """Contested grades an admin confirmed, as labelled answers (the item's current question and answer)."""
+    """Contested grades an admin confirmed, as labelled answers (the item's current question, and its answer
+    as the contest's quiz saw it: corrected for the space the session was in, ``knowledge.overrides``)."""
+    overrides = load_overrides(store)
     out = []
-    for row in store.db.query("SELECT * FROM grade_contests WHERE status = 'confirmed' ORDER BY id"):
+    for row in store.db.query(
+        "SELECT c.*, s.scope AS session_scope FROM grade_contests c"
+        " LEFT JOIN quiz_sessions s ON s.id = c.session_id WHERE c.status = 'confirmed' ORDER BY c.id"
+    ):
         try:
             item = store.item(row["item_id"])
         except NotFound:  # the item was deleted since: nothing to learn against
             continue
-        if row["label"] not in VERDICTS or not item.answer:
+        correction = overrides.correction(Scope(row["session_scope"]), item.id)
+        reference = correction.answer if correction is not None else item.answer
+        if row["label"] not in VERDICTS or not reference:
             continue
         out.append(
             Labelled(
-                item.source, item.n, item.question, item.answer, row["answer"], row["label"],
+                item.source, item.n, item.question, reference, row["answer"], row["label"],
                 CLOZE in item.flags, FEEDBACK_AUTHOR,
             )
         )  # fmt: skip

@@ -1,5 +1,8 @@
 """``/stats`` shows the numbers ``tutor stats`` prints, with its PNG; ``/leaderboard`` ranks opted-in members.
 
+``/stats`` follows the scope its quizzes do: in a server, the shared notes and that server's own cards (and
+only reviews of those); in direct messages, the shared notes alone.
+
 A leaderboard is per guild and opt-in: ``/leaderboard join`` lists you in this server only.
 """
 
@@ -19,6 +22,7 @@ from bot.formatting import FIELD_VALUE_LIMIT, shorten
 from bot.ui import send, within_deadline
 from knowledge.quiz.models import UserStats
 from knowledge.quiz.stats import accuracy_words, plot_stats, retention_words
+from knowledge.scope import Scope
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
@@ -82,9 +86,10 @@ class Progress(commands.Cog):
         public: bool = False,
     ) -> None:
         uid = str(interaction.user.id)
+        scope = Scope.of(interaction.guild_id)
 
         def work() -> tuple[UserStats, bytes]:
-            result = self.bot.quiz.stats(uid, topic=topic)
+            result = self.bot.quiz.stats(uid, topic=topic, scope=scope)
             return result, plot_stats(result)
 
         await interaction.response.defer(thinking=True, ephemeral=not public)

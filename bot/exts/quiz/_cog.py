@@ -4,6 +4,10 @@ One message per quiz, edited in place: question -> grade with rating buttons -> 
 All state lives in the ``QuizService`` (SQLite); the bot holds only a lock per session while it is in use
 (so a double click is one action) and the views that time the buttons out. Every service call, and every
 read of the server's settings, runs in a thread.
+
+A quiz belongs to where it was started: in a server, its scope (``Scope.of(guild_id)``: the shared notes and
+that server's own cards, as the server hid and corrected them); in direct messages, the shared notes alone.
+Topics, resuming, ending and the next due date follow the same scope.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from bot.formatting import CHOICE_NAME_LIMIT, shorten
 from bot.ui import send, within_deadline
 from knowledge.quiz.models import Graded, Question, Session, SlotPhase
 from knowledge.quiz.selection import AUTO, MODES
+from knowledge.scope import Scope
 
 if TYPE_CHECKING:
     from bot.bot import TutorBot
@@ -141,7 +146,8 @@ class Quiz(commands.Cog):
     @quiz.command(name="resume", description="Show your quiz in progress again (after a timeout or restart).")
     async def resume(self, interaction: discord.Interaction) -> None:
         uid = str(interaction.user.id)
-        session = await asyncio.to_thread(self.service.active_session, uid)
+        scope = Scope.of(interaction.guild_id)
+        session = await asyncio.to_thread(self.service.active_session, uid, scope)
         if session is None:
             await interaction.response.send_message(
                 "You have no quiz in progress. `/quiz start` begins one.", ephemeral=True
@@ -156,13 +162,14 @@ class Quiz(commands.Cog):
     @quiz.command(name="end", description="End your quiz in progress (every answer so far stays saved).")
     async def end(self, interaction: discord.Interaction) -> None:
         uid = str(interaction.user.id)
-        session = await asyncio.to_thread(self.service.active_session, uid)
+        scope = Scope.of(interaction.guild_id)
+        session = await asyncio.to_thread(self.service.active_session, uid, scope)
         if session is None:
             await interaction.response.send_message("You have no quiz in progress.", ephemeral=True)
             return
 
         def work() -> tuple[Session, datetime | None]:
-            return self.service.end(session.id, uid), self.service.next_due(uid)
+            return self.service.end(session.id, uid), self.service.next_due(uid, scope)
 
         async with self._locked(session.id, interaction, ephemeral=True):
             ended, due = await within_deadline(interaction, asyncio.to_thread(work), ephemeral=True)
@@ -174,8 +181,11 @@ class Quiz(commands.Cog):
     async def topic_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        scope = Scope.of(interaction.guild_id)
         try:
-            topics = await asyncio.wait_for(asyncio.to_thread(self.service.topics), AUTOCOMPLETE_WITHIN_S)
+            topics = await asyncio.wait_for(
+                asyncio.to_thread(self.service.topics, scope), AUTOCOMPLETE_WITHIN_S
+            )
         except TimeoutError:
             return []  # the catalogue is still being built; Discord shows "no options" and the user may type
         wanted = current.strip().lower()
@@ -190,6 +200,7 @@ class Quiz(commands.Cog):
     ) -> None:
         """Start a session; with ``server_defaults``, a missing ``n`` or ``mode`` is the server's own."""
         uid, owner, guild_id = str(interaction.user.id), interaction.user.id, interaction.guild_id
+        scope = Scope.of(guild_id)  # the shared notes and the server's own cards; DMs: the notes alone
         meta = {"guild_id": guild_id, "channel_id": interaction.channel_id}
 
         def work() -> tuple[Session, Screen]:
@@ -198,12 +209,14 @@ class Quiz(commands.Cog):
                 saved = self.bot.guild_settings.get(guild_id) if guild_id else {}
                 chosen["n"] = chosen.get("n") or saved.get("quiz_questions") or DEFAULT_QUESTIONS
                 chosen["mode"] = chosen.get("mode") or saved.get("quiz_mode") or AUTO
-            session = self.service.start(uid, display_name=interaction.user.display_name, meta=meta, **chosen)
+            session = self.service.start(
+                uid, display_name=interaction.user.display_name, meta=meta, scope=scope, **chosen
+            )
             return session, self._resume(session.id, uid) if session.total else Screen()
 
         session, screen = await within_deadline(interaction, asyncio.to_thread(work))
         if session.total == 0:
-            due = await asyncio.to_thread(self.service.next_due, uid)
+            due = await asyncio.to_thread(self.service.next_due, uid, scope)
             await send(interaction, embed=nothing_due_embed(due, options.get("topic")), ephemeral=True)
             return
         await self.post(interaction, screen, owner)
@@ -244,13 +257,14 @@ class Quiz(commands.Cog):
         """Apply one click to the session; a click from an older render just redraws the current state."""
         service, sid, uid = self.service, button.session, str(button.owner)
         session = service.session(sid)
+        scope = Scope(session.scope)
         if not session.active:
-            return Screen(session=session, next_due=service.next_due(uid), note="This quiz is over.")
+            return Screen(session=session, next_due=service.next_due(uid, scope), note="This quiz is over.")
         action = button.action
         if session.position != button.position or (action == ANSWER and text is None):
             return self._resume(sid, uid)
         if action == END:
-            return Screen(session=service.end(sid, user_id=uid), next_due=service.next_due(uid))
+            return Screen(session=service.end(sid, user_id=uid), next_due=service.next_due(uid, scope))
         if action in (ANSWER, CHOICE, REVEAL):
             if action == REVEAL:
                 graded = service.reveal(sid, user_id=uid)
@@ -281,7 +295,9 @@ class Quiz(commands.Cog):
         if question is None or question.phase not in (SlotPhase.ASKING, SlotPhase.ANSWERED):
             question = self.service.question(sid, user_id=uid)
         if question is None:
-            return Screen(session=self.service.session(sid), next_due=self.service.next_due(uid), note=note)
+            session = self.service.session(sid)
+            due = self.service.next_due(uid, Scope(session.scope))
+            return Screen(session=session, next_due=due, note=note)
         if question.phase == SlotPhase.ANSWERED and question.graded is not None:
             graded = question.graded
             return Screen(question=question, graded=graded, note=note, contestable=self._contestable(graded))
