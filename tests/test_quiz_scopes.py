@@ -265,6 +265,11 @@ def test_statistics_and_due_dates_follow_the_scope(quiz, spaces_store):
     assert len(dues) == 3 and quiz.next_due("u1", A) is not None and quiz.next_due("u1", SHARED) is not None
     assert quiz.next_due("u2", A) is None
 
+    quiz.set_leaderboard("u1", True)
+    boards = {s: quiz.leaderboard(["u1"], days=3650, scope=s)[0].reviews for s in (A, B, SHARED)}
+    assert boards == {A: 2, B: 2, SHARED: 1}  # a server's board never counts another server's cards
+    assert quiz.leaderboard(["u1"], days=3650)[0].reviews == 3  # no scope: every review
+
     overrides.hide(spaces_store, A, note.item_id, "admin-a")
     assert quiz.stats("u1", scope=A).reviews == 1  # reviews of what A hides do not count in A
     assert quiz.stats("u1", scope=B).reviews == 2

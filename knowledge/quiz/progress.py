@@ -70,14 +70,22 @@ class QuizProgress:
             self._repo.set_leaderboard(str(user_id), opt_in)
 
     def leaderboard(
-        self, user_ids: Iterable[str] | None = None, days: int = 7, limit: int = 10
+        self,
+        user_ids: Iterable[str] | None = None,
+        days: int = 7,
+        limit: int = 10,
+        scope: Scope | None = None,
     ) -> list[LeaderRow]:
         """Opted-in users (restricted to ``user_ids``, a guild's members, when given) by reviews in ``days``:
-        one query (``repository.LEADERBOARD_SQL``); retention and streak as ``stats`` computes them."""
+        one query (``repository.LEADERBOARD_SQL``); retention and streak as ``stats`` computes them.
+        ``scope``: count only reviews of what it sees (a server's board never counts another's cards)."""
         now = self._clock()
         wanted = [str(u) for u in user_ids] if user_ids is not None else None
         with self._repo.lock:
-            rows = self._repo.leaderboard(wanted, now - timedelta(days=days), now.date(), limit)
+            rows = self._repo.leaderboard(
+                wanted, now - timedelta(days=days), now.date(), limit,
+                space=scope.key if scope is not None else None, anywhere=scope is None,
+            )  # fmt: skip
         return [
             LeaderRow(
                 r["user_id"],

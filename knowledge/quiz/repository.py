@@ -51,21 +51,28 @@ WITH board AS (
     SELECT user_id, display_name FROM quiz_users
     WHERE leaderboard = 1 AND (:everyone OR user_id IN (SELECT value FROM json_each(:wanted)))
 ),
+counted AS (  -- the reviews the board counts: every one, or those of items its space sees
+    SELECT r.* FROM quiz_reviews AS r JOIN board AS b ON b.user_id = r.user_id
+    WHERE :anywhere OR r.item_id IN (
+        SELECT i.id FROM items AS i JOIN documents AS d ON d.source = i.source
+        WHERE d.scope IS NULL OR d.scope = :space
+    )
+),
 recent AS (
     SELECT r.user_id, COUNT(*) AS reviews, COALESCE(SUM(r.verdict = :correct), 0) AS correct
-    FROM quiz_reviews AS r JOIN board AS b ON b.user_id = r.user_id
+    FROM counted AS r
     WHERE r.reviewed_at >= :since
     GROUP BY r.user_id
 ),
 history AS (
     SELECT r.user_id, SUM(r.state_before IN (:review, :relearning)) AS learned,
            SUM(r.state_before IN (:review, :relearning) AND r.rating > :again) AS recalled
-    FROM quiz_reviews AS r JOIN recent AS t ON t.user_id = r.user_id
+    FROM counted AS r JOIN recent AS t ON t.user_id = r.user_id
     GROUP BY r.user_id
 ),
 days AS (
     SELECT DISTINCT r.user_id, substr(r.reviewed_at, 1, 10) AS day
-    FROM quiz_reviews AS r JOIN recent AS t ON t.user_id = r.user_id
+    FROM counted AS r JOIN recent AS t ON t.user_id = r.user_id
     WHERE substr(r.reviewed_at, 1, 10) <= :today
 ),
 runs AS (
@@ -344,14 +351,23 @@ class QuizRepository:
         )
 
     def leaderboard(
-        self, wanted: Iterable[str] | None, since: datetime, today: date, limit: int
+        self,
+        wanted: Iterable[str] | None,
+        since: datetime,
+        today: date,
+        limit: int,
+        space: str | None = None,
+        anywhere: bool = True,
     ) -> list[dict[str, Any]]:
         """``LEADERBOARD_SQL``: user_id, display_name, reviews and correct since ``since``; learned and
         recalled (reviews of learned cards, and those not rated Again) and the streak in days, ending today
-        or yesterday, over all their reviews. ``wanted``: only these users (None: every opted-in user)."""
+        or yesterday, over all their reviews (``anywhere``), or those of the shared notes and ``space``'s
+        cards. ``wanted``: only these users (None: every opted-in user)."""
         return self._rows(
             LEADERBOARD_SQL,
             {
+                "anywhere": anywhere,
+                "space": space,
                 "everyone": wanted is None,
                 "wanted": json.dumps(sorted(set(wanted))) if wanted is not None else None,
                 "correct": Verdict.CORRECT,

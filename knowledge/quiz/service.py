@@ -458,10 +458,15 @@ class QuizService:
         self._progress.set_leaderboard(user_id, opt_in, display_name)
 
     def leaderboard(
-        self, user_ids: Iterable[str] | None = None, days: int = 7, limit: int = 10
+        self,
+        user_ids: Iterable[str] | None = None,
+        days: int = 7,
+        limit: int = 10,
+        scope: Scope | None = None,
     ) -> list[LeaderRow]:
-        """Opted-in users (restricted to ``user_ids``, a guild's members, when given) by reviews in ``days``."""
-        return self._progress.leaderboard(user_ids, days, limit)
+        """Opted-in users (restricted to ``user_ids``, a guild's members, when given) by reviews in ``days``;
+        ``scope``: only reviews of what it sees (None: every review)."""
+        return self._progress.leaderboard(user_ids, days, limit, scope)
 
     # --- internals -------------------------------------------------------------------------------------
     def _commit(

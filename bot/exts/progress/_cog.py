@@ -105,7 +105,8 @@ class Progress(commands.Cog):
 
         def work():
             users = self.bot.guild_settings.leaderboard_users(guild_id)
-            return self.bot.quiz.leaderboard(users, days=days) if users else []
+            scope = Scope.of(guild_id)  # a server's board counts the shared notes and its own cards
+            return self.bot.quiz.leaderboard(users, days=days, scope=scope) if users else []
 
         rows = await within_deadline(interaction, asyncio.to_thread(work))
         if not rows:
