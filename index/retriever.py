@@ -108,6 +108,7 @@ class Retriever:
         self._batch_lock = threading.Condition()
         self._pending: list[_Request] = []
         self._leader = False
+        self._reload_lock = threading.Lock()
         self.reload()
 
     # --- loading ---
@@ -115,8 +116,14 @@ class Retriever:
         """(Re)load the store's items and the index, rebuilding the index if it is missing or stale.
 
         Everything is built first and published as one snapshot, so a question answered during a reload
-        sees either the old knowledge base or the new one, never half of each.
+        sees either the old knowledge base or the new one, never half of each. Reloads run one at a time:
+        one that began before a change (a server's hide) can never publish after the reload that change
+        asked for, putting the old state back.
         """
+        with self._reload_lock:
+            self._reload()
+
+    def _reload(self) -> None:
         index, reason = store_index.load_or_build(self.store, self.encoder, self.index_dir)
         items = {it.id: it for it in self.store.items()}
         overrides = load_overrides(self.store)

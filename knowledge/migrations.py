@@ -173,6 +173,12 @@ def _m009_scopes(db: sqlite_utils.Database) -> None:
             key = row["source"][len("guild_") : -len(".jsonl")]
             db.execute("UPDATE documents SET scope = ? WHERE source = ?", [key, row["source"]])
     db.execute("CREATE INDEX documents_scope ON documents (scope)")
+    # Groups that crossed spaces (a server's card grouped with a shared note) end now, not at the next
+    # ingest: a space's cards leave their groups and a group served by one is dropped (its shared members
+    # are then served their own answers), so nothing of a space is served elsewhere meanwhile.
+    scoped = "SELECT i.id FROM items i JOIN documents d ON d.source = i.source WHERE d.scope IS NOT NULL"
+    db.execute(f"DELETE FROM groups WHERE best_item_id IN ({scoped}) OR id IN ({scoped})")
+    db.execute(f"UPDATE items SET group_id = NULL WHERE id IN ({scoped})")
     db.execute("UPDATE documents SET analysed = 0")
     db["overrides"].create(
         {
@@ -190,6 +196,10 @@ def _m009_scopes(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE feedback ADD COLUMN owner_resolution TEXT")  # the owners' review of shared items
     db["feedback"].create_index(["guild_id", "helpful"])
     db.execute("ALTER TABLE quiz_sessions ADD COLUMN scope TEXT")
+    db.execute(  # a quiz begun in a server before now belongs to that server's space
+        "UPDATE quiz_sessions SET scope = CAST(json_extract(meta, '$.guild_id') AS TEXT)"
+        " WHERE json_valid(meta) AND json_extract(meta, '$.guild_id') IS NOT NULL"
+    )
 
 
 def _m010_content_version(db: sqlite_utils.Database) -> None:

@@ -22,6 +22,9 @@ class Entry:
     question: str
     answer: str
     line: int  # 1-based line of the question in the source file
+    # The stored item this entry is an edit of (a server's card edited in place): it keeps that id even when
+    # its question changes. Parsed files never set it; the store matches their entries by question.
+    item_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -72,28 +72,43 @@ def _visible_item(store: Store, key: str, item_id: int) -> Item:
     return item
 
 
+def _group_in(store: Store, scope: Scope, item: Item) -> list[Item]:
+    """The item and the members of its duplicate group that ``scope`` sees: one question, one answer served,
+    so hiding it hides them all (otherwise a twin in another document answers in its place)."""
+    members = store.group_members(item.group) if item.group is not None else []
+    return [item, *(m for m in members if m.id != item.id and scope.sees(m.scope))]
+
+
 def hide(store: Store, scope: Scope, item_id: int, author: str) -> Item:
-    """Hide an item in one space (its own card or a shared note); the others still see it."""
+    """Hide an item, with its duplicates, in one space (its own card or a shared note); the others still
+    see it."""
     if scope.key is None:
-        raise OverrideError("hiding an item everywhere is the owners' `tutor kb disable`, not a space's")
+        raise OverrideError("hiding an item everywhere is the owners' `/owner disable`, not a space's")
     with store.transaction():
         item = _visible_item(store, scope.key, item_id)
-        store.db.execute(
+        store.db.conn.executemany(
             "INSERT INTO overrides (scope, item_id, kind, author, created_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(scope, item_id, kind) DO NOTHING",
-            [scope.key, item_id, OverrideKind.HIDE, str(author), _now()],
+            [
+                (scope.key, m.id, OverrideKind.HIDE, str(author), _now())
+                for m in _group_in(store, scope, item)
+            ],
         )
     return item
 
 
 def restore(store: Store, scope: Scope, item_id: int) -> bool:
-    """Show an item the space hid again; False if it was not hidden there."""
+    """Show an item the space hid (with its duplicates) again; False if it was not hidden there."""
     if scope.key is None:
         raise OverrideError("only a space hides items of its own")
     with store.transaction():
+        item = store.item(item_id)  # NotFound
+        if not scope.sees(item.scope):
+            raise NotFound(f"no item with id {item_id}")
+        ids = [m.id for m in _group_in(store, scope, item)]
         cursor = store.db.execute(
-            "DELETE FROM overrides WHERE scope = ? AND item_id = ? AND kind = ?",
-            [scope.key, item_id, OverrideKind.HIDE],
+            f"DELETE FROM overrides WHERE scope = ? AND kind = ? AND item_id IN ({', '.join('?' * len(ids))})",
+            [scope.key, OverrideKind.HIDE, *ids],
         )
     return cursor.rowcount > 0
 

@@ -580,7 +580,19 @@ class Store:
             by_key.setdefault(r["question_key"], []).append(r)
         claimed: set[int] = set()
         assignment: list[dict | None] = []
-        for entry in doc.entries:
+        # An entry naming the live item it edits (``Entry.item_id``: a server's card edited in place) keeps
+        # that id whatever its question now says; the others are matched by question.
+        live_by_id = {r["id"]: r for r in existing if r["retired_at"] is None}
+        named: dict[int, dict] = {}  # entry index -> the item it names (the first entry naming it)
+        for index, entry in enumerate(doc.entries):
+            row = live_by_id.get(entry.item_id) if entry.item_id is not None else None
+            if row is not None and row["id"] not in claimed:
+                claimed.add(row["id"])
+                named[index] = row
+        for index, entry in enumerate(doc.entries):
+            if index in named:
+                assignment.append(named[index])
+                continue
             candidates = [r for r in by_key.get(question_key(entry.question), []) if r["id"] not in claimed]
             match = (
                 min(candidates, key=lambda r: (r["retired_at"] is not None, r["id"])) if candidates else None
@@ -588,8 +600,11 @@ class Store:
             if match:
                 claimed.add(match["id"])
             assignment.append(match)
-        if stored_origin == origin:  # entry n of another file, or of a file whose origin was never
-            # recorded (ingested before origins), is a different question: only the same file's moves
+        if stored_origin == origin and scope is None:  # entry n of another file, or of a file whose
+            # origin was never recorded (ingested before origins), is a different question: only the same
+            # file's moves. A space's deck is matched by question (and named ids) only: its admins replace
+            # cards wholesale (an import), and a new question taking an old card's id would take its
+            # history, hides and corrections with it.
             by_n = {r["n"]: r for r in existing if r["retired_at"] is None}
             for index in range(len(doc.entries)):
                 if assignment[index] is None:
@@ -797,6 +812,8 @@ class Store:
         )  # fmt: skip
         if not write:
             return
+        if plan.scope is not None:  # a space's own cards: its overrides follow what the card says
+            self._drop_stale_overrides(plan)
         self.db.execute(
             "INSERT INTO items (id, source, n, line, question, answer, question_key, flags, relevance, agreement,"
             " group_id, created_at, updated_at) SELECT s.id, s.source, s.n, s.line, s.question, s.answer,"
@@ -818,6 +835,21 @@ class Store:
             "UPDATE items SET retired_at=?, updated_at=? WHERE id IN"
             " (SELECT id FROM temp.ingest_retire WHERE source = ?)",
             [now, now, plan.source],
+        )
+
+    def _drop_stale_overrides(self, plan: _Plan) -> None:
+        """Before a space's deck is written: its overrides of cards being retired go (a card added again
+        later starts clean), and so do its corrections of cards whose question or answer the admins
+        changed (the new text is what they want served)."""
+        self.db.execute(
+            "DELETE FROM overrides WHERE scope = ? AND item_id IN (SELECT id FROM temp.ingest_retire WHERE source = ?)",
+            [plan.scope, plan.source],
+        )
+        self.db.execute(
+            "DELETE FROM overrides WHERE scope = ? AND kind = 'correct' AND item_id IN (SELECT r.id"
+            " FROM temp.ingest_rows r JOIN items i ON i.id = r.id WHERE r.source = ? AND r.op = 'update'"
+            " AND (i.question IS NOT r.question OR i.answer IS NOT r.answer))",
+            [plan.scope, plan.source],
         )
 
     def _publish_analysis(self) -> None:

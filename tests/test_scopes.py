@@ -174,3 +174,108 @@ def test_content_version_counts_every_change_to_what_is_served(fake_store, fake_
     assert not changed()
     privacy.purge_space(fake_store, "111")
     assert changed()
+
+
+def test_upgrade_ends_groups_that_crossed_spaces_and_files_old_quizzes_under_their_server(tmp_path):
+    """A base from before spaces: a server's card grouped with a shared note, serving the group."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from knowledge.migrations import MIGRATIONS
+    from knowledge.store import Store
+
+    path = tmp_path / "tutor.db"
+    db = sqlite_utils.Database(sqlite3.connect(path))
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, migrate in MIGRATIONS[:8]:
+        migrate(db)
+        db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, "2026-01-01"])
+    db["documents"].insert_all(
+        [
+            {"source": "notes.md", "title": "Notes", "origin": "bundled"},
+            {"source": "guild_111.jsonl", "title": "Cards", "origin": "discord"},
+        ]
+    )
+    db["items"].insert_all(
+        [
+            {"id": 1, "source": "notes.md", "n": 1, "question": "What is X?", "answer": "X.", "group_id": 1},
+            {
+                "id": 2,
+                "source": "guild_111.jsonl",
+                "n": 1,
+                "question": "What is X?",
+                "answer": "Ours.",
+                "group_id": 1,
+            },
+        ]
+    )
+    db["groups"].insert({"id": 1, "best_item_id": 2, "size": 2})
+    db["quiz_sessions"].insert_all(
+        [
+            {"id": "s1", "user_id": "u", "status": "active", "meta": json.dumps({"guild_id": 111})},
+            {"id": "s2", "user_id": "u", "status": "ended", "meta": json.dumps({"guild_id": None})},
+        ]
+    )
+    db.conn.commit()
+    db.conn.close()
+
+    store = Store(path)
+    try:
+        shared, card = store.item(1), store.item(2)
+        assert (shared.scope, card.scope) == (None, "111")
+        assert card.group is None and 1 not in store.best_answers()
+        assert [m.id for m in store.group_members(1)] == [1]
+        scopes = dict(store.db.execute("SELECT id, scope FROM quiz_sessions").fetchall())
+        assert scopes == {"s1": "111", "s2": None}
+    finally:
+        store.close()
+
+
+def test_a_space_deck_keeps_ids_by_question_and_named_edits_only(fake_store, fake_embed):
+    """A replaced deck's new questions never take an old card's id (nor its hides and corrections); an
+    edit that names its card keeps the id even with a new question; a retired card's overrides go."""
+    a = Scope.of("111")
+    fake_store.ingest(
+        [cards("111", [("What is a widget?", "A thing."), ("What is a gadget?", "A tool.")])], fake_embed
+    )
+    widget, gadget = fake_store.items(source="guild_111.jsonl")
+    overrides.correct(fake_store, "111", widget.id, "A better thing.", "admin")
+    overrides.hide(fake_store, a, gadget.id, "admin")
+
+    fake_store.ingest(
+        [cards("111", [("Who painted the Mona Lisa?", "Leonardo."), ("Capital of Peru?", "Lima.")])],
+        fake_embed,
+    )
+    new = fake_store.items(source="guild_111.jsonl")
+    assert {it.id for it in new}.isdisjoint({widget.id, gadget.id})
+    seen = overrides.load_overrides(fake_store)
+    assert seen.hidden_in(a) == frozenset() and seen.corrections == {}
+    assert fake_store.db.execute("SELECT COUNT(*) FROM overrides").fetchone()[0] == 0
+
+    mona, peru = new
+    overrides.correct(fake_store, "111", mona.id, "Leonardo da Vinci.", "admin")
+    edited = [Entry("Who painted the Mona Lisa, and when?", "Leonardo, about 1503.", 1, item_id=mona.id),
+              Entry(peru.question, peru.answer, 2)]  # fmt: skip
+    doc = cards("111", [(e.question, e.answer) for e in edited])
+    fake_store.ingest(
+        [ParsedDocument(doc.meta, tuple(edited), doc.content_hash, "discord", "111")], fake_embed
+    )
+    after = {it.id: it for it in fake_store.items(source="guild_111.jsonl")}
+    assert set(after) == {mona.id, peru.id}
+    assert after[mona.id].question == "Who painted the Mona Lisa, and when?"
+    assert overrides.load_overrides(fake_store).correction(a, mona.id) is None  # the edit is what is served
+
+
+def test_hiding_an_item_hides_its_duplicates_in_that_space(fake_store):
+    grouped = next(
+        it
+        for it in fake_store.items()
+        if it.group is not None and len(fake_store.group_members(it.group)) > 1
+    )
+    members = {m.id for m in fake_store.group_members(grouped.group)}
+    a = Scope.of("111")
+    overrides.hide(fake_store, a, grouped.id, "admin")
+    assert overrides.load_overrides(fake_store).hidden_in(a) == members
+    assert overrides.restore(fake_store, a, grouped.id) is True
+    assert overrides.load_overrides(fake_store).hidden_in(a) == frozenset()
