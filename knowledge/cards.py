@@ -4,11 +4,14 @@ as one whole-document ingest.
 A space (the bot maps a Discord server to one) keeps its cards in one document, ``guild_<key>.jsonl``,
 scoped to it (``knowledge.scope``): no other space sees them. Adding, editing, removing and importing all
 rebuild that document's entries and ingest it whole, so each change is one publish of one document (all or
-nothing), and the store keeps ids stable (it matches entries by question, then by position). The space's
-hides and corrections are overrides (``knowledge.overrides``); :func:`export_overrides` writes them out.
+nothing). Ids are stable: every card already in the deck is published with its id (``Entry.item_id``), so an
+edited card keeps its id and quiz history even when its question changes, and a new question gets a new id,
+never an old card's (the store matches entries without an id by question only). The space's hides and
+corrections are overrides (``knowledge.overrides``); :func:`export_overrides` writes them out.
 
-Card text is what a person could read: at least one letter or digit (so not empty, not only spaces or
-zero-width characters), no control characters (an answer keeps its line breaks and tabs) and no
+Card text is what a person could read (``knowledge.card_text``, which corrections are checked by too): at
+least one letter or digit that shows (so not empty, not only spaces or invisible characters such as
+zero-width ones and Hangul fillers), no control characters (an answer keeps its line breaks and tabs) and no
 direction overrides, and at most ``MAX_QUESTION`` / ``MAX_ANSWER`` characters. A deck imported from a file
 (the deck formats ``tutor kb ingest`` reads) is at most ``MAX_IMPORT_BYTES`` and, with the cards already
 there, at most ``MAX_CARDS`` cards; a bad entry is a :class:`ParseError` naming its line, and nothing
@@ -23,28 +26,26 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from knowledge import card_text
 from knowledge.analysis import Embed
+from knowledge.card_text import TextError
 from knowledge.errors import KnowledgeError, NotFound, ParseError, excerpt
 from knowledge.loader import GUILD_ORIGIN, SOURCES_DIR, collect_paths, load_document
 from knowledge.models import DocumentMeta, Entry, Item, ParsedDocument
-from knowledge.overrides import space_overrides
+from knowledge.overrides import drop_correction, load_overrides, space_overrides
 from knowledge.parsers.decks import DECK_PARSERS, detect_format
 from knowledge.scope import Scope
 from knowledge.store import IngestReport, Store
 
-MAX_QUESTION = 1000  # characters
-MAX_ANSWER = 2000
+MAX_QUESTION = card_text.MAX_QUESTION  # characters
+MAX_ANSWER = card_text.MAX_ANSWER
 MAX_CARDS = 2000  # cards one space may have
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_TITLE = 100
-# Characters that reorder the text around them (a question that reads differently from what it is).
-_DIRECTION_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_ALLOWED_CONTROLS = frozenset("\n\t")
 _DECKS = threading.Lock()  # one change to a space's deck at a time in this process (read, then ingest)
 
 
@@ -64,52 +65,27 @@ class ImportReport:
     total: int  # the space's cards now
 
 
-# --- card text ----------------------------------------------------------------------------------------------
-def _visible_edges(text: str) -> str:
-    """``text`` without whitespace or invisible format characters (zero-width space, BOM ...) at its ends."""
-    start, end = 0, len(text)
-    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
-        start += 1
-    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
-        end -= 1
-    return text[start:end]
-
-
-def _checked(text: object, what: str, limit: int) -> str:
-    if not isinstance(text, str):
-        raise CardError(f"the {what} must be text")
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category == "Cs":
-            raise CardError(f"the {what} is not valid text (it contains a lone surrogate)")
-        if category == "Cc" and ch not in _ALLOWED_CONTROLS:
-            raise CardError(f"the {what} contains a control character (U+{ord(ch):04X}); remove it")
-        if ch in _DIRECTION_OVERRIDES:
-            raise CardError(f"the {what} contains a text-direction override (U+{ord(ch):04X}); remove it")
-    if not any(ch.isalnum() for ch in text):
-        raise CardError(f"the {what} needs some text: at least one letter or digit")
-    if len(text) > limit:
-        raise CardError(f"the {what} is {len(text):,} characters long; the limit is {limit:,}")
-    return text
-
-
+# --- card text (``knowledge.card_text``, shared with the corrections) -----------------------------------------
 def clean_question(text: object) -> str:
     """A card's question as stored: one line, spaces collapsed, nothing invisible at its ends."""
-    if isinstance(text, str):
-        text = _visible_edges(" ".join(text.replace("\r", " ").split()))
-    return _checked(text, "question", MAX_QUESTION)
+    try:
+        return card_text.clean_question(text)
+    except TextError as exc:
+        raise CardError(str(exc)) from None
 
 
 def clean_answer(text: object) -> str:
     """A card's answer as stored: line breaks kept (``\\n``), nothing invisible at its ends."""
-    if isinstance(text, str):
-        text = _visible_edges(text.replace("\r\n", "\n").replace("\r", "\n"))
-    return _checked(text, "answer", MAX_ANSWER)
+    try:
+        return card_text.clean_answer(text)
+    except TextError as exc:
+        raise CardError(str(exc)) from None
 
 
 def _same_question(text: str) -> str:
-    """What two questions of one deck must not share: letters and digits of any script, case folded."""
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    """What two questions of one deck must not share: letters and digits that show, of any script, case
+    folded."""
+    return card_text.text_key(text)
 
 
 # --- reading a deck file ------------------------------------------------------------------------------------
@@ -228,16 +204,26 @@ def _title(store: Store, source: str, title: str | None) -> str:
     return stored or source
 
 
+# A card as published: (question, answer, the id of the stored card it is, or None for a new question).
+_Card = tuple[str, str, int | None]
+
+
 def _publish(
-    store: Store, scope: Scope, pairs: Sequence[tuple[str, str]], embed: Embed, title: str | None
+    store: Store, scope: Scope, deck: Sequence[_Card], embed: Embed, title: str | None
 ) -> IngestReport:
-    """Ingest the space's deck as exactly ``pairs`` (one document, one publish)."""
+    """Ingest the space's deck as exactly ``deck`` (one document, one publish). A card naming the id of a
+    stored card (``Entry.item_id``) keeps that id, whatever its question now says; a new one (None) never
+    takes the id of another question."""
     key, source = _key(scope), deck_source(scope)
     title = _title(store, source, title)
-    entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
-    digest = hashlib.sha256(json.dumps([title, list(pairs)]).encode()).hexdigest()
+    entries = tuple(Entry(q, a, n, item_id=i) for n, (q, a, i) in enumerate(deck, 1))
+    digest = hashlib.sha256(json.dumps([title, [[q, a] for q, a, _i in deck]]).encode()).hexdigest()
     meta = DocumentMeta(source=source, title=title, layout="jsonl", scope=key)
     return store.ingest([ParsedDocument(meta, entries, digest, GUILD_ORIGIN, key)], embed)
+
+
+def _as_published(deck: Iterable[Item]) -> list[_Card]:
+    return [(c.question, c.answer, c.id) for c in deck]
 
 
 def _card_at(store: Store, scope: Scope, n: int) -> Item:
@@ -254,15 +240,23 @@ def _check_new_question(deck: Sequence[Item], question: str, skip: int | None = 
 def add_card(
     store: Store, scope: Scope, question: str, answer: str, embed: Embed, title: str | None = None
 ) -> Item:
-    """Add a card to the space's deck; returns the stored card."""
+    """Add a card to the space's deck; returns the stored card (a new id: never another card's)."""
     question, answer = clean_question(question), clean_answer(answer)
     with _DECKS:
         deck = cards(store, scope)
         if len(deck) >= MAX_CARDS:
             raise CardError(f"this server has {len(deck):,} cards, the most it can keep; remove some first")
         _check_new_question(deck, question)
-        _publish(store, scope, [*((c.question, c.answer) for c in deck), (question, answer)], embed, title)
+        _publish(store, scope, [*_as_published(deck), (question, answer, None)], embed, title)
         return _card_at(store, scope, len(deck) + 1)
+
+
+def for_editing(store: Store, scope: Scope, item_id: int) -> tuple[Item, str]:
+    """One of the space's own cards and the answer its students are served: the space's correction of it
+    if it has one (what the edit form shows, so the admin edits what students see), else its own."""
+    card = own_card(store, scope, item_id)
+    correction = load_overrides(store).correction(scope, card.id)
+    return card, card.answer if correction is None else correction.answer
 
 
 def edit_card(
@@ -274,16 +268,19 @@ def edit_card(
     embed: Embed,
     title: str | None = None,
 ) -> Item:
-    """Rewrite one of the space's own cards; returns it as stored (same place in the deck)."""
+    """Rewrite one of the space's own cards; returns it as stored: same id (its quiz history kept, even when
+    the question changes), same place in the deck. What the admin saved is what is served from then on: the
+    space's correction of the card, if any, is dropped (the form showed it, see ``for_editing``)."""
     question, answer = clean_question(question), clean_answer(answer)
     with _DECKS:
         own_card(store, scope, item_id)
         deck = cards(store, scope)
         _check_new_question(deck, question, skip=item_id)
         index = next(i for i, c in enumerate(deck) if c.id == item_id)
-        pairs = [(c.question, c.answer) for c in deck]
-        pairs[index] = (question, answer)
-        _publish(store, scope, pairs, embed, title)
+        published = _as_published(deck)
+        published[index] = (question, answer, item_id)
+        _publish(store, scope, published, embed, title)
+        drop_correction(store, _key(scope), item_id)
         return _card_at(store, scope, index + 1)
 
 
@@ -292,7 +289,7 @@ def remove_card(store: Store, scope: Scope, item_id: int, embed: Embed, title: s
     with _DECKS:
         card = own_card(store, scope, item_id)
         deck = cards(store, scope)
-        _publish(store, scope, [(c.question, c.answer) for c in deck if c.id != item_id], embed, title)
+        _publish(store, scope, _as_published(c for c in deck if c.id != item_id), embed, title)
         return card
 
 
@@ -307,31 +304,33 @@ def import_deck(
     replace: bool = False,
 ) -> ImportReport:
     """Import a deck file into the space's cards, all or nothing. A card whose question is already in the
-    deck gets the file's answer, the others are added after the deck's cards; with ``replace`` the deck
-    becomes exactly the file's cards (the others are retired)."""
+    deck gets the file's answer (and keeps its id), the others are added after the deck's cards, with new
+    ids; with ``replace`` the deck becomes exactly the file's cards (the others are retired, and a question
+    of the file takes no old card's id unless it is that card's very question)."""
     entries = read_deck(filename, data)
     name = _file_name(filename)
     with _DECKS:
         deck = cards(store, scope)
-        pairs: list[tuple[str, str]] = [] if replace else [(c.question, c.answer) for c in deck]
-        position = {_same_question(q): i for i, (q, _a) in enumerate(pairs)}
+        old = {_same_question(c.question): c.id for c in deck}
+        published: list[_Card] = [] if replace else _as_published(deck)
+        position = {_same_question(q): i for i, (q, _a, _i) in enumerate(published)}
         for entry in entries:
             key = _same_question(entry.question)
             if key in position:
-                pairs[position[key]] = (entry.question, entry.answer)
+                published[position[key]] = (entry.question, entry.answer, published[position[key]][2])
             else:
-                position[key] = len(pairs)
-                pairs.append((entry.question, entry.answer))
-        if len(pairs) > MAX_CARDS:
+                position[key] = len(published)
+                published.append((entry.question, entry.answer, old.get(key)))
+        if len(published) > MAX_CARDS:
             raise ParseError(
                 name,
                 None,
-                f"with the {len(deck):,} cards already here this server would have {len(pairs):,}; the "
+                f"with the {len(deck):,} cards already here this server would have {len(published):,}; the "
                 f"limit is {MAX_CARDS:,} (import with replace, or remove some cards first)",
             )
-        _publish(store, scope, pairs, embed, title)
+        _publish(store, scope, published, embed, title)
     before = {_same_question(c.question): c.answer for c in deck}
-    after = {_same_question(q): a for q, a in pairs}
+    after = {_same_question(q): a for q, a, _i in published}
     read = {_same_question(e.question) for e in entries}
     return ImportReport(
         read=len(entries),
@@ -339,7 +338,7 @@ def import_deck(
         updated=sum(1 for k in read if k in before and before[k] != after[k]),
         unchanged=sum(1 for k in read if k in before and before[k] == after[k]),
         removed=sum(1 for k in before if k not in after),
-        total=len(pairs),
+        total=len(published),
     )
 
 

@@ -18,13 +18,14 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from knowledge.card_text import MAX_ANSWER, TextError, clean_answer
 from knowledge.errors import KnowledgeError, NotFound
 from knowledge.migrations import now as _now
 from knowledge.models import Item
 from knowledge.scope import EVERYWHERE, Correction, OverrideKind, Overrides, Scope
 from knowledge.store import Store
 
-MAX_CORRECTION = 4000  # characters of a corrected answer
+MAX_CORRECTION = MAX_ANSWER  # characters of a corrected answer: as many as a card's answer
 MAX_PAGE = 50
 
 
@@ -117,11 +118,10 @@ def correct(store: Store, key: str, item_id: int, answer: str, author: str, note
     """Give an item a corrected answer in the space ``key`` (EVERYWHERE: the owners' overlay on a shared
     note). The original answer is kept beside it; correcting again replaces the correction, keeping the
     first original."""
-    answer = (answer or "").strip()
-    if not answer or not any(ch.isalnum() for ch in answer):
-        raise OverrideError("a corrected answer needs some text")
-    if len(answer) > MAX_CORRECTION:
-        raise OverrideError(f"a corrected answer is at most {MAX_CORRECTION} characters, not {len(answer)}")
+    try:  # the checks a card's answer gets (knowledge.card_text): readable, no controls, MAX_CORRECTION
+        answer = clean_answer(answer, what="corrected answer")
+    except TextError as exc:
+        raise OverrideError(str(exc)) from None
     with store.transaction():
         item = _visible_item(store, key, item_id)
         store.db.execute(

@@ -227,3 +227,37 @@ def test_mistakes_change_nothing(voted, data_dir) -> None:
         result = review(*args)
         assert result.exit_code == 1 and says in result.output and "nothing was changed" in result.output
     assert [r["votes"] for r in queue()] == [4, 1]
+
+
+def test_hide_takes_a_shared_note_only(voted, data_dir) -> None:
+    store = Store.open(data_dir)
+    try:
+        [own] = store.items(source="guild_111.jsonl")
+        # The server's card is replaced by another question: the old item is retired.
+        meta = DocumentMeta(source="guild_111.jsonl", title="111 cards", layout="jsonl")
+        deck = ParsedDocument(meta, (Entry("What is a gadget?", "A tool.", 1),), "e" * 64, "discord", "111")
+        store.ingest([deck], random_embed)
+        [card] = store.items(source="guild_111.jsonl")
+        assert card.id != own.id and store.item(own.id).retired
+    finally:
+        store.close()
+    for item_id, says in ((card.id, "a server's own card"), (own.id, "retired"), (999999, "999999")):
+        result = review("--hide", str(item_id))
+        assert result.exit_code == 1, result.output
+        assert says in result.output and "nothing was changed" in result.output
+    store = Store.open(data_dir)
+    try:
+        assert not any("disabled" in it.flags for it in store.items(include_retired=True))
+    finally:
+        store.close()
+
+
+def test_the_reload_hint_names_the_owners_command(voted, data_dir) -> None:
+    a, b = voted
+    for result in (
+        review("--help"),
+        review("--correct", str(a), "--answer", "The owners' better answer."),
+        review("--hide", str(b)),
+    ):
+        assert result.exit_code == 0, result.output
+        assert "/owner reload" in result.output and "/kb reload" not in result.output

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -296,6 +297,116 @@ def test_a_rebuild_after_one_space_changed_embeds_and_files_only_its_changed_car
     card_texts = {t for c in after.cards for t in (c.question, c.answer[:300])}
     assert set(asked) & card_texts == {"What is a sonic screwdriver for?", "Opening locks"}
     assert quiz.catalogue(refresh=True).cards == fresh.cards
+
+
+# --- a card of two members (a duplicate group): corrections and hides of either ------------------------------
+TWIN = (
+    A_CARDS[0][0],
+    "The flux capacitor regulates the chronal current flowing through the coils of the time engine in a jump",
+)
+
+
+def notes_of(key: str, pairs: list[tuple[str, str]]) -> ParsedDocument:
+    """Another document of space ``key`` (a space's duplicates are grouped across its documents)."""
+    doc = space_cards(key, pairs)
+    return replace(doc, meta=replace(doc.meta, source=f"notes_{key}.jsonl", title=f"{key} notes"))
+
+
+@pytest.fixture
+def twins(spaces_store, fake_embed) -> tuple[int, int, int]:
+    """A's first card and its twin in A's notes: one card. Returns (card id, served item, other member)."""
+    spaces_store.ingest([notes_of("111", [TWIN])], fake_embed)
+    [twin] = spaces_store.items(source="notes_111.jsonl")
+    first = min(item_ids(spaces_store, "111"))
+    assert twin.group == first and spaces_store.group_members(first)[0].id == first, "grouped"
+    best = spaces_store.best_answers()[first]
+    return first, best, ({first, twin.id} - {best}).pop()
+
+
+def hide_only(store, key: str, item_id: int) -> None:
+    """A hide of one member alone (made before the twins were grouped: ``overrides.hide`` now hides both)."""
+    store.db.execute(
+        "INSERT INTO overrides (scope, item_id, kind, author, created_at) VALUES (?, ?, 'hide', 'a', 'then')",
+        [key, item_id],
+    )
+
+
+def up_to(quiz: QuizService, session, card_id: int):
+    """Answer the session's questions until ``card_id``'s is the open one; returns it."""
+    while (q := quiz.question(session)).card_id != card_id:
+        quiz.answer(session, "no idea")
+    return q
+
+
+def test_a_card_takes_a_correction_of_any_member_its_space_sees(quiz, spaces_store, twins):
+    card_id, best, other = twins
+    card = quiz.scoped(A, refresh=True).card(card_id)
+    assert (card.item_id, set(card.members)) == (best, {best, other})
+    original = card.answer
+
+    overrides.correct(spaces_store, "111", other, CORRECTED, "admin-a")  # e.g. from /review of the twin
+    assert quiz.scoped(A).card(card_id).answer == CORRECTED
+    assert next(c for c in quiz.cards(A) if c.card_id == card_id).answer == CORRECTED
+    session = quiz.start("ua", source="guild_111", n=10, mode="free", scope=A)
+    up_to(quiz, session, card_id)
+    graded = quiz.answer(session, CORRECTED)
+    assert graded.verdict == Verdict.CORRECT and graded.reference == CORRECTED
+    assert quiz.scoped(B).card(card_id) is None
+
+    # The served member's own correction comes first.
+    overrides.correct(spaces_store, "111", best, "The served member's own correction here", "admin-a")
+    assert quiz.scoped(A).card(card_id).answer == "The served member's own correction here"
+    overrides.drop_correction(spaces_store, "111", best)
+    # A correction of a member the space hides is not used.
+    hide_only(spaces_store, "111", other)
+    seen = quiz.scoped(A).card(card_id)
+    assert (seen.item_id, seen.answer) == (best, original)
+
+
+def test_a_hidden_served_member_gives_way_to_another_member(quiz, spaces_store, twins):
+    card_id, best, other = twins
+    other_item = spaces_store.item(other)
+    hide_only(spaces_store, "111", best)
+
+    seen = quiz.scoped(A, refresh=True).card(card_id)
+    assert seen is not None, "the card is not dropped: another member serves it"
+    assert (seen.item_id, seen.question, seen.answer) == (other, other_item.question, other_item.answer)
+    assert quiz.stats("ua", scope=A).cards_total == len(quiz.scoped(SHARED).cards) + len(A_CARDS)
+    session = quiz.start("ua", source=other_item.source, n=10, mode="free", scope=A)
+    asked = [q for q in play(quiz, session, other_item.answer) if q.card_id == card_id]
+    assert [q.item_id for q in asked] == [other]
+    reviewed = spaces_store.db.execute("SELECT verdict FROM quiz_reviews WHERE card_id = ?", [card_id])
+    assert [r[0] for r in reviewed.fetchall()] == [Verdict.CORRECT]
+
+    # Its correction follows it; hidden as well, the card is gone, and withdrawn from a quiz under way.
+    overrides.correct(spaces_store, "111", other, CORRECTED, "admin-a")
+    session = quiz.start("ub", source=other_item.source, n=10, mode="free", scope=A)
+    up_to(quiz, session, card_id)
+    assert quiz.reveal(session).reference == CORRECTED
+    session = quiz.start("uc", source=other_item.source, n=10, mode="free", scope=A)
+    up_to(quiz, session, card_id)
+    overrides.hide(spaces_store, A, other, "admin-a")
+    with pytest.raises(QuizError, match="withdrawn"):
+        quiz.answer(session, "no idea")
+    assert quiz.scoped(A).card(card_id) is None
+
+
+def test_a_card_whose_best_member_is_stale_is_served_from_its_lowest_member(spaces_store, twins, fake_embed):
+    card_id, best, other = twins
+    lowest = spaces_store.item(min(best, other))
+    theirs = min(item_ids(spaces_store, "222"))
+    for stale in (theirs, 10**9):  # another space's item; a retired or missing one
+        spaces_store.db.execute("UPDATE groups SET best_item_id = ? WHERE id = ?", [stale, card_id])
+        card = build_catalogue(spaces_store, fake_embed).card(card_id)
+        assert card is not None and card.scope == "111"
+        assert (card.item_id, card.question, card.answer) == (lowest.id, lowest.question, lowest.answer)
+    spaces_store.db.execute("DELETE FROM groups WHERE id = ?", [card_id])
+    assert build_catalogue(spaces_store, fake_embed).card(card_id).item_id == lowest.id
+    # Another space's item is never a card's member, even where its group says it is.
+    spaces_store.db.execute("UPDATE items SET group_id = ? WHERE id = ?", [card_id, theirs])
+    catalogue = build_catalogue(spaces_store, fake_embed)
+    assert theirs not in catalogue.card(card_id).member_ids and catalogue.card(card_id).scope == "111"
+    assert not any(c.item_id == theirs for c in catalogue.cards)
 
 
 @pytest.fixture

@@ -73,7 +73,8 @@ def ingest(
             store = _store(ctx)
             if first_start and not paths:
                 known = {d.source for d in store.documents()}  # removed ones included: they stay out
-                if all(p.name in known for p in collect_paths((SOURCES_DIR,))):
+                pending = store.db.execute("SELECT 1 FROM documents WHERE analysed = 0 LIMIT 1").fetchone()
+                if not pending and all(p.name in known for p in collect_paths((SOURCES_DIR,))):
                     if not quiet:
                         click.echo("the bundled notes are in the knowledge base: nothing to do", err=True)
                     return
@@ -397,9 +398,13 @@ def review(
       --hide ITEM_ID      hide the entry everywhere (never answered or quizzed).
       --dismiss ITEM_ID   take it off the owners' queue, changing nothing else.
 
-    A running bot uses a correction or a hide after its next reload (/kb reload) or restart.
+    --hide takes a shared note only: a server's own card is its admins' to hide (/kb hide) or remove.
+
+    \b
+    A running bot uses a correction or a hide after its next reload
+    (/owner reload, in the owners' server) or a restart.
     """
-    from knowledge import overrides
+    from knowledge import cards, overrides
 
     actions = {"--correct": correct_id, "--hide": hide_id, "--dismiss": dismiss_id}
     chosen = [name for name, value in actions.items() if value is not None]
@@ -419,7 +424,7 @@ def review(
             _acted(as_json, "corrected", correct_id, votes, author, correction=fixed)
             return
         if hide_id is not None:
-            item = store.set_disabled(hide_id, True)
+            item = cards.disable_everywhere(store, hide_id)  # shared notes only: not a card, not retired
             votes = overrides.resolve(store, None, hide_id, overrides.Resolution.HIDDEN, author)
             _acted(as_json, "hidden", item.id, votes, author)
             rebuilt = services.refresh_index(store)  # a disabled entry leaves the index
@@ -509,7 +514,10 @@ def _acted(as_json: bool, action: str, item_id: int, votes: int, author: str, co
     else:
         click.echo(f"item {item_id} dismissed from the owners' queue ({resolved}); nothing else changed.")
     if action != "dismissed":
-        click.echo("A running bot uses it after its next reload (/kb reload) or restart.", err=True)
+        click.echo(
+            "A running bot uses it after its next reload (/owner reload, in the owners' server) or a restart.",
+            err=True,
+        )
 
 
 def _review_block(entry, where: str, fixed) -> list[tuple[str, str]]:

@@ -2,7 +2,10 @@
 
 A card is a duplicate group: every member shares one FSRS state and the card is served with the group's best
 answer (``Store.best_answers``). Items flagged unanswered, placeholder, off-topic or disabled are never asked:
-a group whose best item is not servable has no servable member (the best-answer rule ranks them last).
+a group whose best item is not servable has no servable member (the best-answer rule ranks them last). Where
+the best item cannot be served as the card (it was disabled since, or the store is between an ingest's
+publish and its analysis: the best is retired, another space's, or not in the group), the card is served
+from the lowest-id member that can be; a group with none is no card.
 Due cards come first, most overdue first; then new cards in document order. Cards reviewed but not yet due
 are left alone, as FSRS intends.
 
@@ -11,6 +14,12 @@ a quiz draws from ``Catalogue.within(scope, overrides)``, the cards a scope sees
 space's, less its hides) with its corrected answers, which is itself a catalogue, so the selection,
 distractors and hints below only ever see that scope's cards. Duplicate groups never cross spaces, so a
 card belongs to one space (``QuizCard.scope``).
+
+A scope sees a card as ``Catalogue.served`` says, member by member (``QuizCard.members``): served from its
+item, or where its space hides that item, from the next member it does not hide that can be served (its
+text then; the card is dropped only when its space hides every such member); answered with the correction
+the scope sees of the served member, else of another member it does not hide, in the card's order (as the
+retriever picks a group's correction).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import itertools
 import json
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
@@ -28,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.models import CLOZE
+from knowledge.models import CLOZE, DISABLED, Item
 from knowledge.quiz.grading import ANSWER_FILLERS, key_terms
 from knowledge.readable import readable_line
 from knowledge.scope import EVERYWHERE, Overrides, Scope
@@ -58,10 +67,17 @@ class QuizCard:
     cloze: bool
     sources: tuple[str, ...]  # every member's document
     scope: str | None = None  # the space of its documents (a group never crosses spaces); None: shared
+    # The group's live members a scope may be served or take a correction from (not disabled), in the
+    # card's order: the served item first, then by id. Empty: the item alone.
+    members: tuple[int, ...] = ()
 
     @property
     def blanks(self) -> int:
         return len(_BLANK.findall(self.question))
+
+    @property
+    def member_ids(self) -> tuple[int, ...]:
+        return self.members or (self.item_id,)
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,9 @@ class Catalogue:
     answer_vectors: np.ndarray  # (len(cards), dim), L2-normalised
     fingerprint: str
     question_vectors: np.ndarray | None = None  # (len(cards), dim): a card asking the same is no distractor
+    # item id -> its card served from that member instead (a servable member that is not the card's item):
+    # what a scope that hides the card's item is asked (``served``).
+    variants: Mapping[int, QuizCard] = field(default_factory=dict)
 
     def card(self, card_id: int) -> QuizCard | None:
         return self._index().get(card_id)
@@ -140,13 +159,59 @@ class Catalogue:
 
         return self._cached("_space_rows", split)
 
-    def _item_positions(self) -> dict[int, int]:
-        return self._cached("_item_pos", lambda: {c.item_id: i for i, c in enumerate(self.cards)})
+    def _member_positions(self) -> dict[int, int]:
+        """item id -> position of the card it is a member of."""
+        return self._cached(
+            "_member_pos", lambda: {m: i for i, c in enumerate(self.cards) for m in c.member_ids}
+        )
 
-    def visible(self, scope: Scope, overrides: Overrides | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    def serves(self, card: QuizCard, item_id: int) -> bool:
+        """Whether ``card`` may be served from the item ``item_id`` (its item, or another servable member)."""
+        variant = self.variants.get(item_id)
+        return item_id == card.item_id or (variant is not None and variant.card_id == card.card_id)
+
+    def served(
+        self,
+        card: QuizCard,
+        scope: Scope,
+        overrides: Overrides | None = None,
+        item_id: int | None = None,
+    ) -> QuizCard | None:
+        """``card`` as ``scope`` sees it; None where it sees none of it (another space's card, or its space
+        hides every member that could serve it).
+
+        Served from ``item_id`` when given (a session's planned member; None if its space hides it), else
+        from the card's item or, where its space hides that, from the first member in the card's order that
+        it does not hide and that can be served. Its answer is the correction the scope sees (its space's,
+        else the everywhere one) of the served member, else of another member it does not hide, in the
+        card's order; else the member's own.
+        """
+        if not scope.sees(card.scope):
+            return None
+        hidden = overrides.hidden_in(scope) if overrides is not None else frozenset()
+        seen: QuizCard | None
+        if item_id is None:
+            choices = (card, *(self.variants[m] for m in card.member_ids if m in self.variants))
+            seen = next((c for c in choices if c.item_id not in hidden), None)
+        else:
+            seen = card if item_id == card.item_id else self.variants.get(item_id)
+            if seen is not None and (seen.card_id != card.card_id or seen.item_id in hidden):
+                seen = None
+        if seen is None or overrides is None:
+            return seen
+        for member in (seen.item_id, *card.member_ids):
+            correction = None if member in hidden else overrides.correction(scope, member)
+            if correction is not None:
+                return seen if correction.answer == seen.answer else replace(seen, answer=correction.answer)
+        return seen
+
+    def visible(
+        self, scope: Scope, overrides: Overrides | None = None
+    ) -> tuple[np.ndarray, dict[int, QuizCard]]:
         """The positions of the cards ``scope`` sees, in catalogue order (shared cards and its space's, less
-        the items its space hides), and the corrected answer of each position that has one for it (its
-        space's correction, else the everywhere one). Costs the scope's own cards, not the catalogue's."""
+        those its space hides, see ``served``), and each position it sees otherwise than the catalogue has
+        it (another member's text, a corrected answer), as it sees it. Costs the scope's own cards and the
+        overrides, not the catalogue's."""
         spaces = self._spaces()
         empty = np.zeros(0, dtype=np.int64)
         rows = spaces.get(None, empty)
@@ -154,51 +219,56 @@ class Catalogue:
             rows = np.sort(np.concatenate([rows, spaces[scope.key]]))
         if overrides is None:
             return rows, {}
-        where = self._item_positions()
-        hidden = {where[i] for i in overrides.hidden_in(scope) if i in where}
-        if hidden:
-            rows = rows[~np.isin(rows, list(hidden))]
-        corrected: dict[int, str] = {}
+        where = self._member_positions()
         keys = {EVERYWHERE, scope.key}
-        for key, item_id in overrides.corrections:
-            position = where.get(item_id)
-            if key not in keys or position is None or position in hidden:
+        touched = {where[i] for i in overrides.hidden_in(scope) if i in where}
+        touched.update(where[i] for key, i in overrides.corrections if key in keys and i in where)
+        changed: dict[int, QuizCard] = {}
+        dropped: list[int] = []
+        for position in sorted(touched):
+            card = self.cards[position]
+            if not scope.sees(card.scope):
                 continue
-            correction = overrides.correction(scope, item_id)
-            if correction is not None and scope.sees(self.cards[position].scope):
-                corrected[position] = correction.answer
-        return rows, corrected
+            seen = self.served(card, scope, overrides)
+            if seen is None:
+                dropped.append(position)
+            elif seen != card:
+                changed[position] = seen
+        if dropped:
+            rows = rows[~np.isin(rows, dropped)]
+        return rows, changed
 
     def scoped_cards(self, scope: Scope, overrides: Overrides | None = None) -> list[QuizCard]:
-        """The cards ``scope`` sees, with its corrected answers (no vectors: topics, sources, statistics)."""
-        rows, corrected = self.visible(scope, overrides)
-        return [
-            replace(self.cards[i], answer=corrected[i]) if i in corrected else self.cards[i]
-            for i in rows.tolist()
-        ]
+        """The cards ``scope`` sees, as it sees them (no vectors: topics, sources, statistics)."""
+        rows, changed = self.visible(scope, overrides)
+        return [changed.get(i, self.cards[i]) for i in rows.tolist()]
 
     def within(
         self, scope: Scope, overrides: Overrides | None = None, embed: Embed | None = None
     ) -> Catalogue:
-        """The catalogue of what ``scope`` sees (``visible``): its cards, vectors, key terms and options, the
-        corrected answers in place of the originals (embedded with ``embed`` when given; else a corrected
-        card keeps its original answer's vector). Selection, distractors and hints given this view never
-        see another space's card. Where the scope sees every card as it is, that is this catalogue."""
-        rows, corrected = self.visible(scope, overrides)
-        if not corrected and len(rows) == len(self.cards):
+        """The catalogue of what ``scope`` sees (``visible``): its cards, vectors, key terms and options, as it
+        sees them (a corrected answer, another member's text), those embedded anew with ``embed`` when
+        given (else a card keeps its catalogue vectors). Selection, distractors and hints given this view
+        never see another space's card. Where the scope sees every card as it is, that is this catalogue."""
+        rows, changed = self.visible(scope, overrides)
+        if not changed and len(rows) == len(self.cards):
             return self
         order = rows.tolist()
-        cards = tuple(
-            replace(self.cards[i], answer=corrected[i]) if i in corrected else self.cards[i] for i in order
-        )
-        answer_vectors = self.answer_vectors[rows]  # a copy: corrected rows are replaced below
+        cards = tuple(changed.get(i, self.cards[i]) for i in order)
+        answer_vectors = self.answer_vectors[rows]  # copies: changed rows are replaced below
         question_vectors = self.question_vectors[rows] if self.question_vectors is not None else None
-        fixed = [(k, i) for k, i in enumerate(order) if i in corrected]
-        if fixed and embed is not None:
-            fresh = np.asarray(embed([cards[k].answer[:300] for k, _ in fixed]), dtype=answer_vectors.dtype)
-            answer_vectors[[k for k, _ in fixed]] = fresh
-        view = Catalogue(cards, answer_vectors, self.fingerprint, question_vectors)
-        plain = [i for i in order if i not in corrected]
+        if changed and embed is not None:
+            fixed = [(k, i) for k, i in enumerate(order) if i in changed]
+            answers = [k for k, i in fixed if cards[k].answer != self.cards[i].answer]
+            if answers:
+                fresh = embed([cards[k].answer[:300] for k in answers])
+                answer_vectors[answers] = np.asarray(fresh, dtype=answer_vectors.dtype)
+            asked = [k for k, i in fixed if cards[k].question != self.cards[i].question]
+            if asked and question_vectors is not None:
+                fresh = embed([cards[k].question for k in asked])
+                question_vectors[asked] = np.asarray(fresh, dtype=question_vectors.dtype)
+        view = Catalogue(cards, answer_vectors, self.fingerprint, question_vectors, self.variants)
+        plain = [i for i in order if i not in changed]
         for name, memo, compute in (
             ("_terms", "_terms_at", _answer_terms),
             ("_question_terms", "_question_terms_at", _question_terms),
@@ -238,23 +308,21 @@ def build_catalogue(
     items = {it.id: it for it in store.items()}
     documents = {d.source: d for d in store.documents()}
     best = store.best_answers()
-    members: dict[int, list[int]] = {}
+    groups: dict[int, list[Item]] = {}
     for it in items.values():
-        members.setdefault(it.group if it.group is not None else it.id, []).append(it.id)
+        groups.setdefault(it.group if it.group is not None else it.id, []).append(it)
     cards = []
-    for group_id, ids in members.items():
-        best_item = items.get(best.get(group_id, min(ids)))
-        if best_item is None or not best_item.servable:
+    others: dict[int, list[Item]] = {}  # card id -> its other servable members, in the card's order
+    for group_id, group in groups.items():
+        members = _card_members(group_id, group, best.get(group_id))
+        servable = [m for m in members if m.servable]
+        if not servable:
             continue
-        doc = documents.get(best_item.source)
-        cards.append(
-            QuizCard(
-                card_id=group_id, item_id=best_item.id, question=best_item.question, answer=best_item.answer,
-                source=best_item.source, n=best_item.n, title=doc.title if doc else best_item.source, topic="",
-                cloze=CLOZE in best_item.flags, sources=tuple(sorted({items[i].source for i in ids})),
-                scope=best_item.scope,
-            )
-        )  # fmt: skip
+        served, sources = servable[0], tuple(sorted({m.source for m in members}))
+        members = [served, *(m for m in members if m is not served)]
+        cards.append(_card(group_id, served, documents, sources, tuple(m.id for m in members)))
+        if len(servable) > 1:
+            others[group_id] = servable[1:]
     cards.sort(key=lambda c: (c.source, c.n))
     if not cards:
         return Catalogue((), np.zeros((0, 1), dtype=np.float32), fingerprint)
@@ -273,12 +341,39 @@ def build_catalogue(
         reused_vocabularies=previous.__dict__.get("_vocabularies", {}) if previous else {},
     )  # fmt: skip
     with_topics = tuple(_replace(c, topic=t) for c, t in zip(cards, topics, strict=True))
-    catalogue = Catalogue(with_topics, answer_vectors, fingerprint, question_vectors)
+    variants = {
+        m.id: _replace(_card(c.card_id, m, documents, c.sources, c.members), topic=c.topic)
+        for c in with_topics
+        for m in others.get(c.card_id, ())
+    }
+    catalogue = Catalogue(with_topics, answer_vectors, fingerprint, question_vectors, variants)
     object.__setattr__(
         catalogue, "_built_from", {sig[0].card_id: (sig, i) for i, sig in enumerate(signatures)}
     )
     object.__setattr__(catalogue, "_vocabularies", vocabularies)
     return catalogue
+
+
+def _card_members(group_id: int, group: Sequence[Item], best_id: int | None) -> list[Item]:
+    """A group's members a card may serve or take a correction from, best first, then by id: the live ones
+    of the group's space (its lowest member's: a group is numbered after it) that are not disabled. A best
+    that is missing (retired), another space's or not in the group (the store between an ingest's publish
+    and its analysis) is not first: the lowest member is."""
+    space = min(group, key=lambda m: m.id).scope
+    members = sorted((m for m in group if m.scope == space and DISABLED not in m.flags), key=lambda m: m.id)
+    first = next((m for m in members if m.id == best_id), None)
+    return members if first is None else [first, *(m for m in members if m is not first)]
+
+
+def _card(
+    card_id: int, item: Item, documents: dict, sources: tuple[str, ...], members: tuple[int, ...]
+) -> QuizCard:
+    doc = documents.get(item.source)
+    return QuizCard(
+        card_id=card_id, item_id=item.id, question=item.question, answer=item.answer, source=item.source,
+        n=item.n, title=doc.title if doc else item.source, topic="", cloze=CLOZE in item.flags, sources=sources,
+        scope=item.scope, members=members if len(members) > 1 else (),
+    )  # fmt: skip
 
 
 def _card_vectors(

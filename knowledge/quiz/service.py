@@ -31,7 +31,6 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -526,23 +525,32 @@ class QuizService:
         return row, slot
 
     def _card(self, slot: dict[str, Any], scope: Scope, overrides: Overrides | None = None) -> QuizCard:
-        """The card as its session's ``scope`` sees it now: as planned, or the item's current text if the store
-        changed since, with the answer corrected for that scope; ``_Withdrawn`` if the item was retired,
-        disabled or hidden there since."""
+        """The card as its session's ``scope`` sees it now (``Catalogue.served``): the planned member's text
+        (or its current text if the store changed since), with the answer corrected for that scope (the
+        correction of that member, else of another of the card's members it does not hide); ``_Withdrawn``
+        if that member was retired, disabled or hidden there since."""
         overrides = load_overrides(self._store) if overrides is None else overrides
-        card = self.catalogue().card(slot["card_id"])
-        if card is None or card.item_id != slot["item_id"]:
+        catalogue = self.catalogue()
+        card = catalogue.card(slot["card_id"])
+        if card is None or not catalogue.serves(card, slot["item_id"]):
             item = self._store.item(slot["item_id"])
             if item.flags & NOT_SERVABLE or item.retired or not scope.sees(item.scope):
                 raise _Withdrawn("this question was withdrawn from the knowledge base; skip it")
+            # Still one of the card's members: corrections of the others apply to it too.
+            others = (
+                tuple(m for m in card.member_ids if m != item.id)
+                if card and item.id in card.member_ids
+                else ()
+            )
             card = QuizCard(
                 slot["card_id"], item.id, item.question, item.answer, item.source, item.n, item.source,
                 card.topic if card else "", "cloze" in item.flags, (item.source,), item.scope,
+                (item.id, *others) if others else (),
             )  # fmt: skip
-        if not scope.sees(card.scope) or card.item_id in overrides.hidden_in(scope):
+        seen = catalogue.served(card, scope, overrides, item_id=slot["item_id"])
+        if seen is None:
             raise _Withdrawn("this question was withdrawn from the knowledge base; skip it")
-        correction = overrides.correction(scope, card.item_id)
-        return card if correction is None else replace(card, answer=correction.answer)
+        return seen
 
     def _withdrawn(self, slot: dict[str, Any], scope: Scope, overrides: Overrides) -> bool:
         try:

@@ -102,8 +102,10 @@ class Admin(commands.Cog):
     @is_manager
     async def edit(self, interaction: discord.Interaction, item_id: ItemId) -> None:
         scope = scope_of(interaction)
-        card = await asyncio.to_thread(cards.own_card, self.bot.store, scope, item_id)
-        await interaction.response.send_modal(CardModal(self, card.id, card.question, card.answer))
+        # Prefilled with what students are served: the server's correction of the card, if it has one
+        # (saving the form makes that text the card's own and drops the correction).
+        card, answer = await asyncio.to_thread(cards.for_editing, self.bot.store, scope, item_id)
+        await interaction.response.send_modal(CardModal(self, card.id, card.question, answer))
 
     async def save_card(
         self, interaction: discord.Interaction, item_id: int | None, question: str, answer: str
