@@ -208,6 +208,15 @@ def _m010_content_version(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO content_version VALUES (1, 0)")
 
 
+def _m011_question_keys(db: sqlite_utils.Database) -> None:
+    """Question keys in any script (``models.question_key``): the old ones kept a-z and 0-9 only, so every
+    question written in another script had the same empty key."""
+    from knowledge.models import question_key
+
+    rows = [(question_key(r["question"] or ""), r["id"]) for r in db.query("SELECT id, question FROM items")]
+    db.conn.executemany("UPDATE items SET question_key = ? WHERE id = ?", rows)
+
+
 # Later issues append here (users, reviews, feedback); never edit an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_documents_items_groups", _m001_documents_items_groups),
@@ -220,4 +229,5 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("008_document_removed", _m008_document_removed),
     ("009_scopes", _m009_scopes),
     ("010_content_version", _m010_content_version),
+    ("011_question_keys", _m011_question_keys),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass, field
 
 # Flags an item can carry. Unanswered/placeholder/off-topic items are kept but never served or quizzed.
@@ -73,6 +73,7 @@ class Item:
 
 
 def question_key(text: str) -> str:
-    """The key a question is matched by (the store's ``question_key``): lowercase letters and digits only, so
-    "What is a tensor?" and "what is a Tensor" are one question."""
-    return re.sub(r"[^0-9a-z]+", "", text.lower())
+    """The key a question is matched by (the store's ``question_key``): its letters and digits, in any
+    script, case-folded, so "What is a tensor?" and "what is a Tensor" are one question, and two questions
+    written in Cyrillic or Chinese are two."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
