@@ -237,12 +237,15 @@ def space_decks(shared: list, servers: int, cards: int, pool_size: int = 2000, s
     return decks
 
 
-def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseReporter = QUIET) -> dict:
+def bench_spaces(
+    retriever, queries: int = 300, seed: int = 0, per_server: int = 3, phases: PhaseReporter = QUIET
+) -> dict:
     """Scoped (a server's) against unscoped (direct messages: the shared notes) questions, same run.
 
-    Each round picks a server and a question: one of its own cards, another server's card, or a shared
-    note; asks it in that server and in direct messages (distinct texts, so no cache helps either; the
-    order alternates). Every answer of both is checked: its entry, citations and alternatives must be
+    Servers are drawn at random, each asking ``per_server`` questions in a row (a class asks several): one
+    of its own cards, another server's card, a shared note; each is asked in that server and in direct
+    messages (distinct texts, so no cache helps either; the order alternates). A server's first question
+    after a reload also opens its lexical view (its cards beside the shared notes), reported apart. Every answer of both is checked: its entry, citations and alternatives must be
     shared or the asking server's. ``search`` times the candidate search and ranking alone (query vectors
     computed beforehand), where scoping does its work.
     """
@@ -260,8 +263,9 @@ def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseRepo
     shared = [it for it in kb.items.values() if it.scope is None and it.servable]
     rng = np.random.default_rng(seed)
     rounds = []
+    drawn = [spaces[j] for j in rng.permutation(len(spaces))]
     for i in range(queries):
-        space = spaces[rng.integers(len(spaces))]
+        space = drawn[(i // per_server) % len(drawn)]
         kind = ("own card", "another server's card", "shared note")[i % 3]
         if kind == "own card":
             item = by_space[space][rng.integers(len(by_space[space]))]
@@ -293,6 +297,7 @@ def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseRepo
         retriever.ask(f"{item.question} warm", Scope.of(space))
         retriever.ask(f"{item.question} warm", Scope.shared())
     scoped_ms, shared_ms = [], []
+    first = [i % per_server == 0 for i in range(len(rounds))]  # a server's first question
     own_served = own_asked = 0
     with phases.phase(f"spaces: {len(rounds)} questions, each in a server and in DMs", len(rounds)) as step:
         for i, (space, kind, item) in enumerate(rounds):
@@ -309,7 +314,9 @@ def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseRepo
                     own_served += answer.item_id == item.id
             step()
 
-    # Candidate search and ranking alone, from the same query vectors.
+    # Candidate search and ranking alone, from the same query vectors, every server's view cold again.
+    retriever.reload()
+    kb = retriever._kb
     texts = [retriever._clean(f"{item.question} (v{i})", kb) for i, (_, _, item) in enumerate(rounds)]
     vectors = retriever.query_encoder.encode(texts)
     search_scoped, search_shared = [], []
@@ -325,6 +332,19 @@ def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseRepo
                         leaks.append({"asked_in": str(scope), "item": member.id, "its_space": member.scope})
             step()
     scoped, unscoped = percentiles(scoped_ms), percentiles(shared_ms)
+
+    def split(samples: list[float], want: bool) -> list[float]:
+        return [ms for ms, is_first in zip(samples, first, strict=True) if is_first == want]
+
+    def compare(a: list[float], b: list[float]) -> dict:
+        pa, pb = percentiles(a), percentiles(b)
+        return {
+            "scoped_p50": pa["p50"],
+            "unscoped_p50": pb["p50"],
+            "p50_ratio": round(pa["p50"] / pb["p50"], 3),
+            "n": pa["n"],
+        }
+
     s_scoped, s_shared = percentiles(search_scoped), percentiles(search_shared)
     return {
         "servers": len(spaces),
@@ -335,11 +355,15 @@ def bench_spaces(retriever, queries: int = 300, seed: int = 0, phases: PhaseRepo
             "scoped": scoped,
             "unscoped": unscoped,
             "p50_ratio": round(scoped["p50"] / unscoped["p50"], 3),
+            "first_question_of_a_server": compare(split(scoped_ms, True), split(shared_ms, True)),
+            "later_questions": compare(split(scoped_ms, False), split(shared_ms, False)),
         },
         "search_ms": {
             "scoped": s_scoped,
             "unscoped": s_shared,
             "p50_ratio": round(s_scoped["p50"] / s_shared["p50"], 3),
+            "first_question_of_a_server": compare(split(search_scoped, True), split(search_shared, True)),
+            "later_questions": compare(split(search_scoped, False), split(search_shared, False)),
         },
         "own_card_served": f"{own_served}/{own_asked}",
         "entries_checked": checked,

@@ -72,7 +72,6 @@ class _Snapshot:
     best: dict[int, int]
     members: dict[int, list[Item]]
     row_of: dict[int, int]  # item id -> row of the index's arrays
-    stem_df: dict[str, int]
     stems: dict[int, frozenset[str]]  # filled lazily; belongs to this snapshot only
     overrides: Overrides
 
@@ -130,10 +129,6 @@ class Retriever:
         members: dict[int, list[Item]] = {}
         for item in items.values():
             members.setdefault(_group_of(item), []).append(item)
-        stem_df: dict[str, int] = {}
-        for word, df in index.lexical.vocabulary.items():
-            stem = light_stem(word)
-            stem_df[stem] = max(stem_df.get(stem, 0), df)
         self._kb = _Snapshot(
             index=index,
             items=items,
@@ -141,7 +136,6 @@ class Retriever:
             best=self.store.best_answers(),
             members=members,
             row_of=index.row_of,
-            stem_df=stem_df,
             stems={},
             overrides=overrides,
         )
@@ -164,7 +158,7 @@ class Retriever:
         """Answer one message in ``scope``. Safe to call from many threads at once: their embeddings share a
         batch."""
         kb = self._kb
-        query = self._clean(text, kb)
+        query = self._clean(text, kb, scope)
         if not query:
             return Answer(
                 status=NO_MATCH, query=text if isinstance(text, str) else "", suggestions=_topics(kb, None)
@@ -229,25 +223,26 @@ class Retriever:
         return [{(m.source, question_key(m.question)) for m in kb.members[key]} for key, _ in scoring.groups]
 
     # --- internals ---
-    def _clean(self, text: str, kb: _Snapshot) -> str:
-        """The message as the model reads it (the rules the model was trained with)."""
+    def _clean(self, text: str, kb: _Snapshot, scope: Scope = _SHARED) -> str:
+        """The message as the model reads it (the rules the model was trained with); typos are corrected
+        against the words ``scope`` sees (the shared notes', and a server's own cards')."""
         if not isinstance(text, str):
             raise BadQuery(f"a question must be text, not {type(text).__name__}")
         rules = self.model.rules
         query = retrieval_query(text, keep_context=rules.keep_context, glossary=rules.glossary)
         if not rules.typos:
             return query
-        lexical = kb.index.lexical
+        vocabulary = kb.index.lexical.vocabulary_of(scope.key)
         return re.sub(
             r"[A-Za-z]{5,}",
             lambda m: (
-                m.group(0) if lexical.known(m.group(0).lower()) else lexical.correct(m.group(0).lower())
+                m.group(0) if vocabulary.known(m.group(0).lower()) else vocabulary.correct(m.group(0).lower())
             ),
             query,
         )
 
     def _score_many(self, kb: _Snapshot, texts: Sequence[str], scope: Scope):
-        queries = [self._clean(t, kb) for t in texts]
+        queries = [self._clean(t, kb, scope) for t in texts]
         todo = [q for q in queries if q]
         try:
             vectors = iter(self.query_encoder.encode(todo) if todo else [])
@@ -363,7 +358,7 @@ class Retriever:
                 dense[int(kb.index.item_ids[rows[0] + row])] = float(best[row])
             dense = dict(sorted(dense.items(), key=lambda kv: -kv[1])[:wanted])
         candidates = set(dense)
-        corrected, unknown = self._unknown_words(kb, query)
+        corrected, unknown = self._unknown_words(kb, query, scope)
         spaces = (None,) if scope.key is None else (None, scope.key)
         lexical_hits = kb.index.lexical.search(corrected, LEXICAL_CANDIDATES, spaces=spaces)
         top_bm25 = max((h.score for h in lexical_hits), default=0.0)
@@ -411,7 +406,7 @@ class Retriever:
                 matrix[0, 1],
                 matrix[0, 2],
                 len(unknown) / max(1, n_words),
-                self._coverage(kb, query, groups[0][1]),
+                self._coverage(kb, query, groups[0][1], scope),
                 math.log1p(n_words),
             ]
         )
@@ -450,8 +445,9 @@ class Retriever:
             timings_ms=timings,
         )
 
-    def _coverage(self, kb: _Snapshot, query: str, item: Item) -> float:
-        """IDF-weighted share of the query's content words that the matched group's text uses."""
+    def _coverage(self, kb: _Snapshot, query: str, item: Item, scope: Scope = _SHARED) -> float:
+        """IDF-weighted share of the query's content words that the matched group's text uses (IDF over the
+        rows ``scope`` sees)."""
         words = content_words(query)
         if not words:
             return 0.0
@@ -462,24 +458,28 @@ class Retriever:
                     light_stem(w) for w in terms(f"{member.question} {member.answer}")
                 )
             stems |= kb.stems[member.id]
-        size = kb.index.lexical.size
-        weights = [math.log(1 + size / (1 + kb.stem_df.get(light_stem(w), 0))) for w in words]
+        vocabulary = kb.index.lexical.vocabulary_of(scope.key)
+        size = vocabulary.size
+        weights = [math.log(1 + size / (1 + vocabulary.stem_df(light_stem(w)))) for w in words]
         return sum(wt for w, wt in zip(words, weights, strict=True) if light_stem(w) in stems) / sum(weights)
 
-    def _unknown_words(self, kb: _Snapshot, query: str) -> tuple[list[str], list[str]]:
-        """(content words after typo correction, those the knowledge base never uses)."""
-        lexical = kb.index.lexical
+    def _unknown_words(
+        self, kb: _Snapshot, query: str, scope: Scope = _SHARED
+    ) -> tuple[list[str], list[str]]:
+        """(content words after typo correction, those the rows ``scope`` sees never use)."""
+        vocabulary = kb.index.lexical.vocabulary_of(scope.key)
         corrected, unknown = [], []
         for word in content_words(query):
-            fixed = lexical.correct(word.removesuffix("'s"))  # "nesterov's momentum" is about nesterov
+            fixed = vocabulary.correct(word.removesuffix("'s"))  # "nesterov's momentum" is about nesterov
             corrected.append(fixed)
             if any(ch.isdigit() for ch in fixed) or "'" in fixed:
                 continue  # numbers, shapes (2x2, conv2d), contractions carry no topic
-            if fixed in GENERAL_WORDS or lexical.known(fixed) or lexical.known(american(fixed)):
+            if fixed in GENERAL_WORDS or vocabulary.known(fixed) or vocabulary.known(american(fixed)):
                 continue
             parts = [p for p in re.split(r"[-_.]", fixed) if p]
             if not all(
-                lexical.known(p) or lexical.known(re.sub(r"^(?:un|non)(?=[a-z]{3})", "", p)) for p in parts
+                vocabulary.known(p) or vocabulary.known(re.sub(r"^(?:un|non)(?=[a-z]{3})", "", p))
+                for p in parts
             ):
                 unknown.append(word)
         return corrected, unknown

@@ -8,15 +8,16 @@ Layout of ``<data_dir>/index/``::
                     first, then each space's cards in one block (the manifest's ``spaces``: key -> rows)
     item_ids.npy    item id of each row of views.npy
     topics.npy      vectors of the documents' topics (for "nearest topics" on no_match)
-    lexical.sqlite  FTS5 BM25 index and vocabulary
+    lexical.sqlite  FTS5 BM25 index of the shared items, the spaces' cards, and each scope's vocabulary
 
 On load every file is checked against the manifest; a missing, stale (store changed) or corrupt index is
 rebuilt from the store with one log line, never served.
 
 Spaces (``knowledge.scope``): one index holds every space's cards, but a question is only ever compared with
-the shared items (FAISS) and its own space's block of ``views.npy`` (exact, a few hundred rows), and the
-lexical index filters by space inside its MATCH. Another space's card is never a candidate, and the cost of
-a scoped question does not grow with the number of spaces (``tutor bench ask --servers``).
+the shared items (FAISS) and its own space's block of ``views.npy`` (exact, a few hundred rows), and
+lexically with the shared notes plus its own cards (``index.lexical``: their vocabulary and BM25 statistics
+alone). Another space's card is never a candidate, and the cost of a scoped question does not grow with the
+number of spaces (``tutor bench ask --servers``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ from knowledge.store import Store
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: vocabulary also holds hyphenated words written solid; 3: spaces
+# 2: vocabulary also holds hyphenated words written solid; 3: spaces; 4: each scope's vocabulary, the spaces'
+# cards apart from the shared notes' FTS5 table; 5: each scope's stems, computed at build
+FORMAT_VERSION = 5
 VIEWS = ("question", "question+answer")
 N_VIEWS = len(VIEWS)
 FILES = ("vectors.faiss", "views.npy", "item_ids.npy", "topics.npy", "lexical.sqlite")
