@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import shutil
 import time
@@ -19,6 +20,7 @@ import numpy as np
 
 from knowledge.analysis import Embed
 from knowledge.loader import SOURCES_DIR, collect_paths, load_document
+from knowledge.models import DocumentMeta, Entry, ParsedDocument
 from knowledge.store import Store
 
 
@@ -117,3 +119,11 @@ class HashingEncoder:
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         return self.encode([text])[0]
+
+
+def space_deck(key: str, pairs: list[tuple[str, str]]) -> ParsedDocument:
+    """A server's cards as the bot stores them: ``guild_<key>.jsonl`` in the space ``key``."""
+    entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
+    digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+    meta = DocumentMeta(source=f"guild_{key}.jsonl", title=f"{key} cards", layout="jsonl")
+    return ParsedDocument(meta, entries, digest, "discord", key)

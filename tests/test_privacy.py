@@ -13,7 +13,8 @@ from knowledge.privacy import FORGOTTEN, PrivacyError, forget_user, purge_space
 from knowledge.quiz import QuizService
 from knowledge.scope import EVERYWHERE, Scope, ScopeError
 from knowledge.vectors import text_key
-from tests.test_quiz_scopes import A_CARDS, B_CARDS, space_cards
+from tests.stores import space_deck as space_cards
+from tests.test_quiz_scopes import A_CARDS, B_CARDS
 
 A, B, SHARED = Scope.of("111"), Scope.of("222"), Scope.shared()
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -5,7 +5,6 @@ encoder throughout (the subject is which cards and answers, not the model's grad
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,13 +14,14 @@ import pytest
 from fsrs import Scheduler
 
 from knowledge import overrides
-from knowledge.models import DocumentMeta, Entry, ParsedDocument
+from knowledge.models import ParsedDocument
 from knowledge.quiz import QuizError, QuizService
 from knowledge.quiz.grading import Verdict
 from knowledge.quiz.selection import QuizCard, build_catalogue, distractors, option_text
 from knowledge.quiz.train import feedback_answers
 from knowledge.scope import EVERYWHERE, Scope
 from tests.bot_harness import World, running_tutor
+from tests.stores import space_deck as space_cards
 
 A, B, SHARED = Scope.of("111"), Scope.of("222"), Scope.shared()
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -48,13 +48,6 @@ B_CARDS = [
      "A standard drive holds six antimatter pods arranged in a ring around the engine chamber"),
 ]  # fmt: skip
 CORRECTED = "Zebra stripes confuse biting flies and help herd members recognise each other on the savanna"
-
-
-def space_cards(key: str, pairs: list[tuple[str, str]]) -> ParsedDocument:
-    entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
-    digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
-    meta = DocumentMeta(source=f"guild_{key}.jsonl", title=f"{key} cards", layout="jsonl")
-    return ParsedDocument(meta, entries, digest, "discord", key)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and overrides (hides, corrections) stay within the space that made them."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -11,15 +10,9 @@ import pytest
 from index.errors import BadQuery
 from knowledge import overrides
 from knowledge.errors import NotFound
-from knowledge.models import DocumentMeta, Entry, ParsedDocument
+from knowledge.models import Entry, ParsedDocument
 from knowledge.scope import EVERYWHERE, Scope, ScopeError
-
-
-def cards(key: str, pairs: list[tuple[str, str]]) -> ParsedDocument:
-    entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
-    digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
-    meta = DocumentMeta(source=f"guild_{key}.jsonl", title=f"{key} cards", layout="jsonl")
-    return ParsedDocument(meta, entries, digest, "discord", key)
+from tests.stores import space_deck as cards
 
 
 def shared_item(store):

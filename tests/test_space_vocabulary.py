@@ -4,16 +4,14 @@ statistics) is the shared notes' plus its own space's cards, never another space
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 
 import numpy as np
 
-from knowledge.models import DocumentMeta, Entry, ParsedDocument
 from knowledge.scope import Scope
 from knowledge.words import light_stem
+from tests.stores import space_deck as cards
 
 A, B = "111", "222"
 # Words no note uses: topics a server might teach, and what off-topic questions ask about.
@@ -34,13 +32,6 @@ OFF_TOPIC = (
     "what is a bayesian markov chain",
     "hmm what about finetuning with prompting",
 )
-
-
-def cards(key: str, pairs: list[tuple[str, str]]) -> ParsedDocument:
-    entries = tuple(Entry(q, a, n) for n, (q, a) in enumerate(pairs, 1))
-    digest = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
-    meta = DocumentMeta(source=f"guild_{key}.jsonl", title=f"{key} cards", layout="jsonl")
-    return ParsedDocument(meta, entries, digest, "discord", key)
 
 
 def typo(word: str, rng: random.Random) -> str:
