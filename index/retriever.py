@@ -190,12 +190,6 @@ class Retriever:
             raise BadQuery(f"there is no knowledge-base entry {item_id}")
         return self._matched(kb, query, matched, ANSWERED, scope, score=1.0)
 
-    def sees(self, item_id: int, scope: Scope) -> Item | None:
-        """The live item, if ``scope`` may be shown it (an admin command checks before acting)."""
-        kb = self._kb
-        item = kb.items.get(item_id)
-        return item if item is not None and kb.sees(scope, item) else None
-
     def explain(self, text: str, scope: Scope = _SHARED) -> dict:
         """Scores behind an answer (for `tutor ask --explain`)."""
         ((_, scoring),) = self.ask_scored([text], scope)

@@ -160,14 +160,6 @@ def space_overrides(store: Store, key: str) -> list[dict]:
     )
 
 
-def delete_space_overrides(store: Store, key: str) -> int:
-    """Remove every override of one space (a server the bot left); returns how many."""
-    if not key:
-        raise OverrideError("the everywhere overrides are not a space's")
-    with store.transaction():
-        return store.db.execute("DELETE FROM overrides WHERE scope = ?", [key]).rowcount
-
-
 # --- the review of Not helpful answers ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReviewEntry:

@@ -48,10 +48,6 @@ class Scope:
         """The scope of a space (``None``: the shared notes only)."""
         return cls(None if key is None else str(key))
 
-    @property
-    def is_shared(self) -> bool:
-        return self.key is None
-
     def sees(self, item_scope: str | None) -> bool:
         """Whether an item of a document in ``item_scope`` (``None``: shared) belongs to this scope."""
         return item_scope is None or item_scope == self.key
