@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import discord
 import yarl
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from knowledge.quiz import QuizService
     from knowledge.store import Store
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -107,9 +109,37 @@ class TutorBot(commands.Bot):
         self.quiz = services.quiz
         self.guild_settings = services.guilds
         self.repository: BotRepository = services.guilds.repository  # the bot's tables (departures ...)
+        self._knowledge_lock = asyncio.Lock()  # one knowledge-base change (and its reload) at a time
         self._owner_lookup_failed = False  # logged once
         self._serve = serve  # False: only log in and load the commands (``tutor bot sync``)
         self._warmup: asyncio.Task[None] | None = None
+
+    def refresh_knowledge(self) -> None:
+        """After the store changed (cards, overrides, a purge): the retriever reloads (its index, rebuilt
+        when the content changed, and the overrides) and the quiz refreshes its cards. Blocking: call it
+        in a thread."""
+        self.retriever.reload()
+        self.quiz.catalogue(refresh=True)
+
+    async def change_knowledge(
+        self, fn: Callable[..., T], *args: Any, reload: bool = True, **kwargs: Any
+    ) -> T:
+        """Run a store change in a thread, then (``reload``) :meth:`refresh_knowledge`, one change at a time
+        for the whole bot, so the next answer and quiz question use it.
+
+        The store locks each step on the connection the whole bot shares (an ingest's read snapshots, its
+        staging and publish transactions, every read), never the whole change: quiz steps, feedback and
+        settings go on between the steps of an ingest, an index rebuild or a catalogue build.
+        """
+
+        def work() -> T:
+            result = fn(*args, **kwargs)
+            if reload:
+                self.refresh_knowledge()
+            return result
+
+        async with self._knowledge_lock:
+            return await asyncio.to_thread(work)
 
     async def setup_hook(self) -> None:
         extensions = walk_extensions()

@@ -68,27 +68,13 @@ class Admin(commands.Cog):
 
     def __init__(self, bot: TutorBot) -> None:
         self.bot = bot
-        self._lock = asyncio.Lock()  # one knowledge-base change at a time
 
     def _embed(self, texts):
         return self.bot.retriever.encoder.encode(list(texts))
 
     async def change(self, fn, *args, **kwargs):
-        """Run a store change and reload the retriever and the quiz catalogue, all in a thread.
-
-        The store locks each step on the connection the whole bot shares (an ingest's read snapshots,
-        its staging and publish transactions, every read), never the whole change: quiz steps, feedback
-        and settings go on between the steps of an ingest, an index rebuild or a catalogue build.
-        """
-
-        def work():
-            result = fn(*args, **kwargs)
-            self.bot.retriever.reload()
-            self.bot.quiz.catalogue(refresh=True)
-            return result
-
-        async with self._lock:
-            return await asyncio.to_thread(work)
+        """Run a store change, then reload the retriever and the quiz (``TutorBot.change_knowledge``)."""
+        return await self.bot.change_knowledge(fn, *args, **kwargs)
 
     # --- /kb: this server's cards ---
     @kb.command(name="add", description="Add a question and answer to this server's own cards.")

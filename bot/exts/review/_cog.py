@@ -62,7 +62,6 @@ def load_slide(store: Store, scope: Scope, offset: int) -> Slide:
 class Review(commands.Cog):
     def __init__(self, bot: TutorBot) -> None:
         self.bot = bot
-        self._lock = asyncio.Lock()  # one review change (and its reload) at a time
 
     @property
     def _store(self) -> Store:
@@ -119,9 +118,4 @@ class Review(commands.Cog):
         the next answer and quiz question in the server use it. A change that cannot be made (an empty
         answer: ``OverrideError``; an entry gone: ``NotFound``) changes nothing and reaches the central
         error handler, which tells the admin."""
-        bot = self.bot
-        async with self._lock:
-            result = await asyncio.to_thread(work)
-            if reload:
-                await asyncio.to_thread(lambda: (bot.retriever.reload(), bot.quiz.catalogue(refresh=True)))
-        return result
+        return await self.bot.change_knowledge(work, reload=reload)

@@ -163,8 +163,7 @@ class Spaces(commands.Cog):
             knowledge_changed = knowledge_changed or any(knowledge.values())
             purged[guild_id] = _added(knowledge, rows)
         if knowledge_changed:
-            bot.retriever.reload()
-            bot.quiz.catalogue(refresh=True)
+            bot.refresh_knowledge()
         return purged
 
     # --- /forget-me ---
