@@ -331,40 +331,32 @@ def bench_spaces(
                     if not scope.sees(member.scope):
                         leaks.append({"asked_in": str(scope), "item": member.id, "its_space": member.scope})
             step()
-    scoped, unscoped = percentiles(scoped_ms), percentiles(shared_ms)
 
     def split(samples: list[float], want: bool) -> list[float]:
         return [ms for ms, is_first in zip(samples, first, strict=True) if is_first == want]
 
-    def compare(a: list[float], b: list[float]) -> dict:
-        pa, pb = percentiles(a), percentiles(b)
-        return {
-            "scoped_p50": pa["p50"],
-            "unscoped_p50": pb["p50"],
-            "p50_ratio": round(pa["p50"] / pb["p50"], 3),
-            "n": pa["n"],
-        }
+    def compare(scoped: list[float], unscoped: list[float]) -> dict:
+        """p50s in a server and in DMs, their ratio: over all questions, a server's first, its later."""
+        a, b = percentiles(scoped), percentiles(unscoped)
+        report = {"scoped": a, "unscoped": b, "p50_ratio": round(a["p50"] / b["p50"], 3)}
+        for name, want in (("first_question_of_a_server", True), ("later_questions", False)):
+            pa, pb = percentiles(split(scoped, want)), percentiles(split(unscoped, want))
+            ratio = round(pa["p50"] / pb["p50"], 3)
+            report[name] = {
+                "scoped_p50": pa["p50"],
+                "unscoped_p50": pb["p50"],
+                "p50_ratio": ratio,
+                "n": pa["n"],
+            }
+        return report
 
-    s_scoped, s_shared = percentiles(search_scoped), percentiles(search_shared)
     return {
         "servers": len(spaces),
         "server_cards": sum(len(v) for v in by_space.values()),
         "shared_items": len(shared),
         "questions": len(rounds),
-        "ask_ms": {
-            "scoped": scoped,
-            "unscoped": unscoped,
-            "p50_ratio": round(scoped["p50"] / unscoped["p50"], 3),
-            "first_question_of_a_server": compare(split(scoped_ms, True), split(shared_ms, True)),
-            "later_questions": compare(split(scoped_ms, False), split(shared_ms, False)),
-        },
-        "search_ms": {
-            "scoped": s_scoped,
-            "unscoped": s_shared,
-            "p50_ratio": round(s_scoped["p50"] / s_shared["p50"], 3),
-            "first_question_of_a_server": compare(split(search_scoped, True), split(search_shared, True)),
-            "later_questions": compare(split(search_scoped, False), split(search_shared, False)),
-        },
+        "ask_ms": compare(scoped_ms, shared_ms),
+        "search_ms": compare(search_scoped, search_shared),
         "own_card_served": f"{own_served}/{own_asked}",
         "entries_checked": checked,
         "leaks": len(leaks),
