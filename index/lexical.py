@@ -273,16 +273,14 @@ class LexicalIndex:
         try:
             conn = self._conn()
             self.size = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
-            # The shared notes' word -> document frequency (what ``retriever._reload`` reads).
-            self.vocabulary: dict[str, int] = dict(
-                conn.execute("SELECT word, df FROM vocab WHERE scope = ?", (_SHARED_KEY,))
-            )
+            # The shared notes' words and stems with their document frequencies (stems computed at build).
+            words = dict(conn.execute("SELECT word, df FROM vocab WHERE scope = ?", (_SHARED_KEY,)))
+            stems = dict(conn.execute("SELECT stem, df FROM stems WHERE scope = ?", (_SHARED_KEY,)))
             conn.execute("SELECT scope, n FROM sizes LIMIT 1").fetchall()
-            conn.execute("SELECT scope, stem, df FROM stems LIMIT 1").fetchall()
             conn.execute("SELECT scope, id, question, answer FROM cards LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{self.path}: unreadable lexical index ({exc})") from exc
-        self.shared = Vocabulary(self.size, self.vocabulary)
+        self.shared = Vocabulary(self.size, words, stems=stems)
 
     def _conn(self) -> sqlite3.Connection:
         """One read-only connection per thread (sqlite3 connections are not shared across threads)."""

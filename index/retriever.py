@@ -38,7 +38,7 @@ from index.model import CALIBRATION_FEATURES, RANK_FEATURES, RetrievalModel
 from index.text import retrieval_query
 from knowledge.models import DISABLED, OFF_TOPIC, PLACEHOLDER, UNANSWERED, Item, question_key
 from knowledge.overrides import load_overrides
-from knowledge.scope import Correction, Overrides, Scope
+from knowledge.scope import Overrides, Scope
 from knowledge.store import Store
 from knowledge.words import light_stem
 
@@ -488,11 +488,7 @@ class Retriever:
         served = kb.items.get(kb.best.get(matched.group, matched.id), matched) if matched.group else matched
         if served not in visible:
             served = matched
-        correction: Correction | None = None
-        for member in (served, matched, *visible):
-            correction = kb.overrides.correction(scope, member.id)
-            if correction is not None:
-                break
+        correction = kb.overrides.first_correction(scope, (m.id for m in (served, matched, *visible)))
         reason = None if correction is not None else _no_answer_reason(served)
         if reason and status == ANSWERED:
             status = NO_ANSWER

@@ -15,7 +15,7 @@ messages and the terminal, ``Scope.of(key)`` inside a space. What a scope sees:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -98,3 +98,13 @@ class Overrides:
             if own is not None:
                 return own
         return self.corrections.get((EVERYWHERE, item_id))
+
+    def first_correction(self, scope: Scope, item_ids: Iterable[int]) -> Correction | None:
+        """The correction a scope sees of the first of ``item_ids`` that has one (a duplicate group's
+        members, the one served first), passing over those its space hides: one question, one answer."""
+        hidden = self.hidden_in(scope)
+        for item_id in item_ids:
+            found = None if item_id in hidden else self.correction(scope, item_id)
+            if found is not None:
+                return found
+        return None

@@ -199,11 +199,10 @@ class Catalogue:
                 seen = None
         if seen is None or overrides is None:
             return seen
-        for member in (seen.item_id, *card.member_ids):
-            correction = None if member in hidden else overrides.correction(scope, member)
-            if correction is not None:
-                return seen if correction.answer == seen.answer else replace(seen, answer=correction.answer)
-        return seen
+        correction = overrides.first_correction(scope, (seen.item_id, *card.member_ids))
+        if correction is None or correction.answer == seen.answer:
+            return seen
+        return replace(seen, answer=correction.answer)
 
     def visible(
         self, scope: Scope, overrides: Overrides | None = None
