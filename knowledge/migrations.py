@@ -14,7 +14,7 @@ import sqlite_utils
 
 from knowledge.loader import BUNDLED_ORIGIN, GUILD_ORIGIN, MANIFEST, SOURCES_DIR
 
-GUILD_SOURCE = re.compile(r"guild_\d+\.jsonl")  # bot/exts/admin: a server's own cards (``/kb add``)
+GUILD_SOURCE = re.compile(r"guild_(\d+)\.jsonl")  # bot/exts/admin: a server's own cards (``/kb add``)
 
 
 def now() -> str:
@@ -169,9 +169,8 @@ def _m009_scopes(db: sqlite_utils.Database) -> None:
     """
     db.execute("ALTER TABLE documents ADD COLUMN scope TEXT")
     for row in list(db.query("SELECT source FROM documents")):
-        if GUILD_SOURCE.fullmatch(row["source"] or ""):
-            key = row["source"][len("guild_") : -len(".jsonl")]
-            db.execute("UPDATE documents SET scope = ? WHERE source = ?", [key, row["source"]])
+        if found := GUILD_SOURCE.fullmatch(row["source"] or ""):
+            db.execute("UPDATE documents SET scope = ? WHERE source = ?", [found[1], row["source"]])
     db.execute("CREATE INDEX documents_scope ON documents (scope)")
     # Groups that crossed spaces (a server's card grouped with a shared note) end now, not at the next
     # ingest: a space's cards leave their groups and a group served by one is dropped (its shared members

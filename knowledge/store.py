@@ -471,8 +471,9 @@ class Store:
         """The document's space: as built, or a server's cards by their name (``guild_<id>.jsonl``)."""
         if doc.scope is not None:
             return doc.scope
-        if self._origin(doc) == GUILD_ORIGIN and GUILD_SOURCE.fullmatch(doc.meta.source):
-            return doc.meta.source[len("guild_") : -len(".jsonl")]
+        found = GUILD_SOURCE.fullmatch(doc.meta.source)
+        if found and self._origin(doc) == GUILD_ORIGIN:
+            return found[1]
         return None
 
     def _distinct(self, documents: Sequence[ParsedDocument]) -> list[ParsedDocument]:
